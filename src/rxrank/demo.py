@@ -1,0 +1,303 @@
+"""Seeded generator of the demo cohort and reference, with the planted truth written beside them.
+
+The demo is small on purpose (80 patients, 2,000 genes, 150 cell lines, 20 drugs) but every stage's
+signal is planted so that tests can check that it is recovered:
+
+* three molecular subtypes (blocks of up-regulated genes);
+* five co-expression modules (genes sharing a latent factor in patients and cell lines);
+* six "driver" genes, each over-expressed in a subset of tumours and cell lines, and each the
+  biomarker of one targeted drug; eight more drugs respond to a continuously varying biomarker;
+  six chemotherapies have no expression signal at all, as in real screens;
+* survival driven by module M1 (a proliferation-like programme), stage, age and a treatment x driver
+  interaction (patients given the drug matching their driver do better).
+
+Run ``python -m rxrank.demo resources`` to regenerate the committed files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DemoSpec", "DRUGS", "generate", "write_demo"]
+
+log = logging.getLogger(__name__)
+
+# drug, targets, pathway, biomarker gene (None: no signal), effect on ln IC50 per SD, is_driver
+DRUGS: list[tuple[str, str, str, str | None, float, bool]] = [
+    ("Erlotinib", "EGFR", "EGFR signaling", "EGFR", 1.6, True),
+    ("Lapatinib", "ERBB2;EGFR", "EGFR signaling", "ERBB2", 1.6, True),
+    ("Dabrafenib", "BRAF", "ERK MAPK signaling", "BRAF", 1.6, True),
+    ("Crizotinib", "ALK;MET", "RTK signaling", "ALK", 1.6, True),
+    ("Palbociclib", "CDK4;CDK6", "Cell cycle", "CDK4", 1.6, True),
+    ("Alpelisib", "PIK3CA", "PI3K/MTOR signaling", "PIK3CA", 1.6, True),
+    ("Trametinib", "MAP2K1;MAP2K2", "ERK MAPK signaling", "DUSP6", 0.9, False),
+    ("Olaparib", "PARP1;PARP2", "Genome integrity", "SLFN11", 0.9, False),
+    ("Venetoclax", "BCL2", "Apoptosis regulation", "BCL2", 0.9, False),
+    ("Nutlin-3a", "MDM2", "p53 pathway", "MDM2", 0.8, False),
+    ("Tamoxifen", "ESR1", "Hormone-related", "ESR1", 0.8, False),
+    ("Bortezomib", "PSMB5", "Protein stability and degradation", "PSMB5", 0.7, False),
+    ("Imatinib", "ABL1;KIT;PDGFRA", "RTK signaling", "KIT", 0.8, False),
+    ("Afatinib", "EGFR;ERBB2", "EGFR signaling", "AREG", 0.7, False),
+    ("Cisplatin", "DNA crosslinker", "DNA replication", None, 0.0, False),
+    ("Paclitaxel", "TUBB", "Mitosis", None, 0.0, False),
+    ("Gemcitabine", "RRM1", "DNA replication", None, 0.0, False),
+    ("Doxorubicin", "TOP2A", "DNA replication", None, 0.0, False),
+    ("Fluorouracil", "TYMS", "DNA replication", None, 0.0, False),
+    ("Vorinostat", "HDAC1;HDAC2;HDAC3", "Chromatin histone acetylation", None, 0.0, False),
+]
+
+TREATMENT_ARMS = ["standard_of_care", "Erlotinib", "Lapatinib"]
+TISSUES = ["lung", "breast", "skin", "colon", "blood", "brain", "ovary", "pancreas"]
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """Sizes and effect strengths of the demo data."""
+
+    n_patients: int = 80
+    n_genes: int = 2000
+    n_lines: int = 150
+    n_subtypes: int = 3
+    n_modules: int = 5
+    module_size: int = 40
+    subtype_genes: int = 50
+    driver_fraction_patients: float = 0.85
+    driver_fraction_lines: float = 0.45
+    missing_fraction: float = 0.15
+    seed: int = 7
+
+
+def _gene_names(n_genes: int) -> list[str]:
+    named = sorted(
+        {d[3] for d in DRUGS if d[3]}
+        | {t for d in DRUGS for t in d[1].split(";") if t.isupper() and " " not in t}
+    )
+    filler = [f"GENE{i:05d}" for i in range(1, n_genes - len(named) + 1)]
+    return named + filler
+
+
+def _latent_design(rng: np.random.Generator, genes: list[str], spec: DemoSpec) -> dict:
+    """Choose which genes carry subtypes, modules and biomarkers (shared by patients and lines)."""
+    biomarkers = [d[3] for d in DRUGS if d[3]]
+    targets = {t for d in DRUGS for t in d[1].split(";")}
+    reserved = set(biomarkers) | targets
+    free = np.array([g for g in genes if g not in reserved])
+    rng.shuffle(free)
+    k = 0
+    modules = {}
+    for m in range(spec.n_modules):
+        modules[f"M{m + 1}"] = list(free[k : k + spec.module_size])
+        k += spec.module_size
+    subtypes = {}
+    for s in range(spec.n_subtypes):
+        subtypes[f"S{s + 1}"] = list(free[k : k + spec.subtype_genes])
+        k += spec.subtype_genes
+    return {"modules": modules, "subtypes": subtypes}
+
+
+def _log_expression(
+    rng: np.random.Generator,
+    n: int,
+    genes: list[str],
+    design: dict,
+    base: np.ndarray,
+    spec: DemoSpec,
+    driver_fraction: float,
+) -> tuple[np.ndarray, dict]:
+    """Natural-log expression levels (samples x genes) with the planted structure, plus the latents."""
+    gidx = {g: i for i, g in enumerate(genes)}
+    x = base[None, :] + rng.normal(0, 0.35, size=(n, len(genes)))
+    subtype = rng.integers(0, spec.n_subtypes, size=n)
+    for s, members in enumerate(design["subtypes"].values()):
+        cols = [gidx[g] for g in members]
+        x[np.ix_(subtype == s, cols)] += 1.4
+    factors = rng.normal(0, 1, size=(n, spec.n_modules))
+    for m, members in enumerate(design["modules"].values()):
+        cols = [gidx[g] for g in members]
+        loadings = rng.uniform(0.6, 1.0, size=len(cols)) * rng.choice([1, 1, 1, -1], len(cols))
+        x[:, cols] += factors[:, [m]] * loadings[None, :]
+    drivers = [d[3] for d in DRUGS if d[5]]
+    driver = np.full(n, "", dtype=object)
+    has = rng.random(n) < driver_fraction
+    driver[has] = rng.choice(drivers, size=has.sum())
+    for g in drivers:
+        x[driver == g, gidx[g]] += 3.0
+    # continuous biomarkers vary more than the average gene so that their signal is learnable
+    for d in DRUGS:
+        if d[3] and not d[5]:
+            x[:, gidx[d[3]]] += rng.normal(0, 0.9, size=n)
+    return x, {"subtype": subtype, "factors": factors, "driver": driver}
+
+
+def _true_response(logx: np.ndarray, genes: list[str], ref_logx: np.ndarray) -> np.ndarray:
+    """Noise-free ln IC50 of every drug (samples x drugs); biomarkers standardised on the reference."""
+    gidx = {g: i for i, g in enumerate(genes)}
+    out = np.zeros((logx.shape[0], len(DRUGS)))
+    for j, (_, _, _, bm, beta, _) in enumerate(DRUGS):
+        out[:, j] = 2.5 + 0.15 * j
+        if bm:
+            mu, sd = ref_logx[:, gidx[bm]].mean(), ref_logx[:, gidx[bm]].std()
+            out[:, j] -= beta * (logx[:, gidx[bm]] - mu) / sd
+    return out
+
+
+def generate(spec: DemoSpec = DemoSpec()) -> dict[str, pd.DataFrame]:
+    """Generate every demo table in memory; keys are the relative paths they are written to."""
+    rng = np.random.default_rng(spec.seed)
+    genes = _gene_names(spec.n_genes)
+    design = _latent_design(rng, genes, spec)
+    base = rng.normal(2.0, 1.3, size=len(genes))
+
+    # ---- patients: counts ----
+    plog, plat = _log_expression(
+        rng, spec.n_patients, genes, design, base, spec, spec.driver_fraction_patients
+    )
+    patients = [f"P{i + 1:03d}" for i in range(spec.n_patients)]
+    size = rng.lognormal(0, 0.25, size=spec.n_patients)[:, None]
+    mean = np.exp(plog) * size * 8.0
+    dispersion = 0.08
+    lam = rng.gamma(1 / dispersion, mean * dispersion)
+    counts = rng.poisson(lam).astype(np.int64)
+    expression = pd.DataFrame(counts.T, index=pd.Index(genes, name="gene_id"), columns=patients)
+
+    # ---- cell lines: log2 TPM-like values with a platform shift per gene ----
+    llog, llat = _log_expression(
+        rng, spec.n_lines, genes, design, base, spec, spec.driver_fraction_lines
+    )
+    shift = rng.normal(0, 0.5, size=len(genes))
+    ref_values = (llog + shift[None, :]) / np.log(2) + rng.normal(0, 0.1, size=llog.shape)
+    lines = [f"CL{i + 1:03d}" for i in range(spec.n_lines)]
+    ref_expression = pd.DataFrame(
+        np.round(ref_values.T, 3), index=pd.Index(genes, name="gene_id"), columns=lines
+    )
+    tissue = rng.choice(TISSUES, size=spec.n_lines)
+    cell_lines = pd.DataFrame({"cell_line": lines, "tissue": tissue})
+
+    # ---- responses ----
+    true_lines = _true_response(llog, genes, llog)
+    tissue_effect = dict(zip(TISSUES, rng.normal(0, 0.3, len(TISSUES)), strict=True))
+    noise = rng.normal(0, 0.6, size=true_lines.shape)
+    observed = true_lines + np.array([tissue_effect[t] for t in tissue])[:, None] + noise
+    mask = rng.random(observed.shape) < spec.missing_fraction
+    rows = [
+        (lines[i], DRUGS[j][0], round(float(observed[i, j]), 4))
+        for i in range(spec.n_lines)
+        for j in range(len(DRUGS))
+        if not mask[i, j]
+    ]
+    response = pd.DataFrame(rows, columns=["cell_line", "drug", "ln_ic50"])
+
+    # ---- truth: each patient's best drug, standardised against the reference's true responses ----
+    true_pat = _true_response(plog, genes, llog)
+    z = (true_pat - true_lines.mean(0)) / true_lines.std(0).clip(1e-9)
+    signal = np.array([d[3] is not None for d in DRUGS])
+    z[:, ~signal] = np.inf
+    best = [DRUGS[j][0] for j in z.argmin(1)]
+
+    # ---- clinical ----
+    age = np.clip(rng.normal(62, 10, spec.n_patients), 30, 90).round()
+    stage = rng.choice(["I", "II", "III", "IV"], size=spec.n_patients, p=[0.2, 0.3, 0.3, 0.2])
+    stage_num = pd.Series(stage).map({"I": 0, "II": 1, "III": 2, "IV": 3}).to_numpy()
+    treatment = rng.choice(TREATMENT_ARMS, size=spec.n_patients, p=[0.4, 0.3, 0.3])
+    matched = np.array(
+        [
+            (t == "Erlotinib" and d == "EGFR") or (t == "Lapatinib" and d == "ERBB2")
+            for t, d in zip(treatment, plat["driver"], strict=True)
+        ]
+    )
+    m1 = plat["factors"][:, 0]
+    lin = 0.8 * m1 + 0.35 * stage_num + 0.02 * (age - 62) - 1.4 * matched
+    hazard = 0.02 * np.exp(lin)
+    event_time = rng.exponential(1 / hazard)
+    censor_time = rng.uniform(12, 96, size=spec.n_patients)
+    time = np.minimum(event_time, censor_time)
+    event = (event_time <= censor_time).astype(int)
+    p_resp = 1 / (1 + np.exp(-(-0.6 + 2.2 * matched - 0.6 * m1)))
+    response_bin = (rng.random(spec.n_patients) < p_resp).astype(int)
+    clinical = pd.DataFrame(
+        {
+            "patient_id": patients,
+            "os_months": np.round(np.maximum(time, 0.1), 2),
+            "os_event": event,
+            "age": age.astype(int),
+            "stage": stage,
+            "treatment": treatment,
+            "response": response_bin,
+        }
+    )
+
+    drugs = pd.DataFrame(
+        [(d[0], d[1], d[2]) for d in DRUGS], columns=["drug", "targets", "pathway"]
+    )
+    truth_modules = pd.DataFrame(
+        [(g, m) for m, gs in design["modules"].items() for g in gs], columns=["gene", "module"]
+    )
+    truth_biomarkers = pd.DataFrame(
+        [(d[0], d[3] or "", d[4], d[5]) for d in DRUGS],
+        columns=["drug", "biomarker", "effect_per_sd", "driver"],
+    )
+    truth_patients = pd.DataFrame(
+        {
+            "patient_id": patients,
+            "subtype": [f"S{s + 1}" for s in plat["subtype"]],
+            "driver": plat["driver"],
+            "best_drug": best,
+            "best_drug_z": np.round(z.min(1), 3),
+            "m1_factor": np.round(m1, 4),
+        }
+    )
+    truth_subtype_genes = pd.DataFrame(
+        [(g, s) for s, gs in design["subtypes"].items() for g in gs], columns=["gene", "subtype"]
+    )
+    return {
+        "demo/expression.tsv.gz": expression,
+        "demo/clinical.tsv": clinical,
+        "demo/reference_expression.tsv.gz": ref_expression,
+        "demo/reference_response.tsv": response,
+        "demo/cell_lines.tsv": cell_lines,
+        "reference/drugs.tsv": drugs,
+        "demo/truth/modules.tsv": truth_modules,
+        "demo/truth/biomarkers.tsv": truth_biomarkers,
+        "demo/truth/patients.tsv": truth_patients,
+        "demo/truth/subtype_genes.tsv": truth_subtype_genes,
+    }
+
+
+def write_demo(outdir: str | Path, spec: DemoSpec = DemoSpec()) -> dict[str, Path]:
+    """Write the demo tables under ``outdir`` (e.g. ``resources``); returns the written paths."""
+    outdir = Path(outdir)
+    written = {}
+    for rel, frame in generate(spec).items():
+        path = outdir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keep_index = frame.index.name == "gene_id"
+        # mtime=0 keeps gzip output byte-identical between runs
+        compression = {"method": "gzip", "mtime": 0} if rel.endswith(".gz") else None
+        frame.to_csv(path, sep="\t", index=keep_index, compression=compression)
+        written[rel] = path
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outdir", nargs="?", default="resources")
+    parser.add_argument("--seed", type=int, default=DemoSpec.seed)
+    parser.add_argument("--patients", type=int, default=DemoSpec.n_patients)
+    parser.add_argument("--genes", type=int, default=DemoSpec.n_genes)
+    parser.add_argument("--lines", type=int, default=DemoSpec.n_lines)
+    args = parser.parse_args(argv)
+    spec = DemoSpec(
+        seed=args.seed, n_patients=args.patients, n_genes=args.genes, n_lines=args.lines
+    )
+    for rel, path in write_demo(args.outdir, spec).items():
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
