@@ -111,13 +111,14 @@ def _check_unique(ids: pd.Index, path: Path, what: str, kind: str) -> None:
         )
 
 
-def _genes_on_rows(frame: pd.DataFrame, orientation: str) -> bool:
+def _genes_on_rows(row_ids, col_ids, orientation: str) -> bool:
+    """Whether gene IDs run down the first column: Ensembl-looking IDs decide, else the longer axis."""
     if orientation == "genes_by_samples":
         return True
     if orientation == "samples_by_genes":
         return False
-    rows = frame.iloc[:, 0].astype(str)
-    cols = pd.Index(frame.columns[1:]).astype(str)
+    rows = pd.Series(list(row_ids), dtype=str)
+    cols = pd.Series(list(col_ids), dtype=str)
     row_ens = rows.str.match(ENSEMBL).mean()
     col_ens = cols.str.match(ENSEMBL).mean()
     if row_ens > 0.5 or col_ens > 0.5:
@@ -147,7 +148,7 @@ def read_expression(
         genes_on_rows = False
     else:
         frame = read_table(path, what=what)
-        genes_on_rows = _genes_on_rows(frame, orientation)
+        genes_on_rows = _genes_on_rows(frame.iloc[:, 0], frame.columns[1:], orientation)
         first = frame.columns[0]
         frame[first] = frame[first].astype(str).str.strip()
         _check_unique(pd.Index(frame[first]), path, what, "gene" if genes_on_rows else "sample")
@@ -293,3 +294,31 @@ def read_drugs(path: str | Path) -> pd.DataFrame:
 def target_genes(targets: str) -> list[str]:
     """Split a ``;``-separated target string into gene-like symbols."""
     return [t.strip() for t in targets.split(";") if t.strip() and " " not in t.strip()]
+
+
+def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> list[str]:
+    """Sample IDs of an expression file, read without loading the matrix."""
+    path = Path(path)
+    if path.suffix == ".h5ad":
+        return list(ad.read_h5ad(path, backed="r").obs_names)
+    if not path.exists():
+        raise RxrankInputError(f"expression file not found: {path}. Check the path in your config.")
+    try:
+        first = pd.read_csv(path, sep=_sep_for(path), usecols=[0], encoding="utf-8-sig")
+        header = pd.read_csv(path, sep=_sep_for(path), nrows=0, encoding="utf-8-sig").columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise RxrankInputError(f"expression file {path} could not be read: {err}") from None
+    rows = first.iloc[:, 0].astype(str).str.strip()
+    cols = [str(c).strip() for c in header[1:]]
+    return cols if _genes_on_rows(rows, cols, orientation) else list(rows)
+
+
+def workflow_patients(config: dict) -> list[str]:
+    """Patients the workflow reports on: in both the expression and the clinical table."""
+    cohort = config["cohort"]
+    clinical = read_table(cohort["clinical"], what="clinical")
+    id_column = cohort.get("id_column", "patient_id")
+    _require_columns(clinical, [id_column], Path(cohort["clinical"]), "clinical")
+    ids = set(clinical[id_column].astype(str).str.strip())
+    samples = expression_sample_ids(cohort["expression"], orientation=cohort.get("orientation", "auto"))
+    return sorted(ids.intersection(samples))

@@ -1,0 +1,24 @@
+# rxrank: per-patient treatment rankings. Run `snakemake --cores 8` (demo) or with --configfile.
+from snakemake.utils import min_version
+
+min_version("8.10")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/profiling.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/correlation.smk"
+include: "workflow/rules/survival.smk"
+include: "workflow/rules/ranking.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/ranking/rankings.tsv",
+        "results/reports/index.html",
+        expand("results/reports/{patient}.html", patient=PATIENTS),
+    default_target: True

@@ -1,0 +1,269 @@
+"""``rxrank <stage>`` subcommands: the thin layer the workflow rules call with explicit paths."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io
+
+log = logging.getLogger("rxrank")
+
+
+def _params(text: str | None) -> dict:
+    return json.loads(text) if text else {}
+
+
+def _log_frame(adata) -> pd.DataFrame:
+    return pd.DataFrame(np.asarray(adata.X), index=adata.obs_names, columns=adata.var_names)
+
+
+def _read_reference(args, params: dict):
+    ref = io.read_expression(
+        args.reference_expression, expression_type=params.get("expression_type", "log"),
+        what="reference expression",
+    )
+    from .profiling import normalise
+
+    normalise(ref, expression_type=params.get("expression_type", "log"))
+    response = io.read_response(args.response, value_column=params.get("response_column", "ln_ic50"))
+    return _log_frame(ref), response
+
+
+def cmd_profile(args) -> None:
+    from .profiling import markers, profile, target_zscores
+
+    p = _params(args.params)
+    cohort = p["cohort"]
+    adata = io.read_expression(
+        args.expression, expression_type=cohort["expression_type"],
+        orientation=cohort.get("orientation", "auto"),
+    )
+    clinical = io.read_clinical(
+        args.clinical, id_column=cohort.get("id_column", "patient_id"),
+        time_column=cohort["time_column"], event_column=cohort["event_column"],
+    )
+    prof = p.get("profiling", {})
+    adata = profile(
+        adata, clinical, expression_type=cohort["expression_type"],
+        n_top_genes=prof.get("n_top_genes", 1000), n_pcs=prof.get("n_pcs", 20),
+        n_neighbors=prof.get("n_neighbors", 10),
+        resolutions=tuple(prof.get("resolutions", (0.2, 0.3, 0.5, 0.8, 1.0))),
+        drop_outliers=prof.get("drop_outliers", False), seed=prof.get("seed", 0),
+    )
+    drugs = io.read_drugs(args.drugs)
+    io.write_tsv(markers(adata), args.markers)
+    io.write_tsv(target_zscores(adata, drugs), args.target_z, index=True)
+    for col in adata.obs.columns:
+        if adata.obs[col].dtype == object:
+            adata.obs[col] = adata.obs[col].astype(str)
+    with io.atomic_path(args.cohort) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def cmd_sensitivity(args) -> None:
+    import anndata as ad
+
+    from .sensitivity import run_sensitivity, save_model
+
+    p = _params(args.params)
+    cohort = ad.read_h5ad(args.cohort)
+    lines, response = _read_reference(args, p["reference"])
+    tissues = None
+    if args.cell_lines:
+        cl = io.read_table(args.cell_lines, what="cell-line annotation")
+        tissues = cl.set_index(cl.columns[0])[cl.columns[1]].astype(str)
+    out = run_sensitivity(_log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"])
+    save_model(
+        args.model_dir, model=out["model"], scaler=out["scaler"], genes=out["genes"],
+        drugs=out["drugs"], metadata=out["metadata"],
+    )
+    io.write_tsv(out["predictions"], args.predictions)
+    io.write_tsv(out["metrics"], args.metrics)
+
+
+def cmd_correlation(args) -> None:
+    import anndata as ad
+
+    from .correlation import run_correlation
+
+    p = _params(args.params)
+    cohort = ad.read_h5ad(args.cohort)
+    lines, response = _read_reference(args, p["reference"])
+    predictions = pd.read_csv(args.predictions, sep="\t")
+    traits = cohort.obs.select_dtypes("number").drop(
+        columns=["total_counts", "n_genes"], errors="ignore"
+    )
+    sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
+    sens.columns = [f"sensitivity:{d}" for d in sens.columns]
+    traits = traits.join(sens)
+    out = run_correlation(cohort, lines, response, traits, params=p["correlation"])
+    outdir = Path(args.outdir)
+    for name, frame in out.items():
+        io.write_tsv(frame, outdir / name, index=name == "eigengenes.tsv")
+
+
+def cmd_survival(args) -> None:
+    import anndata as ad
+
+    from .survival import run_survival
+
+    p = _params(args.params)
+    cohort = p["cohort"]
+    obs = ad.read_h5ad(args.cohort, backed="r").obs.copy()
+    eigengenes = pd.read_csv(args.eigengenes, sep="\t", index_col=0)
+    predictions = pd.read_csv(args.predictions, sep="\t")
+    sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
+    sens.columns = [f"sensitivity:{d}" for d in sens.columns]
+    features = eigengenes.join(sens)
+    params = dict(p["survival"])
+    params.setdefault("time_column", cohort["time_column"])
+    params.setdefault("event_column", cohort["event_column"])
+    params.setdefault("covariates", cohort.get("covariates", []))
+    if not params.get("features"):
+        params["features"] = list(eigengenes.columns)
+    treatment = cohort.get("treatment_column")
+    if treatment and treatment in obs:
+        params.setdefault("treatment_column", treatment)
+        params.setdefault("reference_arm", cohort.get("reference_arm"))
+        params.setdefault("adjust_for", cohort.get("covariates", []))
+        arms = [a for a in obs[treatment].astype(str).unique() if a != params["reference_arm"]]
+        params.setdefault(
+            "biomarkers", {a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features}
+        )
+    out = run_survival(obs, features, params=params)
+    outdir = Path(args.outdir)
+    for name, value in out.items():
+        if name.endswith(".json"):
+            with io.atomic_path(outdir / name) as tmp:
+                tmp.write_text(json.dumps(value, indent=2, default=float))
+        else:
+            io.write_tsv(value, outdir / name, index=name == "patients.tsv")
+
+
+def cmd_rank(args) -> None:
+    from .ranking import rank_treatments
+
+    p = _params(args.params)
+    response = io.read_response(
+        args.response, value_column=p["reference"].get("response_column", "ln_ic50")
+    )
+    read = lambda path, **kw: pd.read_csv(path, sep="\t", **kw)  # noqa: E731
+    table = rank_treatments(
+        read(args.predictions),
+        read(args.metrics),
+        response.groupby("drug")["value"].median(),
+        drugs=io.read_drugs(args.drugs),
+        target_z=read(args.target_z, index_col=0),
+        treatment_effects=read(args.treatment_effects),
+        module_traits=read(args.module_traits),
+        eigengenes=read(args.eigengenes, index_col=0),
+        **p.get("ranking", {}),
+    )
+    io.write_tsv(table, args.out)
+
+
+def cmd_report(args) -> None:
+    import anndata as ad
+
+    from .privacy import provenance, pseudonyms
+    from .ranking import TIERS
+    from .report import ReportBundle, write_reports
+
+    p = _params(args.params)
+    read = lambda path, **kw: pd.read_csv(path, sep="\t", **kw)  # noqa: E731
+    cohort = ad.read_h5ad(args.cohort)
+    obs = cohort.obs.copy()
+    obs.index.name = "patient_id"
+    umap = pd.DataFrame(cohort.obsm["X_umap"][:, :2], index=obs.index, columns=["umap1", "umap2"])
+    rankings = read(args.rankings)
+    response = io.read_response(
+        args.response, value_column=p["reference"].get("response_column", "ln_ic50")
+    )
+    inputs = {
+        "cohort expression": p["cohort"]["expression"],
+        "clinical": p["cohort"]["clinical"],
+        "reference expression": p["reference"]["expression"],
+        "reference response": p["reference"]["response"],
+        "drug annotations": p["reference"]["drugs"],
+    }
+    bundle = ReportBundle(
+        rankings=rankings,
+        metrics=read(args.metrics),
+        reference_response=response,
+        prognosis=read(args.prognosis, index_col=0),
+        km=read(args.km),
+        patient_curves=read(args.patient_curves),
+        survival_metrics=json.loads(Path(args.survival_metrics).read_text()),
+        obs=obs,
+        umap=umap,
+        target_z=read(args.target_z, index_col=0),
+        provenance=provenance(p, inputs),
+        pseudonyms=pseudonyms(obs.index, salt=p.get("privacy", {}).get("pseudonym_salt")),
+        cohort_name=p.get("cohort_name", "cohort"),
+        tier_table=TIERS,
+    )
+    write_reports(bundle, args.outdir)
+
+
+def cmd_demo(args) -> None:
+    from .demo import write_demo
+
+    for path in write_demo(args.outdir).values():
+        log.info("wrote %s", path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rxrank", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, func, *opts, **help_):
+        sp = sub.add_parser(name, help=help_.get("help"))
+        sp.set_defaults(func=func)
+        sp.add_argument("--params", help="stage parameters as JSON (the workflow passes its config)")
+        for opt in opts:
+            sp.add_argument(f"--{opt.rstrip('?')}", required=not opt.endswith("?"))
+        return sp
+
+    add("profile", cmd_profile, "expression", "clinical", "drugs", "cohort", "markers", "target-z",
+        help="profile the cohort's expression")
+    add("sensitivity", cmd_sensitivity, "cohort", "reference-expression", "response",
+        "cell-lines?", "metrics", "predictions", "model-dir", help="drug-sensitivity models")
+    add("correlation", cmd_correlation, "cohort", "reference-expression", "response",
+        "predictions", "outdir", help="co-expression modules and gene-drug associations")
+    add("survival", cmd_survival, "cohort", "eigengenes", "predictions", "outdir",
+        help="Cox models, prognosis and treatment effects")
+    add("rank", cmd_rank, "predictions", "metrics", "response", "drugs", "target-z",
+        "treatment-effects", "module-traits", "eigengenes", "out", help="per-patient rankings")
+    add("report", cmd_report, "cohort", "rankings", "metrics", "response", "prognosis", "km",
+        "patient-curves", "survival-metrics", "target-z", "outdir", help="HTML reports")
+    sp = sub.add_parser("demo", help="write the demo cohort and reference")
+    sp.add_argument("outdir", nargs="?", default="resources")
+    sp.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except io.RxrankInputError as err:
+        log.error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

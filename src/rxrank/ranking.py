@@ -1,0 +1,175 @@
+"""Merge the stages' evidence into one explained treatment ranking per patient.
+
+Every component is kept in the output table next to its standardised value, so any rank can be
+recomputed by hand: ``score = sum(weight[c] * comp_c)`` with missing components counted as 0 (the
+cohort average), then drugs whose model beats its baseline first, score descending, drug name
+breaking ties.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .io import target_genes
+
+__all__ = ["DEFAULT_WEIGHTS", "TIERS", "assign_tier", "rank_treatments"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = {
+    "sensitivity": 1.0,
+    "reliability": 0.5,
+    "target": 0.25,
+    "survival": 0.5,
+    "module": 0.1,
+}
+
+TIERS = [
+    (
+        "A",
+        "model beats the drug-mean baseline, the prediction interval lies entirely on the "
+        "sensitive side of the reference median, and target expression (z > 1) or the survival "
+        "model (HR interval below 1) supports it",
+    ),
+    (
+        "B",
+        "model beats the baseline and either the interval is clear of the reference median or "
+        "target/survival evidence supports it",
+    ),
+    ("C", "model beats the baseline; no further support"),
+    ("D", "model does not beat the drug-mean baseline: the prediction is not reliable"),
+]
+
+
+def assign_tier(beats: bool, interval_clear: bool, support: bool) -> str:
+    """Evidence tier from the three facts of the tier table."""
+    if not beats:
+        return "D"
+    if interval_clear and support:
+        return "A"
+    if interval_clear or support:
+        return "B"
+    return "C"
+
+
+def _standardise(values: pd.Series) -> pd.Series:
+    sd = values.std()
+    if not np.isfinite(sd) or sd == 0:
+        return values * 0.0
+    return (values - values.mean()) / sd
+
+
+def _target_evidence(table: pd.DataFrame, drugs: pd.DataFrame, target_z: pd.DataFrame) -> pd.DataFrame:
+    genes = {d: [g for g in target_genes(t) if g in target_z.columns] for d, t in drugs["targets"].items()}
+    zs, names = [], []
+    for pid, drug in zip(table["patient_id"], table["drug"], strict=True):
+        gs = genes.get(drug, [])
+        if gs and pid in target_z.index:
+            vals = target_z.loc[pid, gs]
+            zs.append(float(vals.max()))
+            names.append(";".join(gs))
+        else:
+            zs.append(np.nan)
+            names.append("")
+    return pd.DataFrame({"target_genes": names, "target_z": zs}, index=table.index)
+
+
+def _module_evidence(
+    table: pd.DataFrame, module_traits: pd.DataFrame, eigengenes: pd.DataFrame, *, q_max: float
+) -> pd.DataFrame:
+    """Per patient and drug: the strongest module associated with the drug's predicted sensitivity.
+
+    The component is the patient's eigengene signed so that positive means "towards sensitivity".
+    """
+    sens = module_traits[module_traits["trait"].str.startswith("sensitivity:")].copy()
+    sens["drug"] = sens["trait"].str.removeprefix("sensitivity:")
+    sens = sens[(sens["q"] <= q_max) & sens["module"].isin(eigengenes.columns)]
+    best = sens.loc[sens.groupby("drug")["r"].apply(lambda r: r.abs().idxmax())] if len(sens) else sens
+    best = best.set_index("drug")
+    values, labels = [], []
+    for pid, drug in zip(table["patient_id"], table["drug"], strict=True):
+        if drug in best.index and pid in eigengenes.index:
+            mod, r = best.at[drug, "module"], best.at[drug, "r"]
+            # lower predicted ln IC50 = more sensitive, so a negative r means high eigengene helps
+            values.append(float(-np.sign(r) * eigengenes.at[pid, mod]))
+            labels.append(f"{mod} (r={r:.2f})")
+        else:
+            values.append(np.nan)
+            labels.append("")
+    return pd.DataFrame({"module_evidence": labels, "module_value": values}, index=table.index)
+
+
+def rank_treatments(
+    predictions: pd.DataFrame,
+    metrics: pd.DataFrame,
+    reference_median: pd.Series,
+    *,
+    drugs: pd.DataFrame,
+    target_z: pd.DataFrame | None = None,
+    treatment_effects: pd.DataFrame | None = None,
+    module_traits: pd.DataFrame | None = None,
+    eigengenes: pd.DataFrame | None = None,
+    weights: dict[str, float] | None = None,
+    module_q: float = 0.05,
+    target_support_z: float = 1.0,
+) -> pd.DataFrame:
+    """Rank every drug for every patient; returns ``ranking/rankings.tsv`` as a DataFrame."""
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    table = predictions.merge(
+        metrics[["drug", "cv_pearson", "beats_baseline"]], on="drug", how="left"
+    )
+    table["beats_baseline"] = table["beats_baseline"].fillna(False).astype(bool)
+    table["reference_median"] = table["drug"].map(reference_median)
+    table["pathway"] = table["drug"].map(drugs["pathway"]).fillna("")
+
+    if target_z is not None:
+        table = table.join(_target_evidence(table, drugs, target_z))
+    else:
+        table["target_genes"], table["target_z"] = "", np.nan
+
+    table["survival_hr"] = np.nan
+    table["survival_hr_lower"] = np.nan
+    table["survival_hr_upper"] = np.nan
+    if treatment_effects is not None and len(treatment_effects):
+        te = treatment_effects.rename(columns={"treatment": "drug"}).set_index(["patient_id", "drug"])
+        key = pd.MultiIndex.from_frame(table[["patient_id", "drug"]])
+        for src, dst in (("hr", "survival_hr"), ("hr_lower", "survival_hr_lower"),
+                         ("hr_upper", "survival_hr_upper")):
+            table[dst] = te[src].reindex(key).to_numpy()
+
+    if module_traits is not None and eigengenes is not None:
+        table = table.join(_module_evidence(table, module_traits, eigengenes, q_max=module_q))
+    else:
+        table["module_evidence"], table["module_value"] = "", np.nan
+
+    raw = {
+        "sensitivity": -table["z"],
+        "reliability": table["cv_pearson"].clip(lower=0),
+        "target": table["target_z"].clip(-3, 3),
+        "survival": -np.log(table["survival_hr"]),
+        "module": table["module_value"],
+    }
+    table["score"] = 0.0
+    for name, values in raw.items():
+        comp = _standardise(values.astype(float))
+        table[f"comp_{name}"] = comp
+        table["score"] += w[name] * comp.fillna(0.0)
+    table["n_missing_components"] = sum(table[f"comp_{n}"].isna().astype(int) for n in raw)
+
+    interval_clear = table["upper"] < table["reference_median"]
+    support = (table["target_z"] > target_support_z) | (table["survival_hr_upper"] < 1)
+    table["tier"] = [
+        assign_tier(b, c, s)
+        for b, c, s in zip(table["beats_baseline"], interval_clear, support, strict=True)
+    ]
+    table["flags"] = np.where(table["beats_baseline"], "", "no reliable model")
+    table = table.sort_values(
+        ["patient_id", "beats_baseline", "score", "drug"], ascending=[True, False, False, True]
+    )
+    table["rank"] = table.groupby("patient_id").cumcount() + 1
+    first = ["patient_id", "rank", "drug", "tier", "score"]
+    rest = [c for c in table.columns if c not in first]
+    return table[first + rest].reset_index(drop=True)

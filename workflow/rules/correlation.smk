@@ -1,0 +1,21 @@
+rule correlation:
+    input:
+        cohort="results/profiling/cohort.h5ad",
+        reference_expression=config["reference"]["expression"],
+        response=config["reference"]["response"],
+        predictions="results/sensitivity/predictions.tsv",
+    output:
+        modules="results/correlation/modules.tsv",
+        eigengenes="results/correlation/eigengenes.tsv",
+        soft_threshold="results/correlation/soft_threshold.tsv",
+        module_traits=report("results/correlation/module_traits.tsv", caption="../report/module_traits.rst", category="Correlation"),
+        gene_drug=report("results/correlation/gene_drug.tsv", caption="../report/gene_drug.rst", category="Correlation"),
+    params:
+        p=stage_params("reference", "correlation"),
+        outdir=subpath(output.modules, parent=True),
+    log:
+        "logs/correlation.log",
+    shell:
+        "rxrank correlation --params {params.p:q} --cohort {input.cohort:q} "
+        "--reference-expression {input.reference_expression:q} --response {input.response:q} "
+        "--predictions {input.predictions:q} --outdir {params.outdir:q} 2> {log:q}"

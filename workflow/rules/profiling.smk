@@ -1,0 +1,17 @@
+rule profile:
+    input:
+        expression=config["cohort"]["expression"],
+        clinical=config["cohort"]["clinical"],
+        drugs=config["reference"]["drugs"],
+    output:
+        cohort="results/profiling/cohort.h5ad",
+        markers=report("results/profiling/markers.tsv", caption="../report/markers.rst", category="Profiling"),
+        target_z="results/profiling/target_z.tsv",
+    params:
+        p=stage_params("cohort", "profiling"),
+    log:
+        "logs/profile.log",
+    shell:
+        "rxrank profile --params {params.p:q} --expression {input.expression:q} "
+        "--clinical {input.clinical:q} --drugs {input.drugs:q} --cohort {output.cohort:q} "
+        "--markers {output.markers:q} --target-z {output.target_z:q} 2> {log:q}"

@@ -1,0 +1,22 @@
+rule rank:
+    input:
+        predictions="results/sensitivity/predictions.tsv",
+        metrics="results/sensitivity/metrics.tsv",
+        response=config["reference"]["response"],
+        drugs=config["reference"]["drugs"],
+        target_z="results/profiling/target_z.tsv",
+        treatment_effects="results/survival/treatment_effects.tsv",
+        module_traits="results/correlation/module_traits.tsv",
+        eigengenes="results/correlation/eigengenes.tsv",
+    output:
+        rankings=report("results/ranking/rankings.tsv", caption="../report/rankings.rst", category="Ranking"),
+    params:
+        p=stage_params("reference", "ranking"),
+    log:
+        "logs/rank.log",
+    shell:
+        "rxrank rank --params {params.p:q} --predictions {input.predictions:q} "
+        "--metrics {input.metrics:q} --response {input.response:q} --drugs {input.drugs:q} "
+        "--target-z {input.target_z:q} --treatment-effects {input.treatment_effects:q} "
+        "--module-traits {input.module_traits:q} --eigengenes {input.eigengenes:q} "
+        "--out {output.rankings:q} 2> {log:q}"

@@ -1,0 +1,25 @@
+rule report:
+    input:
+        cohort="results/profiling/cohort.h5ad",
+        target_z="results/profiling/target_z.tsv",
+        rankings="results/ranking/rankings.tsv",
+        metrics="results/sensitivity/metrics.tsv",
+        response=config["reference"]["response"],
+        prognosis="results/survival/patients.tsv",
+        km="results/survival/km.tsv",
+        patient_curves="results/survival/patient_curves.tsv",
+        survival_metrics="results/survival/metrics.json",
+    output:
+        index=report("results/reports/index.html", caption="../report/index.rst", category="Reports"),
+        patients=expand("results/reports/{patient}.html", patient=PATIENTS),
+    params:
+        p=stage_params("cohort_name", "cohort", "reference", "privacy"),
+        outdir=subpath(output.index, parent=True),
+    log:
+        "logs/report.log",
+    shell:
+        "rxrank report --params {params.p:q} --cohort {input.cohort:q} "
+        "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
+        "--prognosis {input.prognosis:q} --km {input.km:q} "
+        "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
+        "--target-z {input.target_z:q} --outdir {params.outdir:q} 2> {log:q}"

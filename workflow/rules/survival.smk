@@ -1,0 +1,21 @@
+rule survival:
+    input:
+        cohort="results/profiling/cohort.h5ad",
+        eigengenes="results/correlation/eigengenes.tsv",
+        predictions="results/sensitivity/predictions.tsv",
+    output:
+        cox_summary=report("results/survival/cox_summary.tsv", caption="../report/cox_summary.rst", category="Survival"),
+        metrics="results/survival/metrics.json",
+        patients="results/survival/patients.tsv",
+        km="results/survival/km.tsv",
+        patient_curves="results/survival/patient_curves.tsv",
+        treatment_effects="results/survival/treatment_effects.tsv",
+    params:
+        p=stage_params("cohort", "survival"),
+        outdir=subpath(output.cox_summary, parent=True),
+    log:
+        "logs/survival.log",
+    shell:
+        "rxrank survival --params {params.p:q} --cohort {input.cohort:q} "
+        "--eigengenes {input.eigengenes:q} --predictions {input.predictions:q} "
+        "--outdir {params.outdir:q} 2> {log:q}"
