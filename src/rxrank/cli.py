@@ -91,22 +91,16 @@ def cmd_sensitivity(args) -> None:
 def cmd_correlation(args) -> None:
     import anndata as ad
 
-    from .correlation import run_correlation
+    from .correlation import build_traits, run_correlation
 
     p = _params(args.params)
     cohort = ad.read_h5ad(args.cohort)
     lines, response = _read_reference(args, p["reference"])
-    predictions = pd.read_csv(args.predictions, sep="\t")
-    traits = cohort.obs.select_dtypes("number").drop(
-        columns=["total_counts", "n_genes"], errors="ignore"
-    )
-    sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
-    sens.columns = [f"sensitivity:{d}" for d in sens.columns]
-    traits = traits.join(sens)
+    traits = build_traits(cohort.obs, pd.read_csv(args.predictions, sep="\t"))
     out = run_correlation(cohort, lines, response, traits, params=p["correlation"])
     outdir = Path(args.outdir)
     for name, frame in out.items():
-        io.write_tsv(frame, outdir / name, index=name == "eigengenes.tsv")
+        io.write_tsv(frame, outdir / name)
 
 
 def cmd_survival(args) -> None:
@@ -117,7 +111,7 @@ def cmd_survival(args) -> None:
     p = _params(args.params)
     cohort = p["cohort"]
     obs = ad.read_h5ad(args.cohort, backed="r").obs.copy()
-    eigengenes = pd.read_csv(args.eigengenes, sep="\t", index_col=0)
+    eigengenes = pd.read_csv(args.eigengenes, sep="\t", index_col="patient_id")
     predictions = pd.read_csv(args.predictions, sep="\t")
     sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
     sens.columns = [f"sensitivity:{d}" for d in sens.columns]
@@ -163,7 +157,7 @@ def cmd_rank(args) -> None:
         target_z=read(args.target_z, index_col=0),
         treatment_effects=read(args.treatment_effects),
         module_traits=read(args.module_traits),
-        eigengenes=read(args.eigengenes, index_col=0),
+        eigengenes=read(args.eigengenes, index_col="patient_id"),
         **p.get("ranking", {}),
     )
     io.write_tsv(table, args.out)

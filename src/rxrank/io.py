@@ -7,6 +7,8 @@ file, the row or column at fault and what to do about it.
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
 import logging
 import os
 import re
@@ -47,6 +49,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; outputs follow the umask like any file
     try:
         yield tmp
         os.replace(tmp, path)
@@ -91,6 +96,14 @@ def read_table(path: str | Path, *, what: str = "table") -> pd.DataFrame:
         )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _raw_header(path: Path) -> list[str]:
+    """Header fields as written (pandas renames duplicate names, which would hide them)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+        line = fh.readline()
+    return [f.strip().strip('"') for f in next(csv.reader([line], delimiter=_sep_for(path)), [])]
 
 
 def _require_columns(frame: pd.DataFrame, columns: list[str], path: Path, what: str) -> None:
@@ -146,12 +159,19 @@ def read_expression(
     if path.suffix == ".h5ad":
         adata = ad.read_h5ad(path)
         genes_on_rows = False
+        values = pd.DataFrame(
+            np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X),
+            index=adata.obs_names.astype(str), columns=adata.var_names.astype(str),
+        )
     else:
         frame = read_table(path, what=what)
         genes_on_rows = _genes_on_rows(frame.iloc[:, 0], frame.columns[1:], orientation)
         first = frame.columns[0]
         frame[first] = frame[first].astype(str).str.strip()
-        _check_unique(pd.Index(frame[first]), path, what, "gene" if genes_on_rows else "sample")
+        if genes_on_rows:
+            _check_unique(pd.Index(_raw_header(path)[1:]), path, what, "sample")
+        else:
+            _check_unique(pd.Index(frame[first]), path, what, "sample")
         frame = frame.set_index(first)
         values = frame.apply(pd.to_numeric, errors="coerce")
         bad = values.isna() & frame.notna()
@@ -163,24 +183,21 @@ def read_expression(
             )
         if genes_on_rows:
             values = values.T
-        adata = ad.AnnData(
-            X=values.to_numpy(dtype=np.float32),
-            obs=pd.DataFrame(index=values.index.astype(str)),
-            var=pd.DataFrame(index=values.columns.astype(str)),
-        )
-    X = np.asarray(adata.X)
+    values.index = values.index.astype(str)
+    values.columns = values.columns.astype(str)
+    X = values.to_numpy(dtype=np.float32)
     if not np.isfinite(X).all():
         r, c = np.argwhere(~np.isfinite(X))[0]
         raise RxrankInputError(
-            f"{what} file {path}: missing or infinite value for sample {adata.obs_names[r]!r}, gene "
-            f"{adata.var_names[c]!r}. Fill or remove it before running rxrank."
+            f"{what} file {path}: missing or infinite value for sample {values.index[r]!r}, gene "
+            f"{values.columns[c]!r}. Fill or remove it before running rxrank."
         )
     if expression_type == "counts":
         if (X < 0).any():
             r, c = np.argwhere(X < 0)[0]
             raise RxrankInputError(
-                f"{what} file {path}: negative count at sample {adata.obs_names[r]!r}, gene "
-                f"{adata.var_names[c]!r}. Counts cannot be negative; if the values are log-scale "
+                f"{what} file {path}: negative count at sample {values.index[r]!r}, gene "
+                f"{values.columns[c]!r}. Counts cannot be negative; if the values are log-scale "
                 "set expression_type: log."
             )
         if not np.allclose(X, np.round(X)):
@@ -188,16 +205,15 @@ def read_expression(
                 f"{what} file {path} is declared as counts but holds non-integer values. "
                 "Set expression_type: tpm (or log) to match the data."
             )
-    n_dup = int(adata.var_names.duplicated().sum())
+    n_dup = int(values.columns.duplicated().sum())
     if n_dup:
         agg = "sum" if expression_type == "counts" else "mean"
-        merged = pd.DataFrame(X, columns=adata.var_names).T.groupby(level=0, sort=False).agg(agg).T
-        adata = ad.AnnData(
-            X=merged.to_numpy(np.float32),
-            obs=adata.obs.copy(),
-            var=pd.DataFrame(index=merged.columns),
-        )
+        values = values.T.groupby(level=0, sort=False).agg(agg).T
+        X = values.to_numpy(dtype=np.float32)
         log.warning("%s: %d duplicate gene IDs merged by %s", path, n_dup, agg)
+    adata = ad.AnnData(
+        X=X, obs=pd.DataFrame(index=values.index), var=pd.DataFrame(index=values.columns)
+    )
     _check_unique(adata.obs_names, path, what, "sample")
     adata.uns["rxrank_io"] = {
         "path": str(path),

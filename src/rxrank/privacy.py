@@ -72,6 +72,6 @@ def provenance(config: dict, inputs: dict[str, str | Path]) -> dict:
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "config_hash": config_hash(config),
-        "inputs": {name: {"path": Path(p).name, "sha256": file_sha256(p)} for name, p in inputs.items()},
+        "input_checksums": {f"{name} ({Path(p).name})": file_sha256(p) for name, p in inputs.items()},
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

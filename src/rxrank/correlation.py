@@ -1,0 +1,956 @@
+"""Co-expression modules, eigengenes, module-trait and gene-drug associations.
+
+Correlations are computed by standardising columns and multiplying matrices in float32, in column
+blocks so that memory stays bounded; the second operand is always a separate contiguous copy so that
+BLAS takes its GEMM path (numpy's OpenBLAS SYRK path crashes on ~19,000 genes on some machines).
+
+Modules follow WGCNA: soft-thresholded adjacency with the power chosen by a scale-free topology
+fit, topological overlap (TOM), average-linkage clustering of 1 - TOM, a dynamic ("hybrid"-style)
+tree cut implemented here (:func:`dynamic_tree_cut`), and merging of modules whose eigengenes are
+close.
+
+Associations with missing values (traits per patient, responses per cell line and drug) are
+exact: pairwise-complete Pearson correlations are computed for all pairs at once from masked matrix
+products.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+from rxrank.io import RxrankInputError
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "ModuleResult",
+    "bh",
+    "build_traits",
+    "corr",
+    "dynamic_tree_cut",
+    "eigengenes",
+    "find_modules",
+    "gene_drug_associations",
+    "gene_drug_matrix",
+    "module_traits",
+    "pick_soft_threshold",
+    "run_correlation",
+]
+
+log = logging.getLogger(__name__)
+
+GREY = "grey"
+METHODS = ("pearson", "spearman")
+# WGCNA cutreeHybrid: maximum core scatter (fraction of the height range) for deepSplit 0..4
+_MAX_CORE_SCATTER = (0.64, 0.73, 0.82, 0.91, 0.95)
+# obs columns written by the profiling stage that are not clinical traits
+QC_COLUMNS = ("total_counts", "n_genes", "n_genes_by_counts", "pct_counts_mt", "log1p_total_counts")
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "n_genes": 1000,
+    "power": None,
+    "powers": list(range(1, 21)),
+    "r2_cut": 0.8,
+    "signed": True,
+    "min_module_size": 15,
+    "merge_cut_height": 0.25,
+    "deep_split": 2,
+    "min_kme": 0.3,
+    "block_size": 2000,
+    "gene_drug_method": "pearson",
+    "gene_drug_top": 50,
+    "gene_drug_min_lines": 10,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# correlation kernels
+# --------------------------------------------------------------------------------------------------
+
+
+def _as_2d_float(x: Any, name: str) -> np.ndarray:
+    """Return ``x`` as a finite 2-D numpy array (dense), or raise with a clear message."""
+    if isinstance(x, pd.DataFrame):
+        x = x.to_numpy()
+    if sp.issparse(x):
+        x = x.toarray()
+    arr = np.asarray(x)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise RxrankInputError(f"{name} must be a 2-D samples x features array, got {arr.ndim}-D.")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise RxrankInputError(f"{name} must be numeric, got dtype {arr.dtype}.")
+    if not np.isfinite(arr).all():
+        raise RxrankInputError(
+            f"{name} holds missing or infinite values; correlations need complete data "
+            "(impute or drop those samples/features first)."
+        )
+    return arr
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    """Column-wise ranks (ties averaged), as Spearman's correlation uses."""
+    return stats.rankdata(x, axis=0)
+
+
+def _standardise(x: np.ndarray, *, block_size: int) -> np.ndarray:
+    """Float32 copy of ``x`` with columns centred and scaled to unit norm (zero-variance: all 0).
+
+    Means and norms are computed in float64 per column block so that the float64 temporary stays
+    bounded; then ``z.T @ z`` is the correlation matrix.
+    """
+    n, p = x.shape
+    z = np.empty((n, p), dtype=np.float32)
+    for j0 in range(0, p, block_size):
+        blk = np.asarray(x[:, j0 : j0 + block_size], dtype=np.float64)
+        blk = blk - blk.mean(axis=0)
+        norm = np.sqrt((blk * blk).sum(axis=0))
+        scale = np.zeros_like(norm)
+        ok = norm > 1e-12 * np.sqrt(n) * np.maximum(
+            np.abs(x[:, j0 : j0 + block_size]).max(0), 1e-300
+        )
+        scale[ok] = 1.0 / norm[ok]
+        z[:, j0 : j0 + block_size] = blk * scale
+    return z
+
+
+def corr(
+    a: Any,
+    b: Any = None,
+    *,
+    method: str = "pearson",
+    block_size: int = 2000,
+) -> np.ndarray:
+    """Feature x feature correlation of samples x features arrays (``a`` with itself or ``b``).
+
+    Standardise-then-GEMM in float32, processed in column blocks of ``b``; Spearman ranks first.
+    Zero-variance columns correlate 0 with everything (including themselves).
+    """
+    if method not in METHODS:
+        raise RxrankInputError(f"method must be one of {METHODS}, got {method!r}.")
+    if block_size < 1:
+        raise RxrankInputError(f"block_size must be positive, got {block_size}.")
+    xa = _as_2d_float(a, "a")
+    xb = None if b is None else _as_2d_float(b, "b")
+    if xa.shape[0] < 2:
+        raise RxrankInputError(f"correlations need at least 2 samples, got {xa.shape[0]}.")
+    if xb is not None and xb.shape[0] != xa.shape[0]:
+        raise RxrankInputError(
+            f"a and b must have the same samples (rows): {xa.shape[0]} vs {xb.shape[0]}."
+        )
+    if method == "spearman":
+        xa = _rank(xa)
+        xb = None if xb is None else _rank(xb)
+    za = _standardise(xa, block_size=block_size)
+    # a separate array for the second operand: BLAS then uses GEMM, never SYRK
+    zb = za.copy() if xb is None else _standardise(xb, block_size=block_size)
+    out = np.empty((za.shape[1], zb.shape[1]), dtype=np.float32)
+    zat = za.T
+    for j0 in range(0, zb.shape[1], block_size):
+        blk = np.ascontiguousarray(zb[:, j0 : j0 + block_size])
+        np.matmul(zat, blk, out=out[:, j0 : j0 + block_size])
+    np.clip(out, -1.0, 1.0, out=out)
+    return out
+
+
+def _masked_pearson(
+    x: np.ndarray, y: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete Pearson r of every column of ``x`` with every column of ``y``.
+
+    ``x`` (n x p) is complete; ``y`` (n x q) is used only where ``mask`` (n x q) is true. Sums of
+    x, x^2 and x*y over each column's observed rows come from matrix products with the mask, so all
+    p x q pairs cost three GEMMs. Returns ``(r, n_obs)``; r is 0 where either side is constant in
+    the observed rows and NaN where fewer than 3 rows are observed.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    m = mask.astype(np.float64)
+    n_obs = mask.sum(axis=0)
+    xc = x - x.mean(axis=0)  # a global shift leaves r unchanged and avoids cancellation
+    safe_n = np.maximum(n_obs, 1)
+    y0 = np.where(mask, y, 0.0).astype(np.float64)
+    ybar = y0.sum(axis=0) / safe_n
+    yc = np.where(mask, y0 - ybar, 0.0)
+    sx = xc.T @ m
+    sxx = (xc * xc).T @ m
+    sxy = xc.T @ yc
+    syy = (yc * yc).sum(axis=0)
+    varx = sxx - sx * sx / safe_n
+    cov = sxy - sx * yc.sum(axis=0) / safe_n
+    ymax = np.where(mask, y0, -np.inf).max(axis=0, initial=-np.inf)
+    ymin = np.where(mask, y0, np.inf).min(axis=0, initial=np.inf)
+    const_y = ~(ymax > ymin)
+    const_x = varx <= 1e-10 * sxx
+    denom = np.sqrt(np.where(const_x, 1.0, varx) * np.where(const_y, 1.0, syy)[None, :])
+    r = np.clip(cov / denom, -1.0, 1.0)
+    r[const_x | const_y[None, :]] = 0.0
+    r[:, n_obs < 3] = np.nan
+    return r, n_obs
+
+
+def _pearson_p(r: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Two-sided p of Pearson r with n observations (t distribution, n - 2 degrees of freedom)."""
+    r = np.asarray(r, dtype=np.float64)
+    df = np.broadcast_to(np.asarray(n, dtype=np.float64) - 2, r.shape)
+    p = np.full(r.shape, np.nan)
+    ok = np.isfinite(r) & (df > 0)
+    rr = np.abs(r[ok])
+    with np.errstate(divide="ignore"):
+        t = np.where(rr >= 1.0, np.inf, rr * np.sqrt(df[ok] / np.maximum(1.0 - rr * rr, 1e-300)))
+    p[ok] = np.minimum(2.0 * stats.t.sf(t, df[ok]), 1.0)
+    return p
+
+
+def bh(p: Any) -> np.ndarray:
+    """Benjamini-Hochberg q values of ``p`` (any shape); NaNs stay NaN and are not counted."""
+    arr = np.asarray(p, dtype=np.float64)
+    flat = arr.ravel()
+    q = np.full(flat.shape, np.nan)
+    ok = np.isfinite(flat)
+    if ok.any():
+        ps = flat[ok]
+        if (ps < 0).any() or (ps > 1).any():
+            raise ValueError("p values must lie in [0, 1].")
+        m = ps.size
+        order = np.argsort(ps, kind="stable")
+        scaled = ps[order] * m / np.arange(1, m + 1)
+        q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
+        q_ok = np.empty(m)
+        q_ok[order] = np.minimum(q_sorted, 1.0)
+        q[ok] = q_ok
+    return q.reshape(arr.shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# soft threshold and modules
+# --------------------------------------------------------------------------------------------------
+
+
+def _adjacency(r: np.ndarray, power: float, *, signed: bool) -> np.ndarray:
+    """Soft-thresholded adjacency (float32, zero diagonal): ((1+r)/2)^power or |r|^power."""
+    base = (1.0 + r) / 2.0 if signed else r
+    a = np.abs(base, dtype=np.float32) ** np.float32(power)
+    np.fill_diagonal(a, 0.0)
+    return a
+
+
+def _scale_free_fit(k: np.ndarray, n_breaks: int = 10) -> tuple[float, float]:
+    """WGCNA's scaleFreeFitIndex: (R^2, slope) of log10 p(k) on log10 k over equal-width k bins."""
+    k = np.asarray(k, dtype=np.float64)
+    lo, hi = float(k.min()), float(k.max())
+    if not hi > lo or lo < 0:
+        return float("nan"), float("nan")
+    breaks = np.linspace(lo, hi, n_breaks + 1)
+    idx = np.clip(np.searchsorted(breaks, k, side="left") - 1, 0, n_breaks - 1)
+    counts = np.bincount(idx, minlength=n_breaks).astype(np.float64)
+    sums = np.bincount(idx, weights=k, minlength=n_breaks)
+    mids = (breaks[:-1] + breaks[1:]) / 2
+    dk = np.where(counts > 0, sums / np.maximum(counts, 1), mids)
+    if (dk <= 0).any():
+        return float("nan"), float("nan")
+    log_dk = np.log10(dk)
+    log_pdk = np.log10(counts / k.size + 1e-9)
+    slope, _ = np.polyfit(log_dk, log_pdk, 1)
+    rr = np.corrcoef(log_dk, log_pdk)[0, 1] if np.ptp(log_pdk) > 0 else 0.0
+    return float(rr * rr), float(slope)
+
+
+def _soft_threshold_table(r: np.ndarray, powers: Iterable[float], *, signed: bool) -> pd.DataFrame:
+    """Scale-free fit for each power from a gene x gene correlation matrix."""
+    rows = []
+    for power in powers:
+        k = _adjacency(r, power, signed=signed).sum(axis=1, dtype=np.float64)
+        r2, slope = _scale_free_fit(k)
+        sft = -np.sign(slope) * r2 if np.isfinite(slope) else float("nan")
+        rows.append((power, sft, slope, float(k.mean())))
+    return pd.DataFrame(rows, columns=["power", "sft_r2", "slope", "mean_k"])
+
+
+def _choose_power(table: pd.DataFrame, r2_cut: float) -> int | float:
+    """Lowest power whose signed R^2 reaches ``r2_cut``, else the power with the best fit."""
+    reach = np.flatnonzero(table["sft_r2"].to_numpy() >= r2_cut)
+    if reach.size:
+        return table["power"].iloc[reach[0]].item()
+    if table["sft_r2"].notna().any():
+        best = int(np.nanargmax(table["sft_r2"].to_numpy()))
+        log.info(
+            "no power reached scale-free R^2 %.2f; using power %s (R^2 %.3f)",
+            r2_cut,
+            table["power"].iloc[best],
+            table["sft_r2"].iloc[best],
+        )
+        return table["power"].iloc[best].item()
+    raise RxrankInputError("scale-free fit failed for every power (constant connectivity).")
+
+
+def pick_soft_threshold(
+    x: Any,
+    *,
+    powers: Iterable[float] = range(1, 21),
+    signed: bool = True,
+    r2_cut: float = 0.8,
+    block_size: int = 2000,
+) -> tuple[int | float, pd.DataFrame]:
+    """Choose the WGCNA soft-threshold power for samples x genes data ``x`` by scale-free fit.
+
+    Returns ``(power, table)``; table columns power, sft_r2 (-sign(slope) * R^2), slope, mean_k.
+    """
+    r = corr(x, block_size=block_size)
+    table = _soft_threshold_table(r, list(powers), signed=signed)
+    return _choose_power(table, r2_cut), table
+
+
+def _tom_distance(adj: np.ndarray) -> np.ndarray:
+    """1 - topological overlap of a (zero-diagonal, non-negative) adjacency, as float32."""
+    k = adj.sum(axis=1, dtype=np.float64).astype(np.float32)
+    shared = adj @ np.ascontiguousarray(adj.copy())
+    tom = (shared + adj) / (np.minimum.outer(k, k) + 1.0 - adj)
+    tom = (tom + tom.T) / 2
+    np.fill_diagonal(tom, 1.0)
+    return np.clip(1.0 - tom, 0.0, 1.0)
+
+
+def dynamic_tree_cut(
+    z: np.ndarray,
+    dist: np.ndarray,
+    *,
+    min_cluster_size: int = 15,
+    deep_split: int = 2,
+    cut_height: float | None = None,
+) -> np.ndarray:
+    """Cut a scipy linkage adaptively, following the dendrogram stage of WGCNA's hybrid cut.
+
+    Returns a label per leaf (0, 1, ...; -1 = unassigned). ``dist`` is the square distance matrix
+    the tree was built from. Merges below ``cut_height`` (default: 99% of the height range above the
+    5% height quantile ``ref``) are visited bottom-up. A *basic* branch (one that has not yet met
+    another valid branch) fails when it has fewer than ``min_cluster_size`` leaves, when its core
+    scatter (mean distance among its earliest-joined ``m/2 + 1 + sqrt(size - m/2 - 1)`` leaves)
+    exceeds ``ref + s * (cut - ref)``, when it joins less than ``0.75 * (1 - s) * (cut - ref)``
+    above that scatter, or below ``ref``; ``s`` = (0.64, 0.73, 0.82, 0.91, 0.95)[deep_split]. A
+    failing branch is absorbed by its partner (left unassigned if the partner is composite); two
+    passing branches stay apart as modules under a new composite branch. There is no PAM stage:
+    leaves absorbed by composite branches stay unassigned.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    dist = np.asarray(dist)
+    n = z.shape[0] + 1
+    if dist.shape != (n, n):
+        raise RxrankInputError(f"dist must be {n} x {n} to match the linkage, got {dist.shape}.")
+    if deep_split not in range(len(_MAX_CORE_SCATTER)):
+        raise RxrankInputError(f"deep_split must be 0-4 (as in WGCNA), got {deep_split!r}.")
+    labels = np.full(n, -1, dtype=int)
+    if n < 2:
+        return labels
+    heights = z[:, 2]
+    ref = float(heights[max(int(round((n - 1) * 0.05)), 1) - 1])
+    if cut_height is None:
+        cut_height = ref + 0.99 * (float(heights.max()) - ref)
+    span = max(cut_height - ref, 1e-12)
+    max_core = ref + _MAX_CORE_SCATTER[deep_split] * span
+    min_gap = 0.75 * (1.0 - _MAX_CORE_SCATTER[deep_split]) * span
+    base_core = min_cluster_size / 2 + 1
+
+    # basic branches: node id -> leaves in joining order; composite branches hold no leaves
+    leaves: dict[int, list[int]] = {}
+    composite: set[int] = set()
+    closed: list[tuple[list[int], float]] = []  # basic branches that met a passing partner
+    scatter_cache: dict[int, tuple[int, float]] = {}
+
+    def core_size(n_leaves: int) -> int:
+        return n_leaves if base_core >= n_leaves else int(base_core + np.sqrt(n_leaves - base_core))
+
+    def core_scatter(members: list[int], core: int) -> float:
+        idx = np.asarray(members[:core])
+        return float(dist[np.ix_(idx, idx)].sum() / (core * max(core - 1, 1)))
+
+    def scatter(node: int) -> float:
+        core = core_size(len(leaves[node]))
+        hit = scatter_cache.get(node)
+        if hit is None or hit[0] != core:
+            hit = scatter_cache[node] = (core, core_scatter(leaves[node], core))
+        return hit[1]
+
+    def fails(node: int, height: float) -> bool:
+        if node in composite:
+            return False
+        if len(leaves[node]) < min_cluster_size or height < ref:
+            return True
+        s = scatter(node)
+        return s > max_core or height - s < min_gap
+
+    def size(node: int) -> int:
+        return 1 if node < n else int(z[node - n, 3])
+
+    for i, (c1, c2, height, _) in enumerate(z):
+        if height > cut_height:
+            break
+        a, b, node = int(c1), int(c2), n + i
+        for c in (a, b):
+            if c < n:
+                leaves[c] = [c]
+        small, large = (a, b) if size(a) <= size(b) else (b, a)
+        absorbed = None
+        if fails(small, height):
+            absorbed, keeper = small, large
+        elif fails(large, height):
+            absorbed, keeper = large, small
+        if absorbed is not None:
+            scatter_cache.pop(absorbed, None)
+            if keeper in composite:
+                leaves.pop(absorbed)  # its leaves stay unassigned
+                composite.add(node)
+            else:
+                merged = leaves.pop(keeper)
+                merged.extend(leaves.pop(absorbed))
+                leaves[node] = merged
+                if keeper in scatter_cache:
+                    scatter_cache[node] = scatter_cache.pop(keeper)
+            continue
+        for c in (a, b):
+            if c not in composite:
+                closed.append((leaves.pop(c), height))
+                scatter_cache.pop(c, None)
+        composite.add(node)
+    # branches still basic at the cut are judged against the cut height
+    candidates = closed + [(members, cut_height) for members in leaves.values()]
+    n_clusters = 0
+    for members, attach in candidates:
+        if len(members) < min_cluster_size:
+            continue
+        s = core_scatter(members, core_size(len(members)))
+        if s < max_core and attach - s > min_gap:
+            labels[members] = n_clusters
+            n_clusters += 1
+    return labels
+
+
+def _module_eigengenes(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigengenes (samples x modules, standardised) and variance explained for labels 0..k-1."""
+    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    me = np.zeros((x.shape[0], k))
+    ve = np.zeros(k)
+    for m in range(k):
+        me[:, m], ve[m] = _eigengene(x[:, labels == m])
+    return me, ve
+
+
+def _eigengene(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """First principal component of standardised columns (sign: with their mean), and its R^2."""
+    x = np.asarray(x, dtype=np.float64)
+    xc = x - x.mean(axis=0)
+    sd = np.sqrt((xc * xc).mean(axis=0))
+    keep = sd > 0
+    if not keep.any():
+        return np.zeros(x.shape[0]), 0.0
+    zs = xc[:, keep] / sd[keep]
+    # top eigenvector of the smaller Gram matrix (much faster than an SVD of the whole block)
+    if zs.shape[1] >= zs.shape[0]:
+        gram = zs @ np.ascontiguousarray(zs.T)
+        w, vec = np.linalg.eigh(gram)
+        pc = vec[:, -1] * np.sqrt(max(w[-1], 0.0))
+    else:
+        gram = zs.T @ zs.copy()
+        w, vec = np.linalg.eigh(gram)
+        pc = zs @ vec[:, -1]
+    if pc @ zs.mean(axis=1) < 0:
+        pc = -pc
+    pc_sd = pc.std(ddof=1) if pc.size > 1 else 0.0
+    pc = pc / pc_sd if pc_sd > 0 else pc * 0.0
+    total = float(np.trace(gram))
+    return pc, (float(w[-1]) / total if total > 0 else 0.0)
+
+
+def _merge_close(x: np.ndarray, labels: np.ndarray, cut: float) -> np.ndarray:
+    """Merge modules whose eigengenes' 1 - r is below ``cut`` (average linkage), to a fixpoint."""
+    labels = labels.copy()
+    while True:
+        k = int(labels.max()) + 1
+        if k < 2:
+            return labels
+        me, _ = _module_eigengenes(x, labels)
+        diss = 1.0 - corr(me).astype(np.float64)
+        diss = np.clip((diss + diss.T) / 2, 0.0, 2.0)
+        np.fill_diagonal(diss, 0.0)
+        groups = fcluster(linkage(squareform(diss, checks=False), "average"), cut, "distance") - 1
+        if groups.max() + 1 == k:
+            return labels
+        labels = np.where(labels >= 0, groups[np.maximum(labels, 0)], -1)
+        labels = _relabel_dense(labels)
+
+
+def _relabel_dense(labels: np.ndarray) -> np.ndarray:
+    """Relabel non-negative labels to 0..k-1 in order of first appearance; -1 stays."""
+    out = np.full_like(labels, -1)
+    seen: dict[int, int] = {}
+    for i, lab in enumerate(labels):
+        if lab >= 0:
+            out[i] = seen.setdefault(int(lab), len(seen))
+    return out
+
+
+def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Relabel so that module 0 is the largest (ties: the one whose first gene comes first)."""
+    ids = [int(v) for v in np.unique(labels) if v >= 0]
+    order = sorted(ids, key=lambda v: (-(labels == v).sum(), int(np.flatnonzero(labels == v)[0])))
+    mapping = {old: new for new, old in enumerate(order)}
+    return np.array([mapping.get(int(v), -1) for v in labels], dtype=int)
+
+
+@dataclass
+class ModuleResult:
+    """Result of :func:`find_modules`: gene modules, eigengenes, scale-free fit and parameters."""
+
+    modules: pd.DataFrame
+    eigengenes: pd.DataFrame
+    soft_threshold: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _column_var(x: Any, *, block_size: int) -> np.ndarray:
+    """Per-column variance in float64, one column block at a time (dense or sparse input)."""
+    out = np.empty(x.shape[1])
+    for j0 in range(0, x.shape[1], block_size):
+        blk = x[:, j0 : j0 + block_size]
+        blk = blk.toarray() if sp.issparse(blk) else blk
+        out[j0 : j0 + block_size] = np.asarray(blk, dtype=np.float64).var(axis=0)
+    return out
+
+
+def _dense_x(adata: ad.AnnData) -> np.ndarray:
+    x = adata.X
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def find_modules(
+    adata: ad.AnnData,
+    *,
+    n_genes: int = 1000,
+    power: float | None = None,
+    powers: Iterable[float] = range(1, 21),
+    r2_cut: float = 0.8,
+    signed: bool = True,
+    min_module_size: int = 15,
+    merge_cut_height: float = 0.25,
+    deep_split: int = 2,
+    min_kme: float = 0.3,
+    block_size: int = 2000,
+) -> ModuleResult:
+    """WGCNA-style co-expression modules on the ``n_genes`` most variable genes of log-scale ``.X``.
+
+    Modules are named M1, M2, ... by decreasing size; ``grey`` genes are unassigned (kME NaN). Genes
+    whose kME falls below ``min_kme`` go to grey, as WGCNA's ``minKMEtoStay`` does.
+    """
+    if adata.n_obs < 4:
+        raise RxrankInputError(f"co-expression modules need at least 4 samples, got {adata.n_obs}.")
+    var = _column_var(adata.X, block_size=block_size)
+    if not np.isfinite(var).all():
+        raise RxrankInputError("expression matrix holds missing or infinite values.")
+    varying = np.flatnonzero(var > 0)
+    order = varying[np.argsort(-var[varying], kind="stable")][:n_genes]
+    order = np.sort(order)  # keep the input gene order
+    if order.size < 2 * min_module_size:
+        raise RxrankInputError(
+            f"only {order.size} varying genes; modules need at least {2 * min_module_size}."
+        )
+    genes = adata.var_names[order].astype(str)
+    x_sel = adata.X[:, order]
+    x = np.asarray(x_sel.toarray() if sp.issparse(x_sel) else x_sel, dtype=np.float64)
+
+    r = corr(x, block_size=block_size)
+    table = _soft_threshold_table(r, list(powers), signed=signed)
+    chosen = _choose_power(table, r2_cut) if power is None else power
+    log.info("soft-threshold power %s (%s)", chosen, "scale-free fit" if power is None else "given")
+
+    dist = _tom_distance(_adjacency(r, chosen, signed=signed))
+    del r
+    tree = linkage(squareform(dist.astype(np.float64), checks=False), method="average")
+    labels = dynamic_tree_cut(tree, dist, min_cluster_size=min_module_size, deep_split=deep_split)
+    n_initial = int(labels.max()) + 1
+    labels = _merge_close(x, labels, merge_cut_height)
+    n_merged = int(labels.max()) + 1
+
+    # genes far from their module's eigengene go grey; modules left too small go grey too
+    for _ in range(3):
+        if labels.max() < 0:
+            break
+        me, _ = _module_eigengenes(x, labels)
+        kme_all = corr(x, me, block_size=block_size)
+        own = np.where(labels >= 0, kme_all[np.arange(len(labels)), np.maximum(labels, 0)], 1.0)
+        if not signed:  # unsigned modules hold anti-correlated genes too
+            own = np.abs(own)
+        labels = np.where(own < min_kme, -1, labels)
+        sizes = np.bincount(labels[labels >= 0], minlength=int(labels.max()) + 1)
+        small = np.flatnonzero(sizes < min_module_size)
+        labels = np.where(np.isin(labels, small), -1, labels)
+        labels = _relabel_dense(labels)
+        if not ((own < min_kme).any() or small.size):
+            break
+
+    labels = _relabel_by_size(labels)
+    names = np.array([f"M{v + 1}" if v >= 0 else GREY for v in labels], dtype=object)
+    k = int(labels.max()) + 1
+    me, ve = _module_eigengenes(x, labels)
+    kme = np.full(len(labels), np.nan)
+    if k:
+        kme_all = corr(x, me, block_size=block_size)
+        assigned = labels >= 0
+        kme[assigned] = kme_all[np.flatnonzero(assigned), labels[assigned]]
+    modules = pd.DataFrame({"gene": genes, "module": names, "kME": kme})
+    modules = _sort_modules(modules)
+    module_names = [f"M{i + 1}" for i in range(k)]
+    eig = pd.DataFrame(
+        me, index=pd.Index(adata.obs_names.astype(str), name="patient_id"), columns=module_names
+    )
+    params = {
+        "power": chosen,
+        "power_source": "scale-free fit" if power is None else "given",
+        "n_genes": int(order.size),
+        "signed": signed,
+        "min_module_size": min_module_size,
+        "merge_cut_height": merge_cut_height,
+        "deep_split": deep_split,
+        "min_kme": min_kme,
+        "r2_cut": r2_cut,
+        "n_modules_cut": n_initial,
+        "n_modules_merged": n_merged,
+        "n_modules": k,
+        "n_grey": int((labels < 0).sum()),
+        "variance_explained": {
+            m: round(float(v), 4) for m, v in zip(module_names, ve, strict=True)
+        },
+    }
+    log.info(
+        "%d modules (%d from the tree cut, %d after merging), %d of %d genes grey",
+        k,
+        n_initial,
+        n_merged,
+        params["n_grey"],
+        order.size,
+    )
+    return ModuleResult(modules=modules, eigengenes=eig, soft_threshold=table, params=params)
+
+
+def _sort_modules(modules: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by module (M1, M2, ..., grey) then by decreasing kME."""
+    key = modules["module"].map(lambda m: 10**9 if m == GREY else int(str(m)[1:]))
+    out = modules.assign(_key=key, _kme=-modules["kME"].fillna(-np.inf))
+    return (
+        out.sort_values(["_key", "_kme", "gene"])
+        .drop(columns=["_key", "_kme"])
+        .reset_index(drop=True)
+    )
+
+
+def eigengenes(adata: ad.AnnData, modules: pd.DataFrame) -> pd.DataFrame:
+    """Eigengenes of module definitions (gene, module) on a (possibly new) samples x genes AnnData.
+
+    Each module's first principal component is recomputed on the genes present; modules with fewer
+    than two genes present are dropped (logged).
+    """
+    missing_cols = {"gene", "module"} - set(modules.columns)
+    if missing_cols:
+        raise RxrankInputError(f"module table lacks column(s) {sorted(missing_cols)}.")
+    x = _dense_x(adata)
+    if not np.isfinite(x).all():
+        raise RxrankInputError("expression matrix holds missing or infinite values.")
+    pos = pd.Series(np.arange(adata.n_vars), index=adata.var_names.astype(str))
+    pos = pos[~pos.index.duplicated()]
+    defs = modules[modules["module"].astype(str) != GREY]
+    names = sorted(defs["module"].astype(str).unique(), key=lambda m: (len(m), m))  # M2 before M10
+    cols = {}
+    for name in names:
+        genes = defs.loc[defs["module"].astype(str) == name, "gene"].astype(str)
+        present = genes[genes.isin(pos.index)]
+        if len(present) < len(genes):
+            log.info("module %s: %d of %d genes present", name, len(present), len(genes))
+        if len(present) < 2:
+            log.warning("module %s dropped: fewer than 2 of its genes are present", name)
+            continue
+        cols[name], _ = _eigengene(x[:, pos[present].to_numpy()])
+    return pd.DataFrame(cols, index=pd.Index(adata.obs_names.astype(str), name="patient_id"))
+
+
+# --------------------------------------------------------------------------------------------------
+# associations
+# --------------------------------------------------------------------------------------------------
+
+
+def build_traits(
+    obs: pd.DataFrame,
+    predictions: pd.DataFrame | None = None,
+    *,
+    exclude: Iterable[str] = QC_COLUMNS,
+    max_levels: int = 8,
+) -> pd.DataFrame:
+    """Trait table (patients x traits) from clinical ``obs`` and optional sensitivity predictions.
+
+    Numeric columns are kept; categorical columns with 2..``max_levels`` levels become 0/1
+    indicators ``column:level``; predictions (patient_id, drug, predicted) become
+    ``sensitivity:<drug>``.
+    """
+    skip = set(exclude)
+    out = {}
+    for col in obs.columns:
+        if col in skip:
+            continue
+        s = obs[col]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            out[str(col)] = pd.to_numeric(s, errors="coerce").astype(float)
+            continue
+        levels = pd.Series(s.dropna().astype(str).unique())
+        if 2 <= len(levels) <= max_levels:
+            for level in sorted(levels):
+                ind = (s.astype(str) == level).astype(float)
+                out[f"{col}:{level}"] = ind.where(s.notna())
+    traits = pd.DataFrame(out, index=obs.index.astype(str))
+    if predictions is not None and len(predictions):
+        need = {"patient_id", "drug", "predicted"} - set(predictions.columns)
+        if need:
+            raise RxrankInputError(f"sensitivity predictions lack column(s) {sorted(need)}.")
+        wide = predictions.pivot_table(
+            index="patient_id", columns="drug", values="predicted", aggfunc="mean"
+        )
+        wide.columns = [f"sensitivity:{d}" for d in wide.columns]
+        wide.index = wide.index.astype(str)
+        traits = traits.join(wide, how="left")
+    traits.index.name = "patient_id"
+    return traits
+
+
+def module_traits(eigengenes: pd.DataFrame, traits: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r of every module eigengene with every trait (pairwise-complete), p, and BH q.
+
+    Patients are matched on the index; non-numeric traits, and traits with fewer than 3 observed
+    patients or no variation, are skipped (logged). q is BH over the whole table.
+    """
+    common = eigengenes.index.astype(str).intersection(traits.index.astype(str), sort=False)
+    if len(common) == 0:
+        raise RxrankInputError(
+            "eigengenes and traits share no patient IDs; check that both are indexed by patient_id."
+        )
+    if len(common) < len(eigengenes):
+        log.info("module-trait: %d of %d patients have traits", len(common), len(eigengenes))
+    me = eigengenes.copy()
+    me.index = me.index.astype(str)
+    tr = traits.copy()
+    tr.index = tr.index.astype(str)
+    me, tr = me.loc[common], tr.loc[common]
+    numeric = [c for c in tr.columns if pd.api.types.is_numeric_dtype(tr[c])]
+    dropped = [c for c in tr.columns if c not in numeric]
+    if dropped:
+        log.info("module-trait: non-numeric traits skipped: %s", dropped)
+    tr = tr[numeric].astype(float)
+    y = tr.to_numpy()
+    mask = np.isfinite(y)
+    informative = [
+        j for j in range(y.shape[1]) if mask[:, j].sum() >= 3 and np.ptp(y[mask[:, j], j]) > 0
+    ]
+    if len(informative) < y.shape[1]:
+        log.info(
+            "module-trait: traits without variation or with < 3 patients skipped: %s",
+            [tr.columns[j] for j in range(y.shape[1]) if j not in informative],
+        )
+    columns = ["module", "trait", "r", "p", "q"]
+    if not informative or me.shape[1] == 0:
+        return pd.DataFrame(columns=columns)
+    y, mask = y[:, informative], mask[:, informative]
+    x = me.to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise RxrankInputError("eigengenes hold missing values.")
+    r, n = _masked_pearson(x, y, mask)
+    p = _pearson_p(r, n[None, :])
+    out = pd.DataFrame(
+        {
+            "module": np.repeat(me.columns.astype(str), len(informative)),
+            "trait": np.tile(tr.columns[informative].astype(str), me.shape[1]),
+            "r": r.ravel(),
+            "p": p.ravel(),
+        }
+    )
+    out["q"] = bh(out["p"].to_numpy())
+    return out
+
+
+def _response_matrix(
+    expr: pd.DataFrame | ad.AnnData, response: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Align expression (lines x genes) and long responses into lines x genes and lines x drugs."""
+    if isinstance(expr, ad.AnnData):
+        expr = pd.DataFrame(_dense_x(expr), index=expr.obs_names, columns=expr.var_names)
+    need = {"cell_line", "drug", "value"} - set(response.columns)
+    if need:
+        raise RxrankInputError(f"response table lacks column(s) {sorted(need)}.")
+    resp = response.dropna(subset=["value"])
+    if resp.duplicated(["cell_line", "drug"]).any():
+        raise RxrankInputError("response table has repeated (cell_line, drug) pairs.")
+    y = resp.pivot(index="cell_line", columns="drug", values="value")
+    y = y[pd.unique(resp["drug"])]  # drugs in order of first appearance
+    y.index = y.index.astype(str)
+    expr = expr.copy()
+    expr.index = expr.index.astype(str)
+    lines = expr.index.intersection(y.index, sort=False)
+    if len(lines) < 3:
+        raise RxrankInputError(
+            f"only {len(lines)} cell lines have both expression and response; check line names."
+        )
+    if len(lines) < len(y.index):
+        log.info("gene-drug: %d of %d response lines have expression", len(lines), len(y.index))
+    return expr.loc[lines], y.loc[lines]
+
+
+def gene_drug_matrix(
+    expr: pd.DataFrame | ad.AnnData,
+    response: pd.DataFrame,
+    *,
+    method: str = "pearson",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Correlation of every gene with every drug across cell lines, each drug on its measured lines.
+
+    Returns ``(r, p, n_lines)``: genes x drugs frames and a per-drug count. Spearman ranks genes and
+    responses within each drug's lines (one ranking per distinct missingness pattern).
+    """
+    if method not in METHODS:
+        raise RxrankInputError(f"method must be one of {METHODS}, got {method!r}.")
+    xdf, ydf = _response_matrix(expr, response)
+    x = _as_2d_float(xdf.to_numpy(dtype=np.float64), "reference expression")
+    y = ydf.to_numpy(dtype=np.float64)
+    mask = np.isfinite(y)
+    if method == "pearson":
+        r, n = _masked_pearson(x, y, mask)
+    else:
+        r = np.empty((x.shape[1], y.shape[1]))
+        n = mask.sum(axis=0)
+        patterns, inverse = np.unique(mask.T, axis=0, return_inverse=True)
+        for g, rows in enumerate(patterns):
+            drugs = np.flatnonzero(inverse.ravel() == g)
+            if rows.sum() < 3:
+                r[:, drugs] = np.nan
+                continue
+            xr = _rank(x[rows])
+            yr = _rank(y[np.ix_(rows, drugs)])
+            r[:, drugs], _ = _masked_pearson(xr, yr, np.ones(yr.shape, dtype=bool))
+    p = _pearson_p(r, n[None, :])
+    genes = xdf.columns.astype(str)
+    drugs = ydf.columns.astype(str)
+    return (
+        pd.DataFrame(r, index=pd.Index(genes, name="gene"), columns=drugs),
+        pd.DataFrame(p, index=pd.Index(genes, name="gene"), columns=drugs),
+        pd.Series(n, index=drugs, name="n_lines"),
+    )
+
+
+def gene_drug_associations(
+    expr: pd.DataFrame | ad.AnnData,
+    response: pd.DataFrame,
+    *,
+    top: int | None = 50,
+    method: str = "pearson",
+    min_lines: int = 3,
+    return_matrix: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Top genes per drug by |r| across cell lines: drug, gene, r, p, q, n_lines, rank.
+
+    Missing responses are handled exactly (each drug uses only its measured lines); q is BH per drug
+    over all genes; rank 1 is the strongest. ``top=None`` keeps every gene. With ``return_matrix``
+    the full genes x drugs r frame is returned too.
+    """
+    r, p, n = gene_drug_matrix(expr, response, method=method)
+    frames = []
+    for drug in r.columns:
+        if n[drug] < max(min_lines, 3):
+            log.info("gene-drug: %s skipped (%d lines < %d)", drug, n[drug], max(min_lines, 3))
+            continue
+        rd = r[drug].to_numpy()
+        pd_ = p[drug].to_numpy()
+        q = bh(pd_)
+        order = np.argsort(-np.abs(rd), kind="stable")
+        if top is not None:
+            order = order[:top]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "drug": drug,
+                    "gene": r.index[order],
+                    "r": rd[order],
+                    "p": pd_[order],
+                    "q": q[order],
+                    "n_lines": int(n[drug]),
+                    "rank": np.arange(1, order.size + 1),
+                }
+            )
+        )
+    columns = ["drug", "gene", "r", "p", "q", "n_lines", "rank"]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return (table, r) if return_matrix else table
+
+
+# --------------------------------------------------------------------------------------------------
+# stage entry point
+# --------------------------------------------------------------------------------------------------
+
+
+def run_correlation(
+    cohort: ad.AnnData,
+    reference_expr: pd.DataFrame | ad.AnnData,
+    response: pd.DataFrame,
+    traits: pd.DataFrame | None,
+    *,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Run the correlation stage; returns frames keyed by output file name, ready for ``write_tsv``.
+
+    ``traits`` is indexed by patient ID (None: :func:`build_traits` of ``cohort.obs``). Parameters
+    missing from ``params`` take :data:`DEFAULT_PARAMS`; the parameters used are in each frame's
+    ``.attrs["params"]``.
+    """
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(DEFAULT_PARAMS))
+    if unknown:
+        log.warning("correlation: unknown parameters ignored: %s", unknown)
+    par = {**DEFAULT_PARAMS, **{k: v for k, v in given.items() if k in DEFAULT_PARAMS}}
+    result = find_modules(
+        cohort,
+        n_genes=int(par["n_genes"]),
+        power=par["power"],
+        powers=par["powers"],
+        r2_cut=float(par["r2_cut"]),
+        signed=bool(par["signed"]),
+        min_module_size=int(par["min_module_size"]),
+        merge_cut_height=float(par["merge_cut_height"]),
+        deep_split=int(par["deep_split"]),
+        min_kme=float(par["min_kme"]),
+        block_size=int(par["block_size"]),
+    )
+    if traits is None:
+        traits = build_traits(cohort.obs)
+    mt = module_traits(result.eigengenes, traits)
+    gd = gene_drug_associations(
+        reference_expr,
+        response,
+        top=par["gene_drug_top"],
+        method=par["gene_drug_method"],
+        min_lines=int(par["gene_drug_min_lines"]),
+    )
+    used = {**par, **result.params}
+    out = {
+        "modules.tsv": result.modules,
+        "eigengenes.tsv": result.eigengenes.reset_index(),
+        "soft_threshold.tsv": result.soft_threshold,
+        "module_traits.tsv": mt,
+        "gene_drug.tsv": gd,
+    }
+    for frame in out.values():
+        frame.attrs["params"] = used
+    return out

@@ -1,0 +1,9 @@
+"""HTML reports: one self-contained page per patient and a cohort index.
+
+>>> from rxrank.report import ReportBundle, write_reports  # doctest: +SKIP
+>>> write_reports(bundle, "results/reports")  # doctest: +SKIP
+"""
+
+from ._render import ReportBundle, fmt_sig, render_index, render_patient, write_reports
+
+__all__ = ["ReportBundle", "fmt_sig", "render_index", "render_patient", "write_reports"]

@@ -1,0 +1,375 @@
+"""Tests of the HTML report layer on a tiny synthetic bundle (3 patients, 4 drugs).
+
+The bundle is hand-made (no stage is run): one drug name is an XSS payload and one pathway holds an
+ampersand, so escaping is exercised; one drug's model does not beat its baseline and some components
+are missing, so the caveats are exercised.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rxrank.report import ReportBundle, fmt_sig, render_index, render_patient, write_reports
+
+PATIENTS = ["PT-ALPHA", "PT-BRAVO", "PT-CHARLIE"]
+PSEUDONYMS = {"PT-ALPHA": "RX-3f9a2c", "PT-BRAVO": "RX-77b01e", "PT-CHARLIE": "RX-c0ffee"}
+EVIL = "<script>alert(1)</script>"
+DRUGS = ["Erlotinib", EVIL, "Dabrafenib", "Cisplatin"]
+PATHWAYS = ["EGFR signaling", "Evil & co", "ERK MAPK signaling", "DNA replication"]
+TARGETS = ["EGFR", "FAKE1", "BRAF", ""]
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "wbr"}
+
+
+def _rankings() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for p, pid in enumerate(PATIENTS):
+        order = np.roll(np.arange(len(DRUGS) - 1), p).tolist() + [len(DRUGS) - 1]  # Cisplatin last
+        for rank, d in enumerate(order, start=1):
+            reliable = DRUGS[d] != "Cisplatin"
+            predicted = float(rng.normal(2.5, 1.5))
+            rows.append(
+                {
+                    "patient_id": pid,
+                    "rank": rank,
+                    "drug": DRUGS[d],
+                    "tier": "A" if rank == 1 else ("B" if reliable else "D"),
+                    "score": 2.0 - 0.5 * rank,
+                    "predicted": predicted,
+                    "lower": predicted - 1.1,
+                    "upper": predicted + 1.1,
+                    "percentile": 4.0 * rank,
+                    "z": -1.5 + 0.4 * rank,
+                    "beats_baseline": reliable,
+                    "cv_pearson": 0.71 if reliable else 0.05,
+                    "target_genes": TARGETS[d],
+                    "target_z": 2.3 if TARGETS[d] else np.nan,
+                    "survival_hr": 0.7 if DRUGS[d] == "Erlotinib" else np.nan,
+                    "survival_hr_lower": 0.5 if DRUGS[d] == "Erlotinib" else np.nan,
+                    "survival_hr_upper": 0.95 if DRUGS[d] == "Erlotinib" else np.nan,
+                    "module_evidence": "M1 (r = -0.45, q = 0.01)" if d == 0 else "",
+                    "pathway": PATHWAYS[d],
+                    "comp_sensitivity": 1.0 - 0.4 * rank,  # negative from rank 3 on
+                    "comp_reliability": 0.8 if reliable else -1.5,
+                    "comp_target": 0.5 if TARGETS[d] else np.nan,
+                    "comp_survival": 0.3 if DRUGS[d] == "Erlotinib" else np.nan,
+                    "comp_module": 0.1 if d == 0 else np.nan,
+                    "flags": "" if reliable else "no reliable model",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ReportBundle:
+    rng = np.random.default_rng(1)
+    lines = [f"CL{i}" for i in range(30)]
+    reference = pd.DataFrame(
+        [(cl, d, float(rng.normal(2.5, 2))) for cl in lines for d in DRUGS],
+        columns=["cell_line", "drug", "value"],
+    )
+    metrics = pd.DataFrame(
+        {
+            "drug": DRUGS,
+            "n_lines": 30,
+            "model": "ridge",
+            "cv_pearson": [0.71, 0.4, 0.6, 0.05],
+            "beats_baseline": [True, True, True, False],
+        }
+    )
+    prognosis = pd.DataFrame(
+        {
+            "risk_score": [0.2, -0.5, 1.1],
+            "risk_group": ["intermediate", "low", "high"],
+            "median_survival": [40.0, np.inf, 14.0],
+            "s_12": [0.9, 0.95, 0.55],
+            "s_36": [0.6, 0.8, 0.2],
+            "s_60": [0.4, 0.7, np.nan],
+        },
+        index=pd.Index(PATIENTS, name="patient_id"),
+    )
+    time = np.arange(0, 61, 6.0)
+    km = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "group": g,
+                    "time": time,
+                    "survival": np.exp(-k * time),
+                    "lower": np.exp(-k * time) * 0.9,
+                    "upper": np.minimum(np.exp(-k * time) * 1.1, 1),
+                }
+            )
+            for g, k in [("low", 0.005), ("intermediate", 0.015), ("high", 0.04)]
+        ],
+        ignore_index=True,
+    )
+    curves = pd.DataFrame({"time": time, **{p: np.exp(-0.02 * time) for p in PATIENTS}})
+    obs = pd.DataFrame(
+        {"age": [49, 77, 63], "stage": ["II", "III & IV", "I"], "subtype": ["S1", "S2", "S1"]},
+        index=pd.Index(PATIENTS, name="patient_id"),
+    )
+    umap = pd.DataFrame(
+        {"umap1": [0.0, 1.0, 2.0], "umap2": [1.0, 0.0, 1.5]},
+        index=pd.Index(PATIENTS, name="patient_id"),
+    )
+    target_z = pd.DataFrame(
+        {"EGFR": [2.3, -0.4, 0.1], "BRAF": [0.2, 1.9, -1.2]},
+        index=pd.Index(PATIENTS, name="patient_id"),
+    )
+    return ReportBundle(
+        rankings=_rankings(),
+        metrics=metrics,
+        reference_response=reference,
+        prognosis=prognosis,
+        km=km,
+        patient_curves=curves,
+        survival_metrics={
+            "n": 3,
+            "events": 2,
+            "covariates": ["age", "stage"],
+            "penalizer": 0.1,
+            "cv_cindex_mean": 0.68,
+            "cv_cindex_sd": 0.04,
+            "ph_violations": [],
+            "time_unit": "months",
+        },
+        obs=obs,
+        umap=umap,
+        target_z=target_z,
+        provenance={
+            "rxrank_version": "0.1.0",
+            "libraries": {"numpy": np.__version__, "pandas": pd.__version__},
+            "config_hash": "c0nf1gha5h",
+            "input_checksums": {"resources/demo/clinical.tsv": "ab" * 32},
+            "created": "2024-05-01",
+        },
+        pseudonyms=PSEUDONYMS,
+        cohort_name="Demo & test cohort",
+        tier_table=[("A", "reliable model, top sensitivity"), ("D", "no reliable model")],
+    )
+
+
+@pytest.fixture(scope="module")
+def written(bundle, tmp_path_factory) -> tuple[Path, list[Path]]:
+    outdir = tmp_path_factory.mktemp("reports")
+    return outdir, write_reports(bundle, outdir)
+
+
+class _Checker(HTMLParser):
+    """Collects text outside <style>/<svg> and checks that tags nest."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.text: list[str] = []
+        self.links: list[str] = []
+        self.rows: list[list[str]] = []  # cells of the first ranking table's body rows
+        self._skip = 0
+        self._tables = 0
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and "href" in attrs:
+            self.links.append(attrs["href"])
+        if tag == "table" and "ranking" in (attrs.get("class") or ""):
+            self._tables += 1
+        if self._tables == 1 and tag == "tr" and "tbody" in self.stack:
+            self.rows.append([])
+        if self._tables == 1 and tag == "td" and self.rows and "tbody" in self.stack:
+            self._cell = []
+        if tag in ("style", "svg"):
+            self._skip += 1
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+            return
+        self.stack.pop()
+        if tag in ("style", "svg"):
+            self._skip -= 1
+        if tag == "td" and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+        if tag == "table" and self._tables == 1:
+            self._tables = 2
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if not self._skip:
+            self.text.append(data)
+
+
+def _parse(html: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(html)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert checker.stack == [], checker.stack
+    return checker
+
+
+def _text(checker: _Checker) -> str:
+    return re.sub(r"\s+", " ", "".join(checker.text))
+
+
+def test_writes_every_patient_and_index(written):
+    outdir, paths = written
+    assert [p.name for p in paths] == [f"{p}.html" for p in PATIENTS] + ["index.html"]
+    for path in paths:
+        assert path.parent == outdir and path.stat().st_size > 0
+        umask = os.umask(0)
+        os.umask(umask)
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like open(), not mkstemp's 0600
+    assert not list(outdir.glob(".*.tmp")), "temporary files left behind"
+
+
+def _pages(written) -> dict[str, str]:
+    _, paths = written
+    return {p.name: p.read_text(encoding="utf-8") for p in paths}
+
+
+def test_escapes_input_strings(written):
+    for name, html in _pages(written).items():
+        assert "<script" not in html.lower(), name
+        assert "Evil &amp; co" in html or name == "index.html", name
+        assert "Demo &amp; test cohort" in html, name
+        assert "Demo & test" not in html, name
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in _pages(written)["index.html"]
+    assert "III &amp; IV" in _pages(written)["PT-BRAVO.html"]
+
+
+def test_no_urls_and_csp(written):
+    for name, html in _pages(written).items():
+        assert "http://" not in html and "https://" not in html, name
+        assert "http" not in html.replace('http-equiv="Content-Security-Policy"', ""), name
+        assert f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' in html, name
+        assert "@media print" in html, name
+        assert "Research use only" in html, name
+        _parse(html)
+
+
+def test_patient_page_content(written, bundle):
+    pages = _pages(written)
+    for pid in PATIENTS:
+        html = pages[f"{pid}.html"]
+        assert html.count("<svg") >= 4  # 3 reference histograms + survival + UMAP (+ targets)
+        checker = _parse(html)
+        text = _text(checker)
+        assert PSEUDONYMS[pid] in text
+        assert pid not in text and pid not in html  # the raw ID is only the file name
+        expected = bundle.rankings.query("patient_id == @pid").sort_values("rank")["drug"]
+        drugs = [row[1] for row in checker.rows]
+        # the drug cell also holds the pathway; it starts with the drug name
+        assert len(drugs) == len(expected)
+        for cell, drug in zip(drugs, expected, strict=True):
+            assert cell.startswith(drug), (cell, drug)
+        assert [int(row[0]) for row in checker.rows] == [1, 2, 3, 4]
+        for section in ("Top options and why", "Prognosis", "Caveats", "Methods and provenance"):
+            assert section in text
+        assert "c0nf1gha5h" in text and "ab" * 32 in text
+
+
+def test_summary_explains_components(bundle):
+    html = render_patient(bundle, "PT-ALPHA")
+    text = _text(_parse(html))
+    assert "Erlotinib ranks first" in text
+    assert "more sensitive than 96% of reference cell lines" in text  # percentile 4 at rank 1
+    assert "beats the drug-mean baseline (CV r = 0.71)" in text
+    assert "EGFR expression is 2.3 SD above the cohort mean" in text
+    assert "no reliable model" in text  # Cisplatin's flag and the caveat
+    # rank 3 has a negative sensitivity component: listed as weighing against, not as support
+    assert "Weighs against: predicted more sensitive than 88% of reference cell lines" in text
+
+
+def test_long_rankings_fold_into_details(bundle):
+    checker = _parse(render_patient(bundle, "PT-ALPHA", max_rows=2))
+    assert [int(row[0]) for row in checker.rows] == [1, 2]
+    assert "The remaining 2 drugs" in _text(checker)
+
+
+def test_index_links_every_patient(written):
+    html = _pages(written)["index.html"]
+    checker = _parse(html)
+    assert checker.links == [f"./{p}.html" for p in PATIENTS]
+    text = _text(checker)
+    for pseudonym in PSEUDONYMS.values():
+        assert pseudonym in text
+    assert "Patients per top-ranked drug" in text and "Patients per tier" in text
+
+
+def test_render_index_matches_written(bundle, written):
+    assert render_index(bundle) == _pages(written)["index.html"]
+
+
+def test_missing_pseudonym_is_refused(bundle):
+    from dataclasses import replace
+
+    partial = replace(bundle, pseudonyms={"PT-ALPHA": "RX-3f9a2c"})
+    with pytest.raises(ValueError, match="pseudonym"):
+        render_patient(partial, "PT-BRAVO")
+
+
+def test_unsafe_patient_id_is_refused(bundle, tmp_path):
+    from dataclasses import replace
+
+    rankings = bundle.rankings.replace({"patient_id": {"PT-ALPHA": "../escape"}})
+    evil = replace(bundle, rankings=rankings, pseudonyms={**PSEUDONYMS, "../escape": "RX-1"})
+    with pytest.raises(ValueError, match="file name"):
+        write_reports(evil, tmp_path)
+    assert not list(tmp_path.parent.glob("escape.html"))
+
+
+def test_urls_in_inputs_are_defanged(bundle):
+    from dataclasses import replace
+
+    rankings = bundle.rankings.replace({"pathway": {"Evil & co": "see https://example.org"}})
+    html = render_patient(replace(bundle, rankings=rankings), "PT-ALPHA")
+    assert "https://" not in html and "https[:]//example.org" in html
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (96.4, "96"),
+        (0.7123, "0.71"),
+        (2.345, "2.3"),
+        (-0.456, "-0.46"),
+        (99.6, "100"),
+        (1234.5, "1234"),
+        (0.0, "0"),
+        (float("nan"), "\u2013"),
+        (None, "\u2013"),
+        (math.inf, "\u2013"),
+        (True, "yes"),
+        ("II", "II"),
+    ],
+)
+def test_fmt_sig(value, expected):
+    assert fmt_sig(value) == expected
+
+
+def test_svg_is_clean(written):
+    html = _pages(written)["PT-ALPHA.html"]
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL)
+    assert svgs
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "element IDs repeat across figures"
+    for svg in svgs:
+        assert "xmlns" not in svg and "xlink" not in svg and "<!DOCTYPE" not in svg
