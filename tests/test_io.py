@@ -132,7 +132,9 @@ def test_gzipped_expression(tmp_path):
     assert io.read_expression(path).shape == (2, 3)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
 def test_fuzz_expression_reader_raises_only_rxrank_errors(tmp_path, text):
     path = tmp_path / "fuzz.tsv"

@@ -19,8 +19,11 @@ def ranked(cohort_log, reference, demo_dir):
     drugs = io.read_drugs(demo_dir.parent / "reference" / "drugs.tsv")
     target_z = (cohort_log - cohort_log.mean()) / cohort_log.std(ddof=0)
     table = rank_treatments(
-        out["predictions"], out["metrics"], response.groupby("drug")["value"].median(),
-        drugs=drugs, target_z=target_z,
+        out["predictions"],
+        out["metrics"],
+        response.groupby("drug")["value"].median(),
+        drugs=drugs,
+        target_z=target_z,
     )
     return table, out["metrics"]
 
@@ -48,9 +51,7 @@ def test_unreliable_models_rank_below_reliable_ones(ranked):
 def test_score_recomputable_from_components(ranked):
     table, _ = ranked
     comps = [c for c in table.columns if c.startswith("comp_")]
-    recomputed = sum(
-        DEFAULT_WEIGHTS[c.removeprefix("comp_")] * table[c].fillna(0.0) for c in comps
-    )
+    recomputed = sum(DEFAULT_WEIGHTS[c.removeprefix("comp_")] * table[c].fillna(0.0) for c in comps)
     np.testing.assert_allclose(table["score"], recomputed)
     assert sorted(table.groupby("patient_id")["rank"].max().unique()) == [table["drug"].nunique()]
 
@@ -66,11 +67,18 @@ def test_tier_table():
 def test_missing_components_are_neutral():
     pred = pd.DataFrame(
         {
-            "patient_id": ["p", "p"], "drug": ["a", "b"], "predicted": [1.0, 1.0],
-            "lower": [0.0, 0.0], "upper": [2.0, 2.0], "percentile": [50.0, 50.0], "z": [-1.0, 1.0],
+            "patient_id": ["p", "p"],
+            "drug": ["a", "b"],
+            "predicted": [1.0, 1.0],
+            "lower": [0.0, 0.0],
+            "upper": [2.0, 2.0],
+            "percentile": [50.0, 50.0],
+            "z": [-1.0, 1.0],
         }
     )
-    metrics = pd.DataFrame({"drug": ["a", "b"], "cv_pearson": [0.5, 0.5], "beats_baseline": [True, True]})
+    metrics = pd.DataFrame(
+        {"drug": ["a", "b"], "cv_pearson": [0.5, 0.5], "beats_baseline": [True, True]}
+    )
     drugs = pd.DataFrame({"targets": ["X", "Y"], "pathway": ["", ""]}, index=pd.Index(["a", "b"]))
     table = rank_treatments(pred, metrics, pd.Series({"a": 1.0, "b": 1.0}), drugs=drugs)
     assert table.loc[table["rank"] == 1, "drug"].item() == "a"

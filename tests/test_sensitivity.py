@@ -32,7 +32,9 @@ def test_standardiser_is_fitted_on_training_data_only():
     rng = np.random.default_rng(0)
     train, test = rng.normal(5, 2, size=(50, 8)), rng.normal(0, 1, size=(5, 8))
     scaler = sens.Standardiser(min_sd=0, n_top_genes=None).fit(train)
-    np.testing.assert_allclose(scaler.transform(test), (test - train.mean(0)) / train.std(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        scaler.transform(test), (test - train.mean(0)) / train.std(0), rtol=1e-5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,13 @@ def test_planted_signal_beats_baseline_and_null_drugs_do_not(demo_run, truth):
 def test_predictions_table(demo_run, cohort_log):
     pred = demo_run["predictions"]
     assert list(pred.columns) == [
-        "patient_id", "drug", "predicted", "lower", "upper", "percentile", "z"
+        "patient_id",
+        "drug",
+        "predicted",
+        "lower",
+        "upper",
+        "percentile",
+        "z",
     ]
     assert len(pred) == len(cohort_log) * len(demo_run["drugs"])
     assert pred["percentile"].between(0, 100).all()
@@ -100,8 +108,12 @@ def test_no_shared_genes_is_a_clear_error(reference):
 
 def test_model_saved_without_pickles(demo_run, tmp_path):
     sens.save_model(
-        tmp_path, model=demo_run["model"], scaler=demo_run["scaler"], genes=demo_run["genes"],
-        drugs=demo_run["drugs"], metadata=demo_run["metadata"],
+        tmp_path,
+        model=demo_run["model"],
+        scaler=demo_run["scaler"],
+        genes=demo_run["genes"],
+        drugs=demo_run["drugs"],
+        metadata=demo_run["metadata"],
     )
     with np.load(tmp_path / "coefficients.npz", allow_pickle=False) as npz:
         assert npz["coef"].shape == (len(npz["genes"]), len(demo_run["drugs"]))

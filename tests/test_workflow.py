@@ -25,8 +25,18 @@ def _config(tmp: Path) -> Path:
 
 
 def _snakemake(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-           "--configfile", str(_config(tmp)), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        str(_config(tmp)),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=1200)
 
 
@@ -34,7 +44,11 @@ def _snakemake(tmp: Path, *args: str) -> subprocess.CompletedProcess:
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workflow")
     proc = _snakemake(tmp)
-    logs = "\n".join(p.read_text() for p in (tmp / "logs").glob("*.log")) if (tmp / "logs").exists() else ""
+    logs = (
+        "\n".join(p.read_text() for p in (tmp / "logs").glob("*.log"))
+        if (tmp / "logs").exists()
+        else ""
+    )
     assert proc.returncode == 0, proc.stderr[-4000:] + logs[-4000:]
     return tmp
 
@@ -42,12 +56,23 @@ def run(tmp_path_factory):
 def test_every_output_of_the_design_exists(run):
     results = run / "results"
     for rel in [
-        "profiling/cohort.h5ad", "profiling/markers.tsv", "profiling/target_z.tsv",
-        "correlation/modules.tsv", "correlation/eigengenes.tsv", "correlation/module_traits.tsv",
-        "correlation/gene_drug.tsv", "sensitivity/metrics.tsv", "sensitivity/predictions.tsv",
-        "sensitivity/model/coefficients.npz", "sensitivity/model/metadata.json",
-        "survival/cox_summary.tsv", "survival/metrics.json", "survival/patients.tsv",
-        "survival/treatment_effects.tsv", "ranking/rankings.tsv", "reports/index.html",
+        "profiling/cohort.h5ad",
+        "profiling/markers.tsv",
+        "profiling/target_z.tsv",
+        "correlation/modules.tsv",
+        "correlation/eigengenes.tsv",
+        "correlation/module_traits.tsv",
+        "correlation/gene_drug.tsv",
+        "sensitivity/metrics.tsv",
+        "sensitivity/predictions.tsv",
+        "sensitivity/model/coefficients.npz",
+        "sensitivity/model/metadata.json",
+        "survival/cox_summary.tsv",
+        "survival/metrics.json",
+        "survival/patients.tsv",
+        "survival/treatment_effects.tsv",
+        "ranking/rankings.tsv",
+        "reports/index.html",
     ]:
         assert (results / rel).stat().st_size > 0, rel
     clinical = pd.read_csv(ROOT / "resources/demo/clinical.tsv", sep="\t")

@@ -1,1 +1,14 @@
-"""rxrank."""
+"""rxrank: per-patient treatment rankings from tumour expression, drug screens and follow-up.
+
+Stages are modules with plain functions over AnnData and pandas objects: ``io``, ``profiling``,
+``correlation``, ``sensitivity``, ``survival``, ``ranking``, ``report``; ``cli`` wires them to files.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rxrank")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]

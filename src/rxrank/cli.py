@@ -26,13 +26,16 @@ def _log_frame(adata) -> pd.DataFrame:
 
 def _read_reference(args, params: dict):
     ref = io.read_expression(
-        args.reference_expression, expression_type=params.get("expression_type", "log"),
+        args.reference_expression,
+        expression_type=params.get("expression_type", "log"),
         what="reference expression",
     )
     from .profiling import normalise
 
     normalise(ref, expression_type=params.get("expression_type", "log"))
-    response = io.read_response(args.response, value_column=params.get("response_column", "ln_ic50"))
+    response = io.read_response(
+        args.response, value_column=params.get("response_column", "ln_ic50")
+    )
     return _log_frame(ref), response
 
 
@@ -42,20 +45,27 @@ def cmd_profile(args) -> None:
     p = _params(args.params)
     cohort = p["cohort"]
     adata = io.read_expression(
-        args.expression, expression_type=cohort["expression_type"],
+        args.expression,
+        expression_type=cohort["expression_type"],
         orientation=cohort.get("orientation", "auto"),
     )
     clinical = io.read_clinical(
-        args.clinical, id_column=cohort.get("id_column", "patient_id"),
-        time_column=cohort["time_column"], event_column=cohort["event_column"],
+        args.clinical,
+        id_column=cohort.get("id_column", "patient_id"),
+        time_column=cohort["time_column"],
+        event_column=cohort["event_column"],
     )
     prof = p.get("profiling", {})
     adata = profile(
-        adata, clinical, expression_type=cohort["expression_type"],
-        n_top_genes=prof.get("n_top_genes", 1000), n_pcs=prof.get("n_pcs", 20),
+        adata,
+        clinical,
+        expression_type=cohort["expression_type"],
+        n_top_genes=prof.get("n_top_genes", 1000),
+        n_pcs=prof.get("n_pcs", 20),
         n_neighbors=prof.get("n_neighbors", 10),
         resolutions=tuple(prof.get("resolutions", (0.2, 0.3, 0.5, 0.8, 1.0))),
-        drop_outliers=prof.get("drop_outliers", False), seed=prof.get("seed", 0),
+        drop_outliers=prof.get("drop_outliers", False),
+        seed=prof.get("seed", 0),
     )
     drugs = io.read_drugs(args.drugs)
     io.write_tsv(markers(adata), args.markers)
@@ -79,10 +89,16 @@ def cmd_sensitivity(args) -> None:
     if args.cell_lines:
         cl = io.read_table(args.cell_lines, what="cell-line annotation")
         tissues = cl.set_index(cl.columns[0])[cl.columns[1]].astype(str)
-    out = run_sensitivity(_log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"])
+    out = run_sensitivity(
+        _log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"]
+    )
     save_model(
-        args.model_dir, model=out["model"], scaler=out["scaler"], genes=out["genes"],
-        drugs=out["drugs"], metadata=out["metadata"],
+        args.model_dir,
+        model=out["model"],
+        scaler=out["scaler"],
+        genes=out["genes"],
+        drugs=out["drugs"],
+        metadata=out["metadata"],
     )
     io.write_tsv(out["predictions"], args.predictions)
     io.write_tsv(out["metrics"], args.metrics)
@@ -221,23 +237,84 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, func, *opts, **help_):
         sp = sub.add_parser(name, help=help_.get("help"))
         sp.set_defaults(func=func)
-        sp.add_argument("--params", help="stage parameters as JSON (the workflow passes its config)")
+        sp.add_argument(
+            "--params", help="stage parameters as JSON (the workflow passes its config)"
+        )
         for opt in opts:
             sp.add_argument(f"--{opt.rstrip('?')}", required=not opt.endswith("?"))
         return sp
 
-    add("profile", cmd_profile, "expression", "clinical", "drugs", "cohort", "markers", "target-z",
-        help="profile the cohort's expression")
-    add("sensitivity", cmd_sensitivity, "cohort", "reference-expression", "response",
-        "cell-lines?", "metrics", "predictions", "model-dir", help="drug-sensitivity models")
-    add("correlation", cmd_correlation, "cohort", "reference-expression", "response",
-        "predictions", "outdir", help="co-expression modules and gene-drug associations")
-    add("survival", cmd_survival, "cohort", "eigengenes", "predictions", "outdir",
-        help="Cox models, prognosis and treatment effects")
-    add("rank", cmd_rank, "predictions", "metrics", "response", "drugs", "target-z",
-        "treatment-effects", "module-traits", "eigengenes", "out", help="per-patient rankings")
-    add("report", cmd_report, "cohort", "rankings", "metrics", "response", "prognosis", "km",
-        "patient-curves", "survival-metrics", "target-z", "outdir", help="HTML reports")
+    add(
+        "profile",
+        cmd_profile,
+        "expression",
+        "clinical",
+        "drugs",
+        "cohort",
+        "markers",
+        "target-z",
+        help="profile the cohort's expression",
+    )
+    add(
+        "sensitivity",
+        cmd_sensitivity,
+        "cohort",
+        "reference-expression",
+        "response",
+        "cell-lines?",
+        "metrics",
+        "predictions",
+        "model-dir",
+        help="drug-sensitivity models",
+    )
+    add(
+        "correlation",
+        cmd_correlation,
+        "cohort",
+        "reference-expression",
+        "response",
+        "predictions",
+        "outdir",
+        help="co-expression modules and gene-drug associations",
+    )
+    add(
+        "survival",
+        cmd_survival,
+        "cohort",
+        "eigengenes",
+        "predictions",
+        "outdir",
+        help="Cox models, prognosis and treatment effects",
+    )
+    add(
+        "rank",
+        cmd_rank,
+        "predictions",
+        "metrics",
+        "response",
+        "drugs",
+        "target-z",
+        "treatment-effects",
+        "module-traits",
+        "eigengenes",
+        "out",
+        help="per-patient rankings",
+    )
+    add(
+        "report",
+        cmd_report,
+        "cohort",
+        "rankings",
+        "metrics",
+        "response",
+        "prognosis",
+        "km",
+        "patient-curves",
+        "survival-metrics",
+        "target-z",
+        "outdir",
+        help="HTML reports",
+    )
     sp = sub.add_parser("demo", help="write the demo cohort and reference")
     sp.add_argument("outdir", nargs="?", default="resources")
     sp.set_defaults(func=cmd_demo)

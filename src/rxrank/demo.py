@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = DemoSpec(
         seed=args.seed, n_patients=args.patients, n_genes=args.genes, n_lines=args.lines
     )
-    for rel, path in write_demo(args.outdir, spec).items():
+    for path in write_demo(args.outdir, spec).values():
         print(f"wrote {path}")
 
 

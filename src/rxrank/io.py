@@ -161,7 +161,8 @@ def read_expression(
         genes_on_rows = False
         values = pd.DataFrame(
             np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X),
-            index=adata.obs_names.astype(str), columns=adata.var_names.astype(str),
+            index=adata.obs_names.astype(str),
+            columns=adata.var_names.astype(str),
         )
     else:
         frame = read_table(path, what=what)
@@ -336,5 +337,7 @@ def workflow_patients(config: dict) -> list[str]:
     id_column = cohort.get("id_column", "patient_id")
     _require_columns(clinical, [id_column], Path(cohort["clinical"]), "clinical")
     ids = set(clinical[id_column].astype(str).str.strip())
-    samples = expression_sample_ids(cohort["expression"], orientation=cohort.get("orientation", "auto"))
+    samples = expression_sample_ids(
+        cohort["expression"], orientation=cohort.get("orientation", "auto")
+    )
     return sorted(ids.intersection(samples))

@@ -17,7 +17,16 @@ __all__ = ["config_hash", "file_sha256", "provenance", "pseudonym", "pseudonyms"
 log = logging.getLogger(__name__)
 
 KEY_ENV = "RXRANK_PSEUDONYM_KEY"
-LIBRARIES = ("numpy", "pandas", "anndata", "scanpy", "scikit-learn", "lifelines", "snakemake", "jinja2")
+LIBRARIES = (
+    "numpy",
+    "pandas",
+    "anndata",
+    "scanpy",
+    "scikit-learn",
+    "lifelines",
+    "snakemake",
+    "jinja2",
+)
 
 
 def _key(salt: str | None) -> bytes:
@@ -72,6 +81,8 @@ def provenance(config: dict, inputs: dict[str, str | Path]) -> dict:
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "config_hash": config_hash(config),
-        "input_checksums": {f"{name} ({Path(p).name})": file_sha256(p) for name, p in inputs.items()},
+        "input_checksums": {
+            f"{name} ({Path(p).name})": file_sha256(p) for name, p in inputs.items()
+        },
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -35,7 +35,9 @@ def qc_metrics(adata: ad.AnnData, *, nmads: float = 5.0) -> None:
             flag |= np.abs(v - med) > nmads * mad
     adata.obs["qc_outlier"] = flag
     if flag.any():
-        log.warning("%d sample(s) flagged as QC outliers: %s", flag.sum(), list(adata.obs_names[flag]))
+        log.warning(
+            "%d sample(s) flagged as QC outliers: %s", flag.sum(), list(adata.obs_names[flag])
+        )
 
 
 def normalise(adata: ad.AnnData, *, expression_type: str, target_sum: float = 1e6) -> None:
@@ -63,8 +65,13 @@ def subtypes(
     for res in resolutions:
         key = f"_leiden_{res}"
         sc.tl.leiden(
-            adata, resolution=res, key_added=key, random_state=seed, flavor="igraph",
-            n_iterations=2, directed=False,
+            adata,
+            resolution=res,
+            key_added=key,
+            random_state=seed,
+            flavor="igraph",
+            n_iterations=2,
+            directed=False,
         )
         labels = adata.obs.pop(key).to_numpy()
         sizes = pd.Series(labels).value_counts()
@@ -97,8 +104,13 @@ def markers(adata: ad.AnnData, *, n_genes: int = 50) -> pd.DataFrame:
     sc.tl.rank_genes_groups(adata, "subtype", method="wilcoxon", n_genes=n_genes)
     df = sc.get.rank_genes_groups_df(adata, group=None)
     df = df.rename(
-        columns={"group": "subtype", "names": "gene", "scores": "score",
-                 "logfoldchanges": "logfc", "pvals_adj": "pval_adj"}
+        columns={
+            "group": "subtype",
+            "names": "gene",
+            "scores": "score",
+            "logfoldchanges": "logfc",
+            "pvals_adj": "pval_adj",
+        }
     )
     return df[["subtype", "gene", "score", "logfc", "pval_adj"]]
 
@@ -139,7 +151,8 @@ def profile(
     if len(only_expr) or len(only_clin):
         log.warning(
             "%d patient(s) without clinical data and %d without expression are left out",
-            len(only_expr), len(only_clin),
+            len(only_expr),
+            len(only_clin),
         )
     adata = adata[shared].copy()
     adata.obs = adata.obs.join(clinical)
@@ -155,8 +168,11 @@ def profile(
     n_comps = int(min(n_pcs, adata.n_obs - 1, n_top - 1))
     sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)
     sc.pp.neighbors(
-        adata, n_neighbors=min(n_neighbors, adata.n_obs - 1), use_rep="X_pca",
-        transformer="sklearn", random_state=seed,
+        adata,
+        n_neighbors=min(n_neighbors, adata.n_obs - 1),
+        use_rep="X_pca",
+        transformer="sklearn",
+        random_state=seed,
     )
     subtypes(adata, resolutions=resolutions, seed=seed)
     sc.tl.umap(adata, random_state=seed)

@@ -62,8 +62,13 @@ def _standardise(values: pd.Series) -> pd.Series:
     return (values - values.mean()) / sd
 
 
-def _target_evidence(table: pd.DataFrame, drugs: pd.DataFrame, target_z: pd.DataFrame) -> pd.DataFrame:
-    genes = {d: [g for g in target_genes(t) if g in target_z.columns] for d, t in drugs["targets"].items()}
+def _target_evidence(
+    table: pd.DataFrame, drugs: pd.DataFrame, target_z: pd.DataFrame
+) -> pd.DataFrame:
+    genes = {
+        d: [g for g in target_genes(t) if g in target_z.columns]
+        for d, t in drugs["targets"].items()
+    }
     zs, names = [], []
     for pid, drug in zip(table["patient_id"], table["drug"], strict=True):
         gs = genes.get(drug, [])
@@ -87,7 +92,9 @@ def _module_evidence(
     sens = module_traits[module_traits["trait"].str.startswith("sensitivity:")].copy()
     sens["drug"] = sens["trait"].str.removeprefix("sensitivity:")
     sens = sens[(sens["q"] <= q_max) & sens["module"].isin(eigengenes.columns)]
-    best = sens.loc[sens.groupby("drug")["r"].apply(lambda r: r.abs().idxmax())] if len(sens) else sens
+    best = (
+        sens.loc[sens.groupby("drug")["r"].apply(lambda r: r.abs().idxmax())] if len(sens) else sens
+    )
     best = best.set_index("drug")
     values, labels = [], []
     for pid, drug in zip(table["patient_id"], table["drug"], strict=True):
@@ -134,10 +141,15 @@ def rank_treatments(
     table["survival_hr_lower"] = np.nan
     table["survival_hr_upper"] = np.nan
     if treatment_effects is not None and len(treatment_effects):
-        te = treatment_effects.rename(columns={"treatment": "drug"}).set_index(["patient_id", "drug"])
+        te = treatment_effects.rename(columns={"treatment": "drug"}).set_index(
+            ["patient_id", "drug"]
+        )
         key = pd.MultiIndex.from_frame(table[["patient_id", "drug"]])
-        for src, dst in (("hr", "survival_hr"), ("hr_lower", "survival_hr_lower"),
-                         ("hr_upper", "survival_hr_upper")):
+        for src, dst in (
+            ("hr", "survival_hr"),
+            ("hr_lower", "survival_hr_lower"),
+            ("hr_upper", "survival_hr_upper"),
+        ):
             table[dst] = te[src].reindex(key).to_numpy()
 
     if module_traits is not None and eigengenes is not None:

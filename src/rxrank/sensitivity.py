@@ -56,7 +56,9 @@ def response_matrix(
     if len(few):
         log.warning(
             "%d drug(s) with fewer than %d cell lines are skipped: %s",
-            len(few), min_lines, list(few.index),
+            len(few),
+            min_lines,
+            list(few.index),
         )
     return wide.loc[:, counts >= min_lines]
 
@@ -168,8 +170,14 @@ class MaskedRidge:
 
 
 def _fit_predict(
-    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *, alphas, min_sd: float,
-    n_top_genes: int | None, screen: int | None,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    *,
+    alphas,
+    min_sd: float,
+    n_top_genes: int | None,
+    screen: int | None,
 ) -> np.ndarray:
     scaler = Standardiser(min_sd=min_sd, n_top_genes=n_top_genes).fit(train_x)
     model = MaskedRidge(alphas, screen=screen).fit(scaler.transform(train_x), train_y)
@@ -203,8 +211,14 @@ def cross_validate(
     pred = np.full_like(Yv, np.nan)
     base = np.full_like(Yv, np.nan)
     for train, test in splits:
-        pred[test] = _fit_predict(X[train], Yv[train], X[test], alphas=alphas, min_sd=min_sd,
-            n_top_genes=n_top_genes, screen=screen,
+        pred[test] = _fit_predict(
+            X[train],
+            Yv[train],
+            X[test],
+            alphas=alphas,
+            min_sd=min_sd,
+            n_top_genes=n_top_genes,
+            screen=screen,
         )
         base[test] = np.nanmean(Yv[train], axis=0)
     rows = []
@@ -232,7 +246,9 @@ def cross_validate(
     return pd.DataFrame(rows), held_out
 
 
-def conformal_halfwidth(held_out: pd.DataFrame, Y: pd.DataFrame, *, level: float = 0.9) -> pd.Series:
+def conformal_halfwidth(
+    held_out: pd.DataFrame, Y: pd.DataFrame, *, level: float = 0.9
+) -> pd.Series:
     """Per-drug half-width of a split-conformal interval from the outer-CV absolute residuals."""
     resid = (held_out - Y).abs()
     out = {}
@@ -342,8 +358,15 @@ def run_sensitivity(
     if params.get("group_by_tissue", False) and tissues is not None:
         groups = tissues.reindex(lines.index).fillna("unknown").to_numpy()
     metrics, held_out = cross_validate(
-        X, Y, groups=groups, n_folds=params.get("cv_folds", 5), alphas=alphas, min_sd=min_sd,
-        n_top_genes=n_top, screen=screen, seed=params.get("seed", 0),
+        X,
+        Y,
+        groups=groups,
+        n_folds=params.get("cv_folds", 5),
+        alphas=alphas,
+        min_sd=min_sd,
+        n_top_genes=n_top,
+        screen=screen,
+        seed=params.get("seed", 0),
     )
     scaler = Standardiser(min_sd=min_sd, n_top_genes=n_top).fit(X)
     model = MaskedRidge(alphas, screen=screen).fit(scaler.transform(X), Y.to_numpy(np.float64))
@@ -351,7 +374,11 @@ def run_sensitivity(
     metrics.insert(3, "alpha", model.alpha_)
     halfwidth = conformal_halfwidth(held_out, Y, level=params.get("interval_level", 0.9))
     predictions = predict_patients(
-        model, scaler, patients[genes].to_numpy(np.float64), patient_ids=patients.index, Y=Y,
+        model,
+        scaler,
+        patients[genes].to_numpy(np.float64),
+        patient_ids=patients.index,
+        Y=Y,
         halfwidth=halfwidth,
     )
     n_beat = int(metrics["beats_baseline"].sum())

@@ -15,6 +15,8 @@ rule correlation:
         outdir=subpath(output.modules, parent=True),
     log:
         "logs/correlation.log",
+    conda:
+        "../envs/rxrank.yaml"
     shell:
         "rxrank correlation --params {params.p:q} --cohort {input.cohort:q} "
         "--reference-expression {input.reference_expression:q} --response {input.response:q} "

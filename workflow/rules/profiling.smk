@@ -11,6 +11,8 @@ rule profile:
         p=stage_params("cohort", "profiling"),
     log:
         "logs/profile.log",
+    conda:
+        "../envs/rxrank.yaml"
     shell:
         "rxrank profile --params {params.p:q} --expression {input.expression:q} "
         "--clinical {input.clinical:q} --drugs {input.drugs:q} --cohort {output.cohort:q} "

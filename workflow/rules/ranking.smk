@@ -14,6 +14,8 @@ rule rank:
         p=stage_params("reference", "ranking"),
     log:
         "logs/rank.log",
+    conda:
+        "../envs/rxrank.yaml"
     shell:
         "rxrank rank --params {params.p:q} --predictions {input.predictions:q} "
         "--metrics {input.metrics:q} --response {input.response:q} --drugs {input.drugs:q} "

@@ -17,6 +17,8 @@ rule report:
         outdir=subpath(output.index, parent=True),
     log:
         "logs/report.log",
+    conda:
+        "../envs/rxrank.yaml"
     shell:
         "rxrank report --params {params.p:q} --cohort {input.cohort:q} "
         "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "

@@ -13,6 +13,8 @@ rule sensitivity:
         cell_lines=cell_lines_option,
     log:
         "logs/sensitivity.log",
+    conda:
+        "../envs/rxrank.yaml"
     shell:
         "rxrank sensitivity --params {params.p:q} --cohort {input.cohort:q} "
         "--reference-expression {input.reference_expression:q} --response {input.response:q} "

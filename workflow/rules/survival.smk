@@ -15,6 +15,8 @@ rule survival:
         outdir=subpath(output.cox_summary, parent=True),
     log:
         "logs/survival.log",
+    conda:
+        "../envs/rxrank.yaml"
     shell:
         "rxrank survival --params {params.p:q} --cohort {input.cohort:q} "
         "--eigengenes {input.eigengenes:q} --predictions {input.predictions:q} "
