@@ -21,6 +21,7 @@ from scipy import stats
 from sklearn.model_selection import GroupKFold, KFold
 
 from .io import RxrankInputError, atomic_path
+from .ridge import DEFAULT_ALPHAS, MaskedRidge
 
 __all__ = [
     "MaskedRidge",
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 4, 11))
 
 
 def response_matrix(
@@ -103,70 +102,6 @@ class Standardiser:
         return ((X[:, self.keep_] - self.mean_[self.keep_]) / self.sd_[self.keep_]).astype(
             np.float32
         )
-
-
-class MaskedRidge:
-    """Ridge regression of many responses with per-response missing values, solved exactly.
-
-    ``fit(X, Y)`` takes samples x features ``X`` and samples x targets ``Y`` with NaN where a target
-    is not measured; each target is fitted (with an unpenalised intercept) on its measured samples
-    only, with alpha chosen from ``alphas`` by exact leave-one-out error. With ``screen=k`` each
-    target uses only the ``k`` features most correlated with it on the training samples (a
-    supervised screen, so it must sit inside any cross-validation, as it does here).
-    """
-
-    def __init__(self, alphas: tuple[float, ...] = DEFAULT_ALPHAS, screen: int | None = None):
-        self.alphas = alphas
-        self.screen = screen
-
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> MaskedRidge:
-        X = np.asarray(X, dtype=np.float64)
-        Y = np.asarray(Y, dtype=np.float64)
-        if Y.ndim == 1:
-            Y = Y[:, None]
-        n, p = X.shape
-        screening = self.screen is not None and self.screen < p
-        kernel = None if screening else X @ X.T.copy()
-        alphas = np.asarray(self.alphas, dtype=np.float64)
-        self.coef_ = np.zeros((p, Y.shape[1]))
-        self.intercept_ = np.zeros(Y.shape[1])
-        self.alpha_ = np.zeros(Y.shape[1])
-        self.loo_rmse_ = np.zeros(Y.shape[1])
-        for j in range(Y.shape[1]):
-            m = ~np.isnan(Y[:, j])
-            nm = int(m.sum())
-            y = Y[m, j]
-            ybar = y.mean()
-            xm = X[m]
-            xbar = xm.mean(0)
-            xc = xm - xbar
-            if screening:
-                score = np.abs(xc.T @ (y - ybar)) / np.maximum(np.sqrt((xc**2).sum(0)), 1e-12)
-                cols = np.sort(np.argpartition(score, -self.screen)[-self.screen :])
-                kc = xc[:, cols] @ xc[:, cols].T
-            else:
-                cols = slice(None)
-                h = np.eye(nm) - 1.0 / nm
-                kc = h @ kernel[np.ix_(m, m)] @ h
-            lam, u = np.linalg.eigh(kc)
-            lam = np.clip(lam, 0, None)
-            uty = u.T @ (y - ybar)
-            # hat-matrix diagonal for every alpha: S = 11'/n + U diag(lam/(lam+a)) U'
-            shrink = lam[None, :] / (lam[None, :] + alphas[:, None])
-            fitted = (shrink * uty[None, :]) @ u.T + ybar
-            hdiag = shrink @ (u.T**2) + 1.0 / nm
-            loo = (y[None, :] - fitted) / np.clip(1 - hdiag, 1e-8, None)
-            err = np.sqrt((loo**2).mean(1))
-            best = int(np.argmin(err))
-            dual = u @ (uty / (lam + alphas[best]))
-            self.coef_[cols, j] = xc[:, cols].T @ dual
-            self.intercept_[j] = ybar - xbar @ self.coef_[:, j]
-            self.alpha_[j] = alphas[best]
-            self.loo_rmse_[j] = err[best]
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
 
 
 def _fit_predict(
