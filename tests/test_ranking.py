@@ -19,13 +19,13 @@ def ranked(cohort_log, reference, demo_dir):
     drugs = io.read_drugs(demo_dir.parent / "reference" / "drugs.tsv")
     target_z = (cohort_log - cohort_log.mean()) / cohort_log.std(ddof=0)
     table = rank_treatments(
-        out["predictions"],
-        out["metrics"],
+        out.predictions,
+        out.metrics,
         response.groupby("drug")["value"].median(),
         drugs=drugs,
         target_z=target_z,
     )
-    return table, out["metrics"]
+    return table, out.metrics
 
 
 def test_top_ranked_drug_is_planted_best_for_most_patients(ranked, truth):

@@ -65,7 +65,7 @@ def test_every_output_of_the_design_exists(run):
         "correlation/gene_drug.tsv",
         "sensitivity/metrics.tsv",
         "sensitivity/predictions.tsv",
-        "sensitivity/model/coefficients.npz",
+        "sensitivity/model/model.npz",
         "sensitivity/model/metadata.json",
         "survival/cox_summary.tsv",
         "survival/metrics.json",

@@ -33,10 +33,41 @@ def _read_reference(args, params: dict):
     from .profiling import normalise
 
     normalise(ref, expression_type=params.get("expression_type", "log"))
-    response = io.read_response(
-        args.response, value_column=params.get("response_column", "ln_ic50")
-    )
+    response = io.read_response(args.response, value_column="value")
     return _log_frame(ref), response
+
+
+def cmd_reference(args) -> None:
+    from .screens import read_screen
+
+    ref = _params(args.params)["reference"]
+    screen = read_screen(
+        args.response,
+        layout=ref.get("response_layout", "auto"),
+        metric=ref.get("response_metric", "ln_ic50"),
+        value_column=ref.get("response_value_column"),
+        cell_line_id=ref.get("cell_line_id"),
+    )
+    tissues = screen.tissues
+    if args.cell_lines:
+        table = io.read_table(args.cell_lines, what="cell-line annotation")
+        given = table.set_index(table.columns[0])[table.columns[1]].astype(str)
+        tissues = given if tissues is None else given.combine_first(tissues)
+    drugs = screen.drugs
+    if args.drugs:
+        given = io.read_drugs(args.drugs)
+        drugs = given if drugs is None else given.combine_first(drugs)[given.columns]
+    if drugs is None:
+        drugs = pd.DataFrame({"targets": "", "pathway": ""}, index=pd.Index([], name="drug"))
+    missing = sorted(set(screen.response["drug"]) - set(drugs.index))
+    if missing:
+        log.warning("%d drug(s) have no annotation (targets unknown): %s", len(missing), missing[:10])
+    io.write_tsv(screen.response[["cell_line", "drug", "value"]], args.out_response)
+    cell_lines = pd.DataFrame({"cell_line": [], "tissue": []})
+    if tissues is not None:
+        cell_lines = tissues.rename("tissue").rename_axis("cell_line").reset_index()
+    io.write_tsv(cell_lines, args.out_cell_lines)
+    io.write_tsv(drugs.rename_axis("drug"), args.out_drugs, index=True)
 
 
 def cmd_profile(args) -> None:
@@ -85,23 +116,14 @@ def cmd_sensitivity(args) -> None:
     p = _params(args.params)
     cohort = ad.read_h5ad(args.cohort)
     lines, response = _read_reference(args, p["reference"])
-    tissues = None
-    if args.cell_lines:
-        cl = io.read_table(args.cell_lines, what="cell-line annotation")
-        tissues = cl.set_index(cl.columns[0])[cl.columns[1]].astype(str)
-    out = run_sensitivity(
+    cl = pd.read_csv(args.cell_lines, sep="\t", dtype=str)
+    tissues = cl.set_index("cell_line")["tissue"] if len(cl) else None
+    result = run_sensitivity(
         _log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"]
     )
-    save_model(
-        args.model_dir,
-        model=out["model"],
-        scaler=out["scaler"],
-        genes=out["genes"],
-        drugs=out["drugs"],
-        metadata=out["metadata"],
-    )
-    io.write_tsv(out["predictions"], args.predictions)
-    io.write_tsv(out["metrics"], args.metrics)
+    save_model(args.model_dir, result)
+    io.write_tsv(result.predictions, args.predictions)
+    io.write_tsv(result.metrics, args.metrics)
 
 
 def cmd_correlation(args) -> None:
@@ -161,9 +183,7 @@ def cmd_rank(args) -> None:
     from .ranking import rank_treatments
 
     p = _params(args.params)
-    response = io.read_response(
-        args.response, value_column=p["reference"].get("response_column", "ln_ic50")
-    )
+    response = io.read_response(args.response, value_column="value")
     read = lambda path, **kw: pd.read_csv(path, sep="\t", **kw)  # noqa: E731
     table = rank_treatments(
         read(args.predictions),
@@ -193,15 +213,12 @@ def cmd_report(args) -> None:
     obs.index.name = "patient_id"
     umap = pd.DataFrame(cohort.obsm["X_umap"][:, :2], index=obs.index, columns=["umap1", "umap2"])
     rankings = read(args.rankings)
-    response = io.read_response(
-        args.response, value_column=p["reference"].get("response_column", "ln_ic50")
-    )
+    response = io.read_response(args.response, value_column="value")
     inputs = {
         "cohort expression": p["cohort"]["expression"],
         "clinical": p["cohort"]["clinical"],
         "reference expression": p["reference"]["expression"],
         "reference response": p["reference"]["response"],
-        "drug annotations": p["reference"]["drugs"],
     }
     bundle = ReportBundle(
         rankings=rankings,
@@ -245,6 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     add(
+        "reference",
+        cmd_reference,
+        "response",
+        "cell-lines?",
+        "drugs?",
+        "out-response",
+        "out-cell-lines",
+        "out-drugs",
+        help="read the drug screen (GDSC, PRISM, wide or long) into rxrank's tables",
+    )
+    add(
         "profile",
         cmd_profile,
         "expression",
@@ -261,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cohort",
         "reference-expression",
         "response",
-        "cell-lines?",
+        "cell-lines",
         "metrics",
         "predictions",
         "model-dir",

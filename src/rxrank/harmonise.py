@@ -120,12 +120,16 @@ def _eb_solve(
 
     ``s`` is that batch's standardised data (samples x genes). Same updates as scanpy / sva
     (``it.sol``); the stopping rule uses |old| in the denominator, so it is at least as strict.
+    The sum of squares about gamma comes from per-gene sums, so no samples x genes temporary is
+    made per iteration.
     """
     n = s.shape[0]
+    s1, s2 = s.sum(0), (s**2).sum(0)
     g_old, d_old = g_hat, d_hat
     for it in range(1, COMBAT_MAX_ITER + 1):
         g_new = (t2 * n * g_hat + d_old * g_bar) / (t2 * n + d_old)
-        d_new = (0.5 * ((s - g_new) ** 2).sum(0) + b) / (n / 2.0 + a - 1.0)
+        ss = np.maximum(s2 - 2 * g_new * s1 + n * g_new**2, 0.0)  # sum((s - g_new)^2)
+        d_new = (0.5 * ss + b) / (n / 2.0 + a - 1.0)
         change = max(_relative_change(g_new, g_old), _relative_change(d_new, d_old))
         g_old, d_old = g_new, d_new
         if change <= COMBAT_CONV:
@@ -183,7 +187,11 @@ class Harmoniser(BaseEstimator):
             raise RxrankInputError(
                 f"harmonisation method {self.method!r} is unknown; use one of {list(METHODS)}."
             )
-        if not (np.isfinite(self.min_sd) and self.min_sd >= 0):
+        try:
+            min_sd = float(self.min_sd)
+        except (TypeError, ValueError):
+            min_sd = np.nan
+        if not (np.isfinite(min_sd) and min_sd >= 0):
             raise RxrankInputError(
                 f"min_sd must be a finite number >= 0, got {self.min_sd!r}; set it to e.g. 0.1."
             )
@@ -347,7 +355,9 @@ class Harmoniser(BaseEstimator):
                 f"so its own per-gene mean/SD are needed (at least {MIN_SAMPLES} samples). Pass the "
                 "patient cohort to fit(reference, target) to standardise single patients."
             )
-        log.info("no target at fit: standardising %d target samples by their own statistics", len(Z))
+        log.info(
+            "no target at fit: standardising %d target samples by their own statistics", len(Z)
+        )
         return _zscore(Z, Z.mean(0), Z.std(0)).astype(np.float32)
 
     # ------------------------------------------------------------------ provenance and storage
@@ -357,7 +367,7 @@ class Harmoniser(BaseEstimator):
         if hasattr(self, "keep_"):
             out["n_genes_in"] = int(self.n_genes_in_)
             out["n_genes_kept"] = int(self.keep_.sum())
-            out["target_fitted"] = self.method != "standardise" or self.target_mean_ is not None
+            out["target_fitted"] = self.report_.get("n_target") is not None
             out["report"] = dict(self.report_)
         return out
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,7 @@ class _Notes:
 
 @dataclass
 class _Table:
-    """A screen file as stripped strings: the header as written and the body indexed by line number."""
+    """A screen file as strings: the stripped header and the body indexed by file line number."""
 
     path: Path
     header: list[str]
@@ -135,11 +136,22 @@ class _Table:
         return self.find(name) is not None
 
     def column(self, name: str) -> pd.Series:
-        return self.body[self.find(name)].str.strip()
+        return _strip(self.body[self.find(name)])
 
     def name(self, name: str) -> str:
         """The column's name as spelled in the file."""
         return self.header[self.find(name)]
+
+
+def _per_unique(values: pd.Series, func) -> pd.Series:
+    """Apply a string transform to each distinct value once (screen columns repeat a lot)."""
+    codes, uniques = pd.factorize(values.fillna(""))
+    done = func(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    return pd.Series(done[codes], index=values.index, dtype=object)
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    return _per_unique(values, lambda s: s.str.strip())
 
 
 def _show(header: Sequence[str], limit: int = 15) -> str:
@@ -159,6 +171,7 @@ def _read(path: Path) -> _Table:
         )
     if path.stat().st_size == 0:
         raise RxrankInputError(f"screen file {path} is empty. Download or export it again.")
+    gzipped = path.name.lower().endswith(".gz")
     sep = "," if path.name.lower().removesuffix(".gz").endswith(".csv") else "\t"
     try:
         raw = pd.read_csv(
@@ -169,18 +182,25 @@ def _read(path: Path) -> _Table:
             keep_default_na=False,
             skip_blank_lines=False,
             encoding="utf-8-sig",
+            compression="gzip" if gzipped else None,
             low_memory=False,
         )
     except pd.errors.EmptyDataError:
         raise RxrankInputError(f"screen file {path} has no rows. Export the table again.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError, csv.Error) as err:
+    except (
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+        EOFError,
+        OSError,
+        csv.Error,
+        zlib.error,
+    ) as err:
         kind = "CSV" if sep == "," else "TSV"
         raise RxrankInputError(
-            f"screen file {path} could not be parsed as {kind}: {err}. Save it as UTF-8 "
+            f"screen file {path} could not be parsed as {kind}: {str(err).strip()}. Save it as UTF-8 "
             "tab-separated (.tsv) or comma-separated (.csv) text with one header line; if the "
             "header has one field fewer than the rows (R row names), name the first column."
         ) from None
-    raw = raw.fillna("")
     raw.index = pd.RangeIndex(1, len(raw) + 1)  # 1-based file line numbers
     header = [str(h).strip() for h in raw.iloc[0]] if len(raw) else []
     if len(header) < 2:
@@ -257,7 +277,7 @@ def _join_targets(targets: pd.Series) -> pd.Series:
 
 def _note_multiple_ids(drug: pd.Series, ids: pd.Series, id_name: str, notes: _Notes) -> None:
     pairs = pd.DataFrame({"drug": drug, "id": ids})
-    pairs = pairs[(pairs["drug"] != "") & (pairs["id"] != "")].drop_duplicates()
+    pairs = pairs[~pairs.isin(NA_TOKENS).any(axis=1)].drop_duplicates()
     counts = pairs.groupby("drug", sort=False)["id"].agg(list)
     multi = counts[counts.str.len() > 1]
     if len(multi):
@@ -306,6 +326,20 @@ def _prism(
     id_column = _choose(CELL_LINE_IDS["prism"], cell_line_id, "cell_line_id", "prism", path)
     value, take_log = _metric_column("prism", metric, value_column, path)
     _require(table, "prism", [id_column, "name", value])
+    if table.has("passed_str_profiling"):
+        written = table.column("passed_str_profiling")
+        flag = written.str.lower()
+        odd = ~(flag.isin(TRUE_TOKENS) | flag.isin(FALSE_TOKENS) | written.isin(NA_TOKENS))
+        if odd.any():
+            line = int(flag.index[np.flatnonzero(odd)[0]])
+            raise RxrankInputError(
+                f"screen file {path}, line {line}, column "
+                f"{table.name('passed_str_profiling')!r}: {written.loc[line]!r} is not TRUE or FALSE. "
+                "Fix the value or remove the column to keep every row."
+            )
+        passed = flag.isin(TRUE_TOKENS)
+        notes.drop(int((~passed).sum()), "not marked as passing STR profiling")
+        table = _Table(path=path, header=table.header, body=table.body[passed])
     rec = pd.DataFrame(
         {
             "cell_line": table.column(id_column),
@@ -322,25 +356,13 @@ def _prism(
             notes.add(f"{int(unnamed.sum())} row(s) without a drug name use their broad_id")
         _note_multiple_ids(rec["drug"], broad, "broad_id", notes)
     if table.has("ccle_name"):
-        parts = table.column("ccle_name").str.partition("_")
-        rec["tissue"] = parts[2].str.lower()
+        rec["tissue"] = _per_unique(
+            table.column("ccle_name"),
+            lambda s: s.str.extract(r"^[^_]*_(.*)$", expand=False).fillna("").str.lower(),
+        )
     if table.has("target") or table.has("moa"):
         rec["targets"] = table.column("target") if table.has("target") else ""
         rec["pathway"] = table.column("moa") if table.has("moa") else ""
-    if table.has("passed_str_profiling"):
-        written = table.column("passed_str_profiling")
-        flag = written.str.lower()
-        odd = ~(flag.isin(TRUE_TOKENS) | flag.isin(FALSE_TOKENS) | written.isin(NA_TOKENS))
-        if odd.any():
-            line = int(flag.index[np.flatnonzero(odd)[0]])
-            raise RxrankInputError(
-                f"screen file {path}, line {line}, column "
-                f"{table.name('passed_str_profiling')!r}: {written[line]!r} is not TRUE or FALSE. "
-                "Fix the value or remove the column to keep every row."
-            )
-        passed = flag.isin(TRUE_TOKENS)
-        notes.drop(int((~passed).sum()), "not marked as passing STR profiling")
-        rec = rec[passed]
     return rec, take_log
 
 
@@ -379,7 +401,7 @@ def _wide(table: _Table, *, orientation: str, notes: _Notes) -> tuple[pd.DataFra
             f"screen file {table.path}: column {col} of the header (line 1) has no name; in the "
             f"wide layout ({orientation}) every column after the first must name {what}."
         )
-    ids = body[0].str.strip().to_numpy(dtype=object)
+    ids = _strip(body[0]).to_numpy(dtype=object)
     cells = body[keep].to_numpy(dtype=object)
     n_rows, n_cols = cells.shape
     row_ids, col_ids = np.repeat(ids, n_cols), np.tile(names, n_rows)
@@ -388,14 +410,14 @@ def _wide(table: _Table, *, orientation: str, notes: _Notes) -> tuple[pd.DataFra
         {
             "cell_line": row_ids if by_lines else col_ids,
             "drug": col_ids if by_lines else row_ids,
-            "raw": pd.Series(cells.ravel(), index=lines, dtype=object).str.strip(),
+            "raw": _strip(pd.Series(cells.ravel(), index=lines, dtype=object)),
             "column": col_ids,
         },
         index=lines,
     )
     notes.unit = "cell(s)"
     if tissue_at is not None:
-        rec["tissue"] = np.repeat(body[tissue_at].str.strip().to_numpy(dtype=object), n_cols)
+        rec["tissue"] = np.repeat(_strip(body[tissue_at]).to_numpy(dtype=object), n_cols)
         notes.add(f"column {header[tissue_at]!r} read as the cell lines' tissue, not as a drug")
     return rec, False
 
@@ -558,7 +580,6 @@ def read_screen(
     reason = None
     if layout == "auto":
         layout, reason = detect_layout(table.header)
-        log.info("%s: layout %r detected: %s", path, layout, reason)
     notes = _Notes(path)
     if reason:
         notes.add(f"layout {layout!r} auto-detected: {reason}")

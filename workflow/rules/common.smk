@@ -1,4 +1,5 @@
 import json
+import shlex
 
 from snakemake.utils import validate
 
@@ -14,10 +15,17 @@ def stage_params(*sections):
     return json.dumps({s: config.get(s, {}) for s in sections})
 
 
-def reference_cell_lines():
-    """The optional cell-line annotation table (tissues), or nothing."""
-    return config["reference"].get("cell_lines") or []
+def reference_inputs(wildcards):
+    """The drug screen plus the optional cell-line and drug annotation tables."""
+    ref = config["reference"]
+    inputs = {"response": ref["response"]}
+    for key in ("cell_lines", "drugs"):
+        if ref.get(key):
+            inputs[key] = ref[key]
+    return inputs
 
 
-def cell_lines_option(wildcards, input):
-    return f"--cell-lines '{input.cell_lines}'" if input.cell_lines else ""
+def reference_options(wildcards, input):
+    """Command-line options for the annotation tables that the config names."""
+    present = [key for key in ("cell_lines", "drugs") if key in input.keys()]
+    return " ".join(f"--{key.replace('_', '-')} {shlex.quote(input[key])}" for key in present)

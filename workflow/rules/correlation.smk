@@ -2,7 +2,7 @@ rule correlation:
     input:
         cohort="results/profiling/cohort.h5ad",
         reference_expression=config["reference"]["expression"],
-        response=config["reference"]["response"],
+        response="results/reference/response.tsv",
         predictions="results/sensitivity/predictions.tsv",
     output:
         modules="results/correlation/modules.tsv",

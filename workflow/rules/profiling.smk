@@ -2,7 +2,7 @@ rule profile:
     input:
         expression=config["cohort"]["expression"],
         clinical=config["cohort"]["clinical"],
-        drugs=config["reference"]["drugs"],
+        drugs="results/reference/drugs.tsv",
     output:
         cohort="results/profiling/cohort.h5ad",
         markers=report("results/profiling/markers.tsv", caption="../report/markers.rst", category="Profiling"),

@@ -2,8 +2,8 @@ rule rank:
     input:
         predictions="results/sensitivity/predictions.tsv",
         metrics="results/sensitivity/metrics.tsv",
-        response=config["reference"]["response"],
-        drugs=config["reference"]["drugs"],
+        response="results/reference/response.tsv",
+        drugs="results/reference/drugs.tsv",
         target_z="results/profiling/target_z.tsv",
         treatment_effects="results/survival/treatment_effects.tsv",
         module_traits="results/correlation/module_traits.tsv",

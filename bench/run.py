@@ -1,0 +1,153 @@
+"""Command line of the benchmark harness: ``python -m bench [options]``.
+
+Full mode (the issue's acceptance sizes) takes about 15-30 minutes on 2 cores; ``--quick`` about
+1-3 minutes. Heavy benchmarks run one after another, never at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.measure import machine_info, memory_method
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ("ridge", "correlation")
+
+# sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "ridge": {
+            "lines": 1000,
+            "genes": 17000,
+            "drugs": 250,
+            "missing": 0.2,
+            "sklearn_slow": True,
+        },
+        "ridge_scaling": {
+            "genes": 17000,
+            "base": (1000, 250, 0.2),
+            "lines": (250, 500, 1000),
+            "drugs": (50, 250),
+            "missing": (0.0, 0.2, 0.5),
+        },
+        "correlation": {"samples": 2000, "genes": (2000, 5000, 20000)},
+    },
+    "quick": {
+        "ridge": {"lines": 300, "genes": 3000, "drugs": 40, "missing": 0.2, "sklearn_slow": False},
+        "ridge_scaling": {
+            "genes": 3000,
+            "base": (300, 40, 0.2),
+            "lines": (75, 150, 300),
+            "drugs": (10, 40),
+            "missing": (0.0, 0.2, 0.5),
+        },
+        "correlation": {"samples": 2000, "genes": (2000,)},
+    },
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    p.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated benchmarks to run (default: all of {','.join(BENCHMARKS)})",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="repeats per peer (default 3)")
+    p.add_argument(
+        "--slow-repeats",
+        type=int,
+        default=1,
+        help="repeats of the slow peers: the scikit-learn loop at full size, pandas (default 1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="markdown to update")
+    p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    args = p.parse_args(argv)
+    args.only = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = sorted(set(args.only) - set(BENCHMARKS))
+    if unknown or not args.only:
+        p.error(f"--only takes names from {','.join(BENCHMARKS)}; got {args.only}")
+    if args.repeats < 1 or args.slow_repeats < 1:
+        p.error("--repeats and --slow-repeats must be >= 1")
+    return args
+
+
+def run_ridge(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.ridge import bench_ridge, bench_ridge_scaling
+
+    r = dict(sizes["ridge"])
+    slow = r.pop("sklearn_slow")
+    headline = bench_ridge(
+        **r,
+        repeats=args.repeats,
+        sklearn_repeats=min(args.slow_repeats, args.repeats) if slow else args.repeats,
+        seed=args.seed,
+        log=log,
+    )
+    scaling = bench_ridge_scaling(
+        **sizes["ridge_scaling"], repeats=args.repeats, seed=args.seed, log=log
+    )
+    return {"headline": headline, "scaling": scaling}
+
+
+def run_correlation(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.correlation import bench_correlation
+
+    c = sizes["correlation"]
+    return bench_correlation(
+        c["samples"],
+        c["genes"],
+        repeats=args.repeats,
+        slow_repeats=min(args.slow_repeats, args.repeats),
+        seed=args.seed,
+        log=log,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    raw = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join(["python", "-m", "bench", *raw])
+    mode = "quick" if args.quick else "full"
+    sizes = SIZES[mode]
+    info = machine_info(command)
+    info["memory_method"] = memory_method()
+    log(f"{command}: {mode} mode, {args.only}; results -> {args.out}")
+    runners = {"ridge": run_ridge, "correlation": run_correlation}
+    renderers = {"ridge": report.ridge_section, "correlation": report.correlation_section}
+    sections = {"machine": report.machine_section(info)}
+    results: dict[str, Any] = {"machine": info}
+    t_all = time.perf_counter()
+    for name in args.only:
+        log(f"{name} ...")
+        t0 = time.perf_counter()
+        res = runners[name](sizes, args)
+        run = {
+            "date": info["date"],
+            "command": command,
+            "mode": mode,
+            "elapsed_s": time.perf_counter() - t0,
+        }
+        results[name] = {**res, "run": run}
+        sections[name] = renderers[name](res, run)
+        log(f"{name} done in {run['elapsed_s'] / 60:.1f} min")
+        # write after each benchmark, so a later failure keeps what was measured
+        report.update_file(args.out, sections)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    log(f"all done in {(time.perf_counter() - t_all) / 60:.1f} min; wrote {args.out}")
+    return 0
