@@ -1,13 +1,16 @@
 """Timing and peak-memory helpers, interleaved repeats, and a description of the machine.
 
 Peak memory is the increase of the process's resident set size (RSS) over its value just before the
-measured call. On Linux the kernel's own high-water mark (``VmHWM``) is reset before each call
+measured call. Before each call freed heap memory is handed back to the system (glibc
+``malloc_trim``), so that a call reusing memory an earlier one freed is still charged for it. On Linux the kernel's own high-water mark (``VmHWM``) is reset before each call
 (``/proc/self/clear_refs``) and read after it, so the peak is exact and costs nothing; elsewhere a
 thread samples RSS with psutil every few milliseconds (which can miss short spikes).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as _dt
 import gc
 import os
@@ -37,6 +40,24 @@ __all__ = [
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018  (glibc only)
+    except (OSError, AttributeError, TypeError):
+        return None
+    return libc
+
+
+_LIBC = _load_libc()
+
+
+def _trim() -> None:
+    """Return freed heap memory to the system (glibc), so RSS counts only live memory."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _rss() -> int:
@@ -72,6 +93,7 @@ class PeakRSS:
 
     def __enter__(self) -> PeakRSS:
         gc.collect()
+        _trim()
         self._kernel = _reset_hwm()
         self.base = _rss()
         self._peak = self.base

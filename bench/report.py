@@ -91,9 +91,23 @@ def _header(name: str, title: str, run: dict[str, Any]) -> list[str]:
         f"## {title}",
         "",
         f"Run {run['date']} with `{run['command']}` ({run['mode']} mode); this section took "
-        f"{run['elapsed_s'] / 60:.1f} min.",
+        f"{run['elapsed_s'] / 60:.1f} min.{_load_note(run)}",
         "",
     ]
+
+
+def _load_note(run: dict[str, Any]) -> str:
+    load = run.get("load")
+    if not load or not all(math.isfinite(x) for x in load):
+        return ""
+    note = f" 1-minute load average at its start and end: {load[0]:.1f} and {load[1]:.1f}"
+    cores = run.get("cores") or 0
+    if cores and max(load) > cores + 0.5:
+        note += (
+            f" (above the {cores} cores: other processes competed for the CPU, so absolute times "
+            "are inflated and noisier; ratios of interleaved peers are less affected)"
+        )
+    return note + "."
 
 
 # --------------------------------------------------------------------------------------------------

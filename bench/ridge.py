@@ -156,16 +156,18 @@ def bench_ridge_scaling(
     for m in missing:
         configs.setdefault((base[0], base[1], m), set()).add("missing")
     configs.setdefault(base, set())
-    measured = {}
+    peers = []
     for n, d, m in configs:
         data = screen(n, genes, d, missing=m, seed=seed)
-        X = data.X.astype(np.float64)
-        Y = data.Y
+        X, Y = data.X.astype(np.float64), data.Y
         del data
-        log(f"  ridge scaling: {n} lines x {genes} genes x {d} drugs, {m:.0%} missing")
-        t = interleaved([Peer(RXRANK, lambda X=X, Y=Y: rxrank_fit(X, Y, alphas), repeats)], log=log)
-        measured[(n, d, m)] = t[RXRANK]
-        del X, Y, t
+        name = f"rxrank {n} lines x {d} drugs x {m:.0%} missing"
+        peers.append(Peer(name, lambda X=X, Y=Y: rxrank_fit(X, Y, alphas), repeats))
+    log(f"  ridge scaling at {genes} genes: {len(peers)} configurations, interleaved")
+    # all configurations interleaved repeat by repeat, so that load from elsewhere hits them alike
+    t = interleaved(peers, log=log)
+    measured = {key: t[p.name] for key, p in zip(configs, peers)}
+    del peers, t
     base_time = measured[base].median
     rows = []
     for key, knobs in configs.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -56,6 +57,14 @@ SIZES: dict[str, dict[str, Any]] = {
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _load() -> float:
+    """1-minute load average (NaN where the system has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -135,12 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.only:
         log(f"{name} ...")
         t0 = time.perf_counter()
+        load0 = _load()
         res = runners[name](sizes, args)
         run = {
             "date": info["date"],
             "command": command,
             "mode": mode,
             "elapsed_s": time.perf_counter() - t0,
+            "load": (load0, _load()),
+            "cores": os.cpu_count(),
         }
         results[name] = {**res, "run": run}
         sections[name] = renderers[name](res, run)

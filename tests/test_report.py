@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -83,6 +84,10 @@ def bundle() -> ReportBundle:
             "n_lines": 30,
             "model": "ridge",
             "cv_pearson": [0.71, 0.4, 0.6, 0.05],
+            "cv_normalised_pearson": [0.6, 0.3, 0.5, 0.0],
+            "cv_rmse": [0.7, 0.9, 0.8, 1.1],
+            "baseline_rmse": 1.0,
+            "rmse_ratio": [0.7, 0.9, 0.8, 1.1],
             "beats_baseline": [True, True, True, False],
         }
     )
@@ -373,3 +378,10 @@ def test_svg_is_clean(written):
     assert len(ids) == len(set(ids)), "element IDs repeat across figures"
     for svg in svgs:
         assert "xmlns" not in svg and "xlink" not in svg and "<!DOCTYPE" not in svg
+
+
+def test_index_shows_every_drug_model_against_its_baseline(bundle):
+    html = render_index(bundle)
+    assert 'id="models"' in html and html.count("<svg") >= 1
+    for drug in bundle.metrics["drug"]:
+        assert escape(drug) in html

@@ -293,6 +293,29 @@ def plot_target_z(
     return ax
 
 
+@_styled
+def plot_model_skill(metrics: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Per-drug held-out RMSE relative to the drug-mean baseline (below 1 = better than baseline).
+
+    Drugs whose model beats the baseline by the stated rule are drawn dark, the others light.
+    """
+    m = metrics.sort_values("rmse_ratio", ascending=False)
+    ax = new_axes((3.6, 0.6 + 0.16 * max(len(m), 1))) if ax is None else ax
+    pos = np.arange(len(m))
+    beats = m["beats_baseline"].astype(bool).to_numpy()
+    ax.barh(
+        pos,
+        m["rmse_ratio"].to_numpy() - 1.0,
+        left=1.0,
+        height=0.7,
+        color=np.where(beats, "#0072B2", "#BBBBBB"),
+    )
+    ax.set_yticks(pos, [str(d) for d in m["drug"]])
+    ax.axvline(1.0, color="#444444", linewidth=0.6)
+    ax.set_xlabel("CV RMSE / drug-mean baseline RMSE")
+    return ax
+
+
 def _natural_key(label: object) -> tuple:
     parts = re.split(r"(\d+)", str(label))
     return tuple(int(p) if p.isdigit() else p for p in parts)

@@ -649,9 +649,30 @@ class _Cohort:
         by_risk_list = [(g, by_risk[g]) for g in risk_order if g in by_risk] + sorted(
             (g, c) for g, c in by_risk.items() if g not in risk_order
         )
+        metrics = self.bundle.metrics
+        model_rows = [
+            {
+                "drug": str(r["drug"]),
+                "n_lines": r.get("n_lines"),
+                "model": r.get("model"),
+                "cv_pearson": r.get("cv_pearson"),
+                "cv_normalised_pearson": r.get("cv_normalised_pearson"),
+                "cv_rmse": r.get("cv_rmse"),
+                "baseline_rmse": r.get("baseline_rmse"),
+                "beats_baseline": _bool(r.get("beats_baseline")),
+            }
+            for r in metrics.sort_values("rmse_ratio").to_dict("records")
+        ]
+        skill_figure = None
+        if len(metrics) and "rmse_ratio" in metrics:
+            skill_figure = _FigureCounter().svg(
+                figs.plot_model_skill(metrics), "Drug models against the drug-mean baseline"
+            )
         return {
             **self.common(),
             "rows": rows,
+            "model_rows": model_rows,
+            "skill_figure": skill_figure,
             "n_patients": len(rows),
             "n_drugs": int(self.bundle.rankings["drug"].nunique()),
             "by_drug": by_drug,
