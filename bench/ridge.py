@@ -166,7 +166,7 @@ def bench_ridge_scaling(
     log(f"  ridge scaling at {genes} genes: {len(peers)} configurations, interleaved")
     # all configurations interleaved repeat by repeat, so that load from elsewhere hits them alike
     t = interleaved(peers, log=log)
-    measured = {key: t[p.name] for key, p in zip(configs, peers)}
+    measured = {key: t[p.name] for key, p in zip(configs, peers, strict=True)}
     del peers, t
     base_time = measured[base].median
     rows = []

@@ -1,0 +1,180 @@
+"""Smoke tests of the benchmark harness (bench/) at toy sizes: no timing assertions.
+
+They check that each benchmark function returns rows with the expected keys, that the equality checks
+inside the ridge benchmark pass (rxrank's MaskedRidge vs a scikit-learn RidgeCV loop), and that the
+markdown update keeps the hand-written intro and the sections of benchmarks that did not run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import correlation, report, ridge, synth  # noqa: E402
+from bench.measure import PeakRSS, Peer, interleaved  # noqa: E402
+from bench.run import parse_args  # noqa: E402
+
+ROW_KEYS = {"impl", "repeats", "time_s", "time_min_s", "time_max_s", "peak_mib"}
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module", params=[0.2, 0.5], ids=["schur-route", "direct-route"])
+def ridge_result(request):
+    return ridge.bench_ridge(40, 150, 4, missing=request.param, repeats=1, seed=3, log=quiet)
+
+
+@pytest.fixture(scope="module")
+def scaling_rows():
+    return ridge.bench_ridge_scaling(
+        120,
+        base=(40, 4, 0.2),
+        lines=(20, 40),
+        drugs=(2, 4),
+        missing=(0.0, 0.2, 0.5),
+        repeats=1,
+        log=quiet,
+    )
+
+
+@pytest.fixture(scope="module")
+def corr_result():
+    return correlation.bench_correlation(
+        30, (20, 40), repeats=1, pandas_max_genes=20, isolate_from=40, log=quiet
+    )
+
+
+def test_synthetic_screen_is_seeded_and_has_holes():
+    a = synth.screen(60, 50, 8, missing=0.3, seed=7)
+    b = synth.screen(60, 50, 8, missing=0.3, seed=7)
+    c = synth.screen(60, 50, 8, missing=0.3, seed=8)
+    assert a.X.dtype == np.float32 and a.X.shape == (60, 50) and a.Y.shape == (60, 8)
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.Y, b.Y)
+    assert not np.array_equal(a.X, c.X)
+    frac = np.isnan(a.Y).mean()
+    assert 0.15 < frac < 0.45
+    assert (~np.isnan(a.Y)).sum(0).min() >= 3
+    assert synth.screen(10, 5, 3, missing=0.0).Y.size == 30
+    assert not np.isnan(synth.screen(10, 5, 3, missing=0.0).Y).any()
+
+
+def test_ridge_rows_and_equality(ridge_result):
+    assert set(ridge_result) == {"config", "rows", "checks"}
+    rows = ridge_result["rows"]
+    assert {r["impl"] for r in rows} == {ridge.RXRANK, ridge.SKLEARN}
+    for r in rows:
+        assert ROW_KEYS | {"speedup", "lines", "genes", "drugs", "missing", "alphas"} <= set(r)
+        assert r["repeats"] == 1 and r["time_s"] > 0
+    checks = ridge_result["checks"]
+    assert checks["alpha_identical"] and checks["alpha_mismatches"] == 0
+    assert checks["max_abs_coef_diff"] < 1e-8
+    assert checks["max_abs_intercept_diff"] < 1e-8
+
+
+def test_ridge_scaling_rows(scaling_rows):
+    varied = {r["varied"] for r in scaling_rows}
+    assert varied == {"lines", "drugs", "missing"}
+    assert len(scaling_rows) == 2 + 2 + 3
+    for r in scaling_rows:
+        assert {"varied", "time_vs_base", "lines", "drugs", "missing", "time_s", "peak_mib"} <= set(
+            r
+        )
+    base = [r for r in scaling_rows if (r["lines"], r["drugs"], r["missing"]) == (40, 4, 0.2)]
+    assert base and all(r["time_vs_base"] == 1.0 for r in base)
+
+
+def test_correlation_rows_and_agreement(corr_result):
+    rows = corr_result["rows"]
+    impls = {(r["genes"], r["impl"]) for r in rows}
+    assert (20, correlation.PANDAS) in impls and (40, correlation.PANDAS) not in impls
+    for g in (20, 40):
+        for name in (correlation.RXRANK, correlation.NUMPY, correlation.GEMM):
+            assert (g, name) in impls
+    for r in rows:
+        assert ROW_KEYS | {"genes", "samples", "failures", "time_vs_rxrank", "isolated"} <= set(r)
+        assert r["failures"] == [] and r["repeats"] == 1
+    isolated = [r for r in rows if r["isolated"]]
+    assert [(r["genes"], r["impl"]) for r in isolated] == [(40, correlation.NUMPY)]
+    (agr,) = corr_result["agreement"]  # numpy ran in this process at 20 genes only
+    assert agr["genes"] == 20
+    assert agr[correlation.RXRANK] < 1e-5 and agr[correlation.PANDAS] < 1e-10
+
+
+def test_subprocess_crash_is_a_result_not_fatal():
+    out = correlation.corrcoef_in_subprocess(10, 10, 0, what="crash")
+    assert out.seconds is None and out.result == "crashed (SIGSEGV)"
+    peers = [Peer("crashy", lambda: out, 2), Peer("fine", lambda: 1, 2)]
+    t = interleaved(peers, log=quiet)
+    assert t["crashy"].failures == ["crashed (SIGSEGV)"] * 2 and not t["crashy"].seconds
+    assert len(t["fine"].seconds) == 2 and t["fine"].result == 1
+
+
+def test_peak_rss_sees_a_large_allocation():
+    with PeakRSS() as mem:
+        a = np.ones((4000, 4000))  # 128 MB
+        del a
+    assert mem.increase > 64 * 2**20
+
+
+def test_markdown_update_keeps_intro_and_other_sections(
+    tmp_path, ridge_result, scaling_rows, corr_result
+):
+    run = {"date": "today", "command": "python -m bench", "mode": "quick", "elapsed_s": 1.0}
+    ridge_md = report.ridge_section({"headline": ridge_result, "scaling": scaling_rows}, run)
+    corr_md = report.correlation_section(corr_result, run)
+    assert "PASS" in ridge_md and "grows with" in ridge_md and "subprocess" in corr_md
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# My intro\n\nhand-written text\n")
+    report.update_file(out, {"ridge": ridge_md, "correlation": corr_md})
+    text = report.update_file(out, {"ridge": ridge_md.replace("PASS", "PASSED-AGAIN")})
+    intro, sections = report.split_file(text)
+    assert intro.startswith("# My intro") and "hand-written text" in intro
+    assert set(sections) == {"ridge", "correlation"}
+    assert "PASSED-AGAIN" in sections["ridge"] and sections["correlation"] == corr_md.strip() + "\n"
+    assert text.count(report.MARKER) == 1
+
+
+def test_crashed_row_renders():
+    row = {
+        "samples": 5,
+        "genes": 20000,
+        "impl": correlation.NUMPY,
+        "repeats": 0,
+        "failures": ["crashed (SIGSEGV)"] * 3,
+        "time_s": float("nan"),
+        "time_min_s": float("nan"),
+        "time_max_s": float("nan"),
+        "peak_mib": float("nan"),
+        "time_vs_rxrank": float("nan"),
+        "isolated": True,
+    }
+    rx = {**row, "impl": correlation.RXRANK, "repeats": 3, "failures": [], "isolated": False}
+    rx.update(time_s=1.0, time_min_s=1.0, time_max_s=1.0, peak_mib=10.0, time_vs_rxrank=1.0)
+    md = report.correlation_section(
+        {"rows": [rx, row], "agreement": []},
+        {
+            "date": "d",
+            "command": "c",
+            "mode": "full",
+            "elapsed_s": 60.0,
+        },
+    )
+    assert "**crashed (SIGSEGV)**" in md and "failed in 3 of 3 repeats" in md
+
+
+def test_cli_arguments():
+    args = parse_args(["--quick", "--only", "ridge", "--repeats", "2"])
+    assert args.quick and args.only == ["ridge"] and args.repeats == 2 and args.slow_repeats == 1
+    assert parse_args([]).only == ["ridge", "correlation"]
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "nonsense"])
