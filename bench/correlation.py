@@ -137,6 +137,7 @@ def bench_correlation(
                     "time_min_s": min(tm.seconds, default=float("nan")),
                     "time_max_s": max(tm.seconds, default=float("nan")),
                     "peak_mib": tm.peak_mib,
+                    "others_cores": tm.others_cores,
                     "time_vs_rxrank": tm.median / base,
                     "isolated": isolated and p.name == NUMPY,
                 }

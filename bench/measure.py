@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 
 __all__ = [
+    "Contention",
     "Peer",
     "PeakRSS",
     "SelfTimed",
@@ -36,6 +37,7 @@ __all__ = [
     "machine_info",
     "memory_method",
     "timed",
+    "wait_for_quiet",
 ]
 
 _STATUS = Path("/proc/self/status")
@@ -127,13 +129,60 @@ def memory_method() -> str:
     return "RSS sampled every 2 ms by a psutil thread"
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, int, Any]:
-    """Run ``fn()`` once: (wall seconds, peak RSS increase in bytes, its result)."""
-    with PeakRSS() as mem:
+def _busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores; steal = the hypervisor's)."""
+    t = psutil.cpu_times()
+    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+def _own() -> float:
+    """CPU seconds of this process and its waited-for children (subprocess workers)."""
+    c = psutil.Process().cpu_times()
+    return c.user + c.system + c.children_user + c.children_system
+
+
+class Contention:
+    """Context manager: ``.others`` = cores kept busy by anything but this process during the block.
+
+    0 on a quiet machine; 1 means one of the cores was taken by someone else on average (kernel
+    tick resolution, so rough for blocks shorter than ~0.1 s).
+    """
+
+    def __enter__(self) -> Contention:
+        self._t, self._busy, self._own = time.perf_counter(), _busy(), _own()
+        self.others = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._t
+        foreign = (_busy() - self._busy) - (_own() - self._own)
+        self.others = max(foreign / wall, 0.0) if wall > 0 else 0.0
+
+
+# Before each measured call, wait up to this many seconds for other processes to use less than
+# QUIET_BELOW cores (0: never wait). Set by ``--wait-quiet``.
+WAIT_QUIET = 0.0
+QUIET_BELOW = 0.5
+
+
+def wait_for_quiet(max_wait: float, below: float = QUIET_BELOW, window: float = 1.0) -> float:
+    """Sleep in ``window`` steps until others use < ``below`` cores or ``max_wait`` passed."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait:
+        with Contention() as c:
+            time.sleep(window)
+        if c.others < below:
+            break
+    return time.perf_counter() - t0
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, int, float, Any]:
+    """Run ``fn()`` once: (wall seconds, peak RSS increase in bytes, others' cores, its result)."""
+    with PeakRSS() as mem, Contention() as busy:
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
-    return seconds, mem.increase, result
+    return seconds, mem.increase, busy.others, result
 
 
 @dataclass
@@ -168,6 +217,8 @@ class Timings:
     seconds: list[float] = field(default_factory=list)
     peaks: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    others: list[float] = field(default_factory=list)
+    waited: float = 0.0
     result: Any = None
 
     @property
@@ -177,6 +228,11 @@ class Timings:
     @property
     def peak_mib(self) -> float:
         return statistics.median(self.peaks) / 2**20 if self.peaks else float("nan")
+
+    @property
+    def others_cores(self) -> float:
+        """Median over the repeats of the cores other processes used meanwhile."""
+        return statistics.median(self.others) if self.others else float("nan")
 
 
 def interleaved(peers: list[Peer], *, log: Callable[[str], None] = print) -> dict[str, Timings]:
@@ -190,10 +246,13 @@ def interleaved(peers: list[Peer], *, log: Callable[[str], None] = print) -> dic
         for p in peers:
             if r >= p.repeats:
                 continue
-            seconds, peak, result = timed(p.fn)
+            t = out[p.name]
+            if WAIT_QUIET > 0:
+                t.waited += wait_for_quiet(WAIT_QUIET)
+            seconds, peak, others, result = timed(p.fn)
             if isinstance(result, SelfTimed):
                 seconds, peak, result = result.seconds, result.peak, result.result
-            t = out[p.name]
+            t.others.append(others)
             if seconds is None:
                 t.failures.append(str(result))
                 log(f"    {p.name}: repeat {r + 1}/{p.repeats}: FAILED: {result}")
@@ -204,7 +263,8 @@ def interleaved(peers: list[Peer], *, log: Callable[[str], None] = print) -> dic
                 t.result = result
             del result
             log(
-                f"    {p.name}: repeat {r + 1}/{p.repeats}: {seconds:.3f} s, +{peak / 2**20:.0f} MiB"
+                f"    {p.name}: repeat {r + 1}/{p.repeats}: {seconds:.3f} s, "
+                f"+{peak / 2**20:.0f} MiB, others using {others:.1f} cores"
             )
     return out
 

@@ -125,6 +125,7 @@ def bench_ridge(
                 "time_min_s": min(tm.seconds),
                 "time_max_s": max(tm.seconds),
                 "peak_mib": tm.peak_mib,
+                "others_cores": tm.others_cores,
                 "speedup": t[SKLEARN].median / tm.median,
             }
         )
@@ -182,6 +183,7 @@ def bench_ridge_scaling(
                     "time_min_s": min(tm.seconds),
                     "time_max_s": max(tm.seconds),
                     "peak_mib": tm.peak_mib,
+                    "others_cores": tm.others_cores,
                     "time_vs_base": tm.median / base_time,
                 }
             )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import measure, report
 from bench.measure import machine_info, memory_method
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +82,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=1,
         help="repeats of the slow peers: the scikit-learn loop at full size, pandas (default 1)",
     )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each measured call wait up to SECONDS for other processes to use < 0.5 "
+        "cores (default 0: never wait; the cores others used are recorded either way)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="markdown to update")
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
@@ -135,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = SIZES[mode]
     info = machine_info(command)
     info["memory_method"] = memory_method()
+    measure.WAIT_QUIET = args.wait_quiet
     log(f"{command}: {mode} mode, {args.only}; results -> {args.out}")
     runners = {"ridge": run_ridge, "correlation": run_correlation}
     renderers = {"ridge": report.ridge_section, "correlation": report.correlation_section}

@@ -102,6 +102,11 @@ def test_larger_case_signal_and_null(larger_case):
     null = bm.index[bm["biomarker"] == ""]
     assert m.loc[signal, "beats_baseline"].all()
     assert not m.loc[null, "beats_baseline"].any()
+    # expected direction: higher biomarker expression, lower ln IC50 (measured 14 of 14)
+    genes = np.asarray(out.genes)[out.harmoniser.keep_]
+    coef = pd.DataFrame(out.model.coef_, index=genes, columns=out.drugs)
+    for drug in signal:
+        assert coef.at[bm.at[drug, "biomarker"], drug] < 0, drug
 
 
 @pytest.mark.parametrize("screen", [None, 50])
