@@ -25,6 +25,7 @@ __all__ = [
 MARKER = "<!-- generated results below: written by `python -m bench`; edit only above this line -->"
 _SECTION = re.compile(r"^<!-- bench:section (\w+) -->$", re.MULTILINE)
 ORDER = ("machine", "ridge", "correlation")
+OTHERS = "others' load (cores)"
 
 DEFAULT_INTRO = """# rxrank benchmarks
 
@@ -62,6 +63,12 @@ def mib(m: float) -> str:
     return f"{m:,.0f} MiB" if m >= 10 else f"{m:.1f} MiB"
 
 
+def cores(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.1f}"
+
+
 def sci(x: float) -> str:
     return f"{x:.1e}"
 
@@ -85,29 +92,37 @@ def _slope(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def _header(name: str, title: str, run: dict[str, Any]) -> list[str]:
+def _header(name: str, title: str, run: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     return [
         f"<!-- bench:section {name} -->",
         f"## {title}",
         "",
         f"Run {run['date']} with `{run['command']}` ({run['mode']} mode); this section took "
-        f"{run['elapsed_s'] / 60:.1f} min.{_load_note(run)}",
+        f"{run['elapsed_s'] / 60:.1f} min.{_load_note(run, rows)}",
         "",
     ]
 
 
-def _load_note(run: dict[str, Any]) -> str:
-    load = run.get("load")
-    if not load or not all(math.isfinite(x) for x in load):
-        return ""
-    note = f" 1-minute load average at its start and end: {load[0]:.1f} and {load[1]:.1f}"
-    cores = run.get("cores") or 0
-    if cores and max(load) > cores + 0.5:
+def _load_note(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Who else used the machine during the section (from the rows' others_cores)."""
+    others = [r["others_cores"] for r in rows if math.isfinite(r.get("others_cores", math.nan))]
+    note = ""
+    if others:
+        worst = max(others)
+        note = f" Other processes used at most {worst:.1f} cores during any measurement"
+        if worst >= 0.5:
+            note += (
+                " (see the column: rows measured while others were busy are inflated, and "
+                "multi-threaded BLAS and thread pools suffer more than single-threaded code, so "
+                "even same-run ratios move; rerun on a quiet machine or with `--wait-quiet 120`)"
+            )
+        note += "."
+    if run.get("wait_quiet"):
         note += (
-            f" (above the {cores} cores: other processes competed for the CPU, so absolute times "
-            "are inflated and noisier; ratios of interleaved peers are less affected)"
+            f" Before each measured call the run waited up to {run['wait_quiet']:.0f} s for other "
+            "processes to use under 0.5 cores."
         )
-    return note + "."
+    return note
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,7 +150,11 @@ def machine_section(info: dict[str, Any]) -> str:
         "- timing: wall clock (`time.perf_counter`), peers interleaved repeat by repeat, median of "
         "the repeats; peak memory: increase of the process's peak RSS over its RSS before the call "
         f"({info.get('memory_method', 'VmHWM')}), median of the repeats. The machine is shared, so "
-        "absolute times drift between runs; the ratios within a run are the result.",
+        "absolute times drift between runs; the ratios within a run are the result. "
+        f'"{OTHERS}": how many cores anything other than this benchmark kept busy while it ran '
+        "(machine busy time, hypervisor steal included, minus this process's CPU time, over wall "
+        "time; median of the repeats): near 0 is a quiet measurement, near 2 means it shared the "
+        "machine with a second full load.",
         "",
     ]
     return "\n".join(lines)
@@ -152,8 +171,9 @@ def ridge_growth(scaling: list[dict[str, Any]]) -> str:
         parts.append(
             f"**lines**: {ln[0]['lines']} -> {ln[-1]['lines']} lines "
             f"({ln[-1]['lines'] / ln[0]['lines']:.0f}x) costs {times(t_big / t_small)} the time, "
-            f"about lines^{k:.1f} (the lines x lines kernel costs lines^2 x genes, its "
-            "eigendecomposition and the per-penalty inverses lines^3)"
+            f"a fitted exponent of {k:.1f} (the lines x lines kernel costs lines^2 x genes, its "
+            "eigendecomposition and each penalty's inverse lines^3; fixed per-call overheads "
+            "flatten the curve at small sizes)"
         )
     dr = by["drugs"]
     if len(dr) >= 2:
@@ -162,9 +182,10 @@ def ridge_growth(scaling: list[dict[str, Any]]) -> str:
         fixed = a["time_s"] - per_drug * a["drugs"]
         parts.append(
             f"**drugs**: {a['drugs']} -> {b['drugs']} drugs ({b['drugs'] / a['drugs']:.0f}x) costs "
-            f"{times(b['time_s'] / a['time_s'])} the time: about {secs(max(fixed, 0.0))} shared by "
-            f"all drugs (kernel, decomposition) plus {secs(per_drug)} per drug at "
-            f"{b['lines']} lines and {b['missing']:.0%} missing"
+            f"{times(b['time_s'] / a['time_s'])} the time; a straight line through the two gives "
+            f"{secs(max(fixed, 0.0))} shared by all drugs (kernel, decomposition, one inverse per "
+            f"penalty) plus {secs(per_drug)} per drug at {b['lines']:,} lines and "
+            f"{b['missing']:.0%} missing"
         )
     ms = by["missing"]
     if len(ms) >= 2:
@@ -173,10 +194,10 @@ def ridge_growth(scaling: list[dict[str, Any]]) -> str:
             f"{r['missing']:.0%}: {times(r['time_s'] / base['time_s'])}" for r in ms[1:]
         )
         parts.append(
-            f"**missing fraction**: time relative to {base['missing']:.0%} missing: {steps} (each "
-            "drug with missing lines needs its own small factorisation per penalty, growing with "
-            "the square of its missing lines, until solving it directly on its measured lines is "
-            "cheaper)"
+            f"**missing fraction**: time relative to {base['missing']:.0%} missing: {steps} (a "
+            "drug missing m of n lines costs about m^2 (m/3 + n - m) per penalty through the "
+            "shared inverse; when that exceeds a direct decomposition of its measured lines, "
+            "rxrank solves it directly, so the cost does not keep growing with m)"
         )
     if not parts:
         return ""
@@ -186,7 +207,8 @@ def ridge_growth(scaling: list[dict[str, Any]]) -> str:
 def ridge_section(res: dict[str, Any], run: dict[str, Any]) -> str:
     head = res["headline"]
     cfg, checks = head["config"], head["checks"]
-    out = _header("ridge", "Ridge: all drugs at once vs a per-drug RidgeCV loop", run)
+    title = "Ridge: all drugs at once vs a per-drug RidgeCV loop"
+    out = _header("ridge", title, run, head["rows"] + list(res.get("scaling") or []))
     out += [
         f"{cfg['lines']:,} lines x {cfg['genes']:,} genes x {cfg['drugs']} drugs, "
         f"{cfg['missing']:.0%} of responses missing at random, {cfg['alphas']} alphas "
@@ -204,15 +226,12 @@ def ridge_section(res: dict[str, Any], run: dict[str, Any]) -> str:
                 secs(r["time_s"]),
                 _range(r),
                 mib(r["peak_mib"]),
+                cores(r.get("others_cores")),
                 "1x (baseline)" if r["speedup"] == 1.0 else f"**{times(r['speedup'])}**",
             ]
         )
-    out.append(
-        _table(
-            ["implementation", "repeats", "median time", "range", "peak RSS increase", "speed-up"],
-            rows,
-        )
-    )
+    header = ["implementation", "repeats", "median time", "range", "peak RSS increase"]
+    out.append(_table([*header, OTHERS, "speed-up"], rows))
     rx = next(r for r in head["rows"] if r["impl"].startswith("rxrank"))
     sk = next(r for r in head["rows"] if not r["impl"].startswith("rxrank"))
     note = ""
@@ -257,11 +276,12 @@ def ridge_section(res: dict[str, Any], run: dict[str, Any]) -> str:
                 _range(r),
                 times(r["time_vs_base"]),
                 mib(r["peak_mib"]),
+                cores(r.get("others_cores")),
             ]
             for r in sc
         ]
         header = ["varied", "lines", "drugs", "missing", "repeats", "median time", "range"]
-        out.append(_table([*header, "time vs base", "peak RSS increase"], rows))
+        out.append(_table([*header, "time vs base", "peak RSS increase", OTHERS], rows))
         growth = ridge_growth(sc)
         if growth:
             out += ["", growth]
@@ -285,13 +305,18 @@ def correlation_growth(rows: list[dict[str, Any]]) -> str:
             f"{times(rx[-1]['peak_mib'] / max(rx[0]['peak_mib'], 1e-9))} the peak memory (about "
             f"genes^{km:.1f}: the float32 genes x genes result dominates)"
         )
-    big = rx[-1]
-    if big["genes"] in gemm:
-        parts.append(
-            f"at {big['genes']:,} genes rxrank takes "
-            f"{times(big['time_s'] / gemm[big['genes']]['time_s'])} the time of the bare float32 "
-            "GEMM, so standardising and blocking add little to the multiply itself"
-        )
+    for r in rx:
+        if r["genes"] in gemm:
+            ratio = r["time_s"] / gemm[r["genes"]]["time_s"]
+            what = (
+                "standardising and blocking add little to the multiply itself"
+                if ratio < 1.3
+                else "the standardisation (float64, column blocks), input checks and copies "
+                f"add {ratio - 1:.0%} to the multiply"
+            )
+            parts.append(
+                f"at {r['genes']:,} genes rxrank takes {times(ratio)} the bare GEMM's time: {what}"
+            )
     return (
         "What the correlation's cost grows with (rxrank `corr`, same run): "
         + "; ".join(parts)
@@ -302,7 +327,8 @@ def correlation_growth(rows: list[dict[str, Any]]) -> str:
 def correlation_section(res: dict[str, Any], run: dict[str, Any]) -> str:
     rows = res["rows"]
     samples = rows[0]["samples"] if rows else 0
-    out = _header("correlation", "Correlation: rxrank corr vs numpy, pandas and the bare GEMM", run)
+    title = "Correlation: rxrank corr vs numpy, pandas and the bare GEMM"
+    out = _header("correlation", title, run, rows)
     out += [
         f"{samples:,} samples (patients) x G genes, gene x gene Pearson correlation; every peer gets "
         "the same float64 matrix. The bare GEMM `Xs.T @ Xs.copy()` multiplies the already "
@@ -328,11 +354,12 @@ def correlation_section(res: dict[str, Any], run: dict[str, Any]) -> str:
                 time_cell,
                 _range(r),
                 mib(r["peak_mib"]),
+                cores(r.get("others_cores")),
                 times(r["time_vs_rxrank"]),
             ]
         )
     header = ["genes", "implementation", "repeats", "median time", "range", "peak RSS increase"]
-    out.append(_table([*header, "time vs rxrank"], table))
+    out.append(_table([*header, OTHERS, "time vs rxrank"], table))
     notes = []
     if any(r["impl"].startswith("pandas") for r in rows):
         pd_rows = [r for r in rows if r["impl"].startswith("pandas")]

@@ -59,14 +59,6 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _load() -> float:
-    """1-minute load average (NaN where the system has none)."""
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
@@ -153,15 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.only:
         log(f"{name} ...")
         t0 = time.perf_counter()
-        load0 = _load()
         res = runners[name](sizes, args)
         run = {
             "date": info["date"],
             "command": command,
             "mode": mode,
             "elapsed_s": time.perf_counter() - t0,
-            "load": (load0, _load()),
             "cores": os.cpu_count(),
+            "wait_quiet": args.wait_quiet,
         }
         results[name] = {**res, "run": run}
         sections[name] = renderers[name](res, run)

@@ -61,7 +61,9 @@ def cmd_reference(args) -> None:
         drugs = pd.DataFrame({"targets": "", "pathway": ""}, index=pd.Index([], name="drug"))
     missing = sorted(set(screen.response["drug"]) - set(drugs.index))
     if missing:
-        log.warning("%d drug(s) have no annotation (targets unknown): %s", len(missing), missing[:10])
+        log.warning(
+            "%d drug(s) have no annotation (targets unknown): %s", len(missing), missing[:10]
+        )
     io.write_tsv(screen.response[["cell_line", "drug", "value"]], args.out_response)
     cell_lines = pd.DataFrame({"cell_line": [], "tissue": []})
     if tissues is not None:
