@@ -8,6 +8,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/check.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/profiling.smk"
 include: "workflow/rules/sensitivity.smk"

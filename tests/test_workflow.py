@@ -1,16 +1,40 @@
-"""End to end: the Snakemake workflow on the demo cohort, run in a temporary directory."""
+"""End to end: the Snakemake workflow on the demo cohort, run in temporary directories.
+
+The run happens with network sockets blocked (a ``sitecustomize`` that refuses any internet
+connection in every Python process, Snakemake's and each rule's), with pseudonymisation on.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from rxrank.privacy import pseudonym
+
 ROOT = Path(__file__).resolve().parents[1]
+KEY = "test-key-not-secret"
+
+BLOCK_NETWORK = """
+import socket, pathlib
+_marker = pathlib.Path(__file__).with_name("network-attempts.txt")
+_connect = socket.socket.connect
+def _refuse(self, address, *args):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        with open(_marker, "a") as fh:
+            fh.write(repr(address) + "\\n")
+        raise OSError("network access is blocked in rxrank's tests")
+    return _connect(self, address, *args)
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+"""
 
 
 def _config(tmp: Path) -> Path:
@@ -19,71 +43,81 @@ def _config(tmp: Path) -> Path:
         for key, value in config[section].items():
             if isinstance(value, str) and value.startswith("resources/"):
                 config[section][key] = str(ROOT / value)
+    config["privacy"].update(key_file=None, create_key=False)
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
+def _env(tmp: Path) -> dict:
+    site = tmp / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BLOCK_NETWORK)
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "RXRANK_PSEUDONYM_KEY": KEY}
+
+
+def _command(tmp: Path, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+        "--configfile", str(_config(tmp)), "--cores", "2", *args,
+    ]  # fmt: skip
+
+
 def _snakemake(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--configfile",
-        str(_config(tmp)),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        _command(tmp, *args), cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=1200
+    )
+
+
+def _logs(tmp: Path) -> str:
+    return "\n".join(p.read_text() for p in (tmp / "logs").glob("*.log"))
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workflow")
     proc = _snakemake(tmp)
-    logs = (
-        "\n".join(p.read_text() for p in (tmp / "logs").glob("*.log"))
-        if (tmp / "logs").exists()
-        else ""
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:] + logs[-4000:]
+    assert proc.returncode == 0, proc.stderr[-4000:] + _logs(tmp)[-4000:]
     return tmp
 
 
 def test_every_output_of_the_design_exists(run):
     results = run / "results"
     for rel in [
-        "profiling/cohort.h5ad",
-        "profiling/markers.tsv",
-        "profiling/target_z.tsv",
-        "correlation/modules.tsv",
-        "correlation/eigengenes.tsv",
-        "correlation/module_traits.tsv",
-        "correlation/gene_drug.tsv",
-        "sensitivity/metrics.tsv",
-        "sensitivity/predictions.tsv",
-        "sensitivity/model/model.npz",
-        "sensitivity/model/metadata.json",
-        "survival/cox_summary.tsv",
-        "survival/metrics.json",
-        "survival/patients.tsv",
-        "survival/treatment_effects.tsv",
-        "ranking/rankings.tsv",
-        "reports/index.html",
-    ]:
+        "check/summary.json", "reference/response.tsv", "profiling/cohort.h5ad",
+        "profiling/markers.tsv", "profiling/target_z.tsv", "correlation/modules.tsv",
+        "correlation/eigengenes.tsv", "correlation/module_traits.tsv", "correlation/gene_drug.tsv",
+        "sensitivity/metrics.tsv", "sensitivity/predictions.tsv", "sensitivity/model/model.npz",
+        "sensitivity/model/metadata.json", "survival/cox_summary.tsv", "survival/metrics.json",
+        "survival/patients.tsv", "survival/treatment_effects.tsv", "ranking/rankings.tsv",
+        "reports/index.html", "provenance.json",
+    ]:  # fmt: skip
         assert (results / rel).stat().st_size > 0, rel
     clinical = pd.read_csv(ROOT / "resources/demo/clinical.tsv", sep="\t")
     for pid in clinical["patient_id"]:
-        assert (results / "reports" / f"{pid}.html").exists()
-    assert not list(results.rglob("*.tmp"))
+        assert (results / "reports" / f"{pseudonym(pid, KEY.encode())}.html").exists()
+    assert not list(results.rglob("*.tmp")) and not list(results.rglob(".*.tmp"))
+
+
+def test_no_network_access_was_attempted(run):
+    assert not (run / "site" / "network-attempts.txt").exists()
+
+
+def test_no_original_patient_id_in_any_output(run):
+    clinical = pd.read_csv(ROOT / "resources/demo/clinical.tsv", sep="\t")
+    ids = [pid.encode() for pid in clinical["patient_id"]]
+    for path in (run / "results").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found = [pid for pid in ids if pid in data]
+            assert not found, (path, found[:3])
 
 
 def test_rankings_recover_planted_best_drug(run):
     table = pd.read_csv(run / "results/ranking/rankings.tsv", sep="\t")
     truth = pd.read_csv(ROOT / "resources/demo/truth/patients.tsv", sep="\t", index_col=0)
+    truth.index = [pseudonym(pid, KEY.encode()) for pid in truth.index]
     top = table[table["rank"] == 1].set_index("patient_id")["drug"]
     assert (top == truth["best_drug"].reindex(top.index)).mean() >= 0.7
     # unreliable models are ranked below reliable ones for every patient
@@ -94,18 +128,37 @@ def test_rankings_recover_planted_best_drug(run):
 
 def test_reports_are_self_contained(run):
     index = (run / "results/reports/index.html").read_text()
-    page = (run / "results/reports/P001.html").read_text()
+    page = next((run / "results/reports").glob("RX-*.html")).read_text()
     for html in (index, page):
         assert "http://" not in html and "https://" not in html
         assert "Content-Security-Policy" in html
+        assert str(run) not in html and os.path.expanduser("~") not in html
     assert "<svg" in page
-    assert "Erlotinib" in page or "Lapatinib" in page
 
 
 def test_rerun_is_a_no_op(run):
     proc = _snakemake(run, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_killed_run_resumes_and_is_deterministic(run, tmp_path):
+    """Kill the workflow in the middle of a stage, rerun without cleanup: same rankings, byte for byte."""
+    proc = subprocess.Popen(
+        _command(tmp_path), cwd=tmp_path, env=_env(tmp_path), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 600
+    while not (tmp_path / "logs" / "sensitivity.log").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the workflow ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/sensitivity/metrics.tsv").exists()
+    again = _snakemake(tmp_path, "--rerun-incomplete")
+    assert again.returncode == 0, again.stderr[-4000:] + _logs(tmp_path)[-4000:]
+    first = (run / "results/ranking/rankings.tsv").read_bytes()
+    assert (tmp_path / "results/ranking/rankings.tsv").read_bytes() == first
 
 
 def test_lint_is_clean(tmp_path):

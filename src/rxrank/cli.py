@@ -37,6 +37,30 @@ def _read_reference(args, params: dict):
     return _log_frame(ref), response
 
 
+def cmd_check(args) -> int:
+    from .check import load_config, run_check
+    from .privacy import write_mapping
+
+    if args.params:
+        config, where = _params(args.params), "the workflow config"
+    elif args.config:
+        config, where = load_config(args.config), args.config
+    else:
+        raise io.RxrankInputError("rxrank check needs a config file (rxrank check config.yaml).")
+    report, ids = run_check(where, config)
+    print(report.text())
+    if not report.ok:
+        return 2
+    mapping_file = (config.get("privacy") or {}).get("mapping_file")
+    if mapping_file and config.get("privacy", {}).get("pseudonymize", True):
+        write_mapping(ids, mapping_file)
+    if args.out:
+        summary = {"counts": report.counts, "warnings": report.warnings}
+        with io.atomic_path(args.out) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_reference(args) -> None:
     from .screens import read_screen
 
@@ -73,6 +97,7 @@ def cmd_reference(args) -> None:
 
 
 def cmd_profile(args) -> None:
+    from .privacy import pseudonym_map
     from .profiling import markers, profile, target_zscores
 
     p = _params(args.params)
@@ -88,6 +113,10 @@ def cmd_profile(args) -> None:
         time_column=cohort["time_column"],
         event_column=cohort["event_column"],
     )
+    # pseudonymise as soon as IDs are read, so that no original ID reaches any output
+    ids = pseudonym_map(set(adata.obs_names) | set(clinical.index), p.get("privacy", {}))
+    adata.obs_names = [ids[i] for i in adata.obs_names]
+    clinical.index = pd.Index([ids[i] for i in clinical.index], name=clinical.index.name)
     prof = p.get("profiling", {})
     adata = profile(
         adata,
@@ -204,24 +233,21 @@ def cmd_rank(args) -> None:
 def cmd_report(args) -> None:
     import anndata as ad
 
-    from .privacy import provenance, pseudonyms
+    from .check import INPUT_KEYS
+    from .privacy import provenance
     from .ranking import TIERS
     from .report import ReportBundle, write_reports
 
     p = _params(args.params)
     read = lambda path, **kw: pd.read_csv(path, sep="\t", **kw)  # noqa: E731
     cohort = ad.read_h5ad(args.cohort)
-    obs = cohort.obs.copy()
+    allowed = (p.get("privacy") or {}).get("report_clinical_columns", [])
+    obs = cohort.obs[["subtype", *[c for c in allowed if c in cohort.obs]]].copy()
     obs.index.name = "patient_id"
     umap = pd.DataFrame(cohort.obsm["X_umap"][:, :2], index=obs.index, columns=["umap1", "umap2"])
     rankings = read(args.rankings)
     response = io.read_response(args.response, value_column="value")
-    inputs = {
-        "cohort expression": p["cohort"]["expression"],
-        "clinical": p["cohort"]["clinical"],
-        "reference expression": p["reference"]["expression"],
-        "reference response": p["reference"]["response"],
-    }
+    inputs = {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}
     bundle = ReportBundle(
         rankings=rankings,
         metrics=read(args.metrics),
@@ -234,11 +260,13 @@ def cmd_report(args) -> None:
         umap=umap,
         target_z=read(args.target_z, index_col=0),
         provenance=provenance(p, inputs),
-        pseudonyms=pseudonyms(obs.index, salt=p.get("privacy", {}).get("pseudonym_salt")),
+        pseudonyms={pid: pid for pid in obs.index},
         cohort_name=p.get("cohort_name", "cohort"),
         tier_table=TIERS,
     )
     write_reports(bundle, args.outdir)
+    with io.atomic_path(args.provenance) as tmp:
+        tmp.write_text(json.dumps(bundle.provenance, indent=2))
 
 
 def cmd_demo(args) -> None:
@@ -343,8 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
         "survival-metrics",
         "target-z",
         "outdir",
+        "provenance",
         help="HTML reports",
     )
+    sp = sub.add_parser("check", help="validate the config and every input before running")
+    sp.add_argument("config", nargs="?", help="config YAML (or pass --params)")
+    sp.add_argument("--params", help="the config as JSON (the workflow passes its own)")
+    sp.add_argument("--out", help="write the summary (counts, warnings) as JSON here")
+    sp.set_defaults(func=cmd_check)
     sp = sub.add_parser("demo", help="write the demo cohort and reference")
     sp.add_argument("outdir", nargs="?", default="resources")
     sp.set_defaults(func=cmd_demo)
@@ -359,11 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        args.func(args)
+        return args.func(args) or 0
     except io.RxrankInputError as err:
         log.error("%s", err)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -328,16 +328,3 @@ def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> lis
     rows = first.iloc[:, 0].astype(str).str.strip()
     cols = [str(c).strip() for c in header[1:]]
     return cols if _genes_on_rows(rows, cols, orientation) else list(rows)
-
-
-def workflow_patients(config: dict) -> list[str]:
-    """Patients the workflow reports on: in both the expression and the clinical table."""
-    cohort = config["cohort"]
-    clinical = read_table(cohort["clinical"], what="clinical")
-    id_column = cohort.get("id_column", "patient_id")
-    _require_columns(clinical, [id_column], Path(cohort["clinical"]), "clinical")
-    ids = set(clinical[id_column].astype(str).str.strip())
-    samples = expression_sample_ids(
-        cohort["expression"], orientation=cohort.get("orientation", "auto")
-    )
-    return sorted(ids.intersection(samples))

@@ -1,4 +1,9 @@
-"""Pseudonymisation of patient identifiers and provenance records for outputs."""
+"""Pseudonymisation of patient identifiers, and provenance records that carry no patient data.
+
+With ``privacy.pseudonymize: true`` every patient ID is replaced, as soon as it is read, by a keyed
+HMAC-SHA256 pseudonym (``RX-`` + 12 hex digits), so no original ID reaches any output. The key comes
+from an environment variable or a key file outside the repository; it is never written to outputs.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,24 @@ import json
 import logging
 import os
 import platform
+import secrets
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["config_hash", "file_sha256", "provenance", "pseudonym", "pseudonyms"]
+import pandas as pd
+
+from .io import RxrankInputError, atomic_path
+
+__all__ = [
+    "config_hash",
+    "file_sha256",
+    "load_key",
+    "provenance",
+    "pseudonym",
+    "pseudonym_map",
+    "write_mapping",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +48,64 @@ LIBRARIES = (
 )
 
 
-def _key(salt: str | None) -> bytes:
-    key = os.environ.get(KEY_ENV) or salt
-    if not key:
-        raise ValueError(
-            f"no pseudonymisation key: set the environment variable {KEY_ENV} "
-            "or privacy.pseudonym_salt in the config"
-        )
-    return key.encode()
+def load_key(privacy: dict) -> bytes:
+    """The pseudonymisation key: the environment variable first, then the key file.
+
+    With ``create_key`` a missing key file is created with a random 256-bit key (mode 0600), so
+    pseudonyms stay stable between runs without the key ever being typed into a config.
+    """
+    env = privacy.get("key_env") or KEY_ENV
+    if os.environ.get(env):
+        return os.environ[env].encode()
+    key_file = privacy.get("key_file")
+    if key_file:
+        path = Path(key_file).expanduser()
+        if path.exists():
+            if path.stat().st_mode & 0o077:
+                log.warning("key file %s is readable by others; run: chmod 600 %s", path, path)
+            key = path.read_text().strip()
+            if not key:
+                raise RxrankInputError(f"pseudonymisation key file {path} is empty.")
+            return key.encode()
+        if privacy.get("create_key"):
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+            log.info("created a new pseudonymisation key file %s (mode 0600)", path)
+            return path.read_text().strip().encode()
+    raise RxrankInputError(
+        f"privacy.pseudonymize is true but no key was found: set the environment variable {env}, "
+        "or set privacy.key_file to a file outside the repository holding a secret "
+        "(privacy.create_key: true creates one), or set privacy.pseudonymize: false."
+    )
 
 
-def pseudonym(patient_id: str, *, salt: str | None = None) -> str:
-    """Stable pseudonym ``RX-xxxxxxxx`` (keyed HMAC-SHA256, so IDs cannot be recovered by guessing)."""
-    digest = hmac.new(_key(salt), str(patient_id).encode(), hashlib.sha256).hexdigest()
-    return f"RX-{digest[:8]}"
+def pseudonym(patient_id: str, key: bytes) -> str:
+    """Stable pseudonym ``RX-`` + 12 hex digits of HMAC-SHA256(key, ID): not reversible by guessing."""
+    return "RX-" + hmac.new(key, str(patient_id).encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def pseudonyms(patient_ids, *, salt: str | None = None) -> dict[str, str]:
-    """Pseudonyms for many patients; refuses a collision instead of silently merging two patients."""
-    out = {str(p): pseudonym(p, salt=salt) for p in patient_ids}
+def pseudonym_map(patient_ids: Iterable[str], privacy: dict) -> dict[str, str]:
+    """Patient ID -> the ID used in outputs (a pseudonym, or the ID itself when switched off)."""
+    ids = [str(p) for p in patient_ids]
+    if not privacy.get("pseudonymize", True):
+        return {p: p for p in ids}
+    key = load_key(privacy)
+    out = {p: pseudonym(p, key) for p in ids}
     if len(set(out.values())) != len(out):
-        raise ValueError("pseudonym collision: choose another pseudonymisation key")
+        raise RxrankInputError("two patients received the same pseudonym; use another key.")
     return out
+
+
+def write_mapping(mapping: dict[str, str], path: str | Path) -> None:
+    """Write pseudonym -> patient ID (tab-separated) readable by the owner only (mode 0600)."""
+    path = Path(path).expanduser()
+    frame = pd.DataFrame({"pseudonym": list(mapping.values()), "patient_id": list(mapping)})
+    with atomic_path(path) as tmp:
+        tmp.chmod(0o600)
+        frame.to_csv(tmp, sep="\t", index=False)
+    path.chmod(0o600)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -75,14 +130,17 @@ def _version(name: str) -> str:
 
 
 def provenance(config: dict, inputs: dict[str, str | Path]) -> dict:
-    """What a result was built from: versions, config hash, input checksums (no patient data)."""
+    """What a result was built from: versions, config hash, input checksums (no patient data).
+
+    Inputs are named by file name only: absolute paths can carry user names.
+    """
     return {
         "rxrank_version": _version("rxrank"),
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "config_hash": config_hash(config),
         "input_checksums": {
-            f"{name} ({Path(p).name})": file_sha256(p) for name, p in inputs.items()
+            f"{name} ({Path(p).name})": file_sha256(p) for name, p in inputs.items() if p
         },
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

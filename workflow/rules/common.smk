@@ -3,7 +3,7 @@ import shlex
 
 from snakemake.utils import validate
 
-from rxrank.io import workflow_patients
+from rxrank.check import INPUT_KEYS, workflow_patients
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -15,10 +15,16 @@ def stage_params(*sections):
     return json.dumps({s: config.get(s, {}) for s in sections})
 
 
+def check_inputs(wildcards):
+    """Every input file the config names; the check rule reads them all before any stage runs."""
+    files = {f"{s}_{k}": config[s][k] for s, k in INPUT_KEYS if config.get(s, {}).get(k)}
+    return files
+
+
 def reference_inputs(wildcards):
     """The drug screen plus the optional cell-line and drug annotation tables."""
     ref = config["reference"]
-    inputs = {"response": ref["response"]}
+    inputs = {"response": ref["response"], "check": "results/check/summary.json"}
     for key in ("cell_lines", "drugs"):
         if ref.get(key):
             inputs[key] = ref[key]

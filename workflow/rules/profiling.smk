@@ -3,12 +3,13 @@ rule profile:
         expression=config["cohort"]["expression"],
         clinical=config["cohort"]["clinical"],
         drugs="results/reference/drugs.tsv",
+        check="results/check/summary.json",
     output:
         cohort="results/profiling/cohort.h5ad",
         markers=report("results/profiling/markers.tsv", caption="../report/markers.rst", category="Profiling"),
         target_z="results/profiling/target_z.tsv",
     params:
-        p=stage_params("cohort", "profiling"),
+        p=stage_params("cohort", "profiling", "privacy"),
     log:
         "logs/profile.log",
     conda:

@@ -12,6 +12,7 @@ rule report:
     output:
         index=report("results/reports/index.html", caption="../report/index.rst", category="Reports"),
         patients=expand("results/reports/{patient}.html", patient=PATIENTS),
+        provenance="results/provenance.json",
     params:
         p=stage_params("cohort_name", "cohort", "reference", "privacy"),
         outdir=subpath(output.index, parent=True),
@@ -24,4 +25,5 @@ rule report:
         "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
         "--prognosis {input.prognosis:q} --km {input.km:q} "
         "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
-        "--target-z {input.target_z:q} --outdir {params.outdir:q} 2> {log:q}"
+        "--target-z {input.target_z:q} --outdir {params.outdir:q} "
+        "--provenance {output.provenance:q} 2> {log:q}"

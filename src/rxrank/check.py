@@ -1,0 +1,314 @@
+"""``rxrank check``: validate the config and every input before any stage runs.
+
+Every problem found is reported in one read: the config key or the file, the row or column, and the
+fix. A run that passes prints what it will work on (patients, genes, drugs, events) and the warnings
+worth reading before trusting the results.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from . import io
+from .privacy import pseudonym_map
+
+__all__ = [
+    "CheckReport",
+    "check_config",
+    "check_inputs",
+    "load_config",
+    "run_check",
+    "schema",
+    "workflow_patients",
+]
+
+log = logging.getLogger(__name__)
+
+MOUSE_ENSEMBL = re.compile(r"^ENSMUSG\d+")
+TITLE_CASE_SYMBOL = re.compile(r"^[A-Z][a-z0-9]+[a-z][a-z0-9]*$")  # Trp53, Egfr: mouse/rat style
+INPUT_KEYS = [
+    ("cohort", "expression"),
+    ("cohort", "clinical"),
+    ("reference", "expression"),
+    ("reference", "response"),
+    ("reference", "cell_lines"),
+    ("reference", "drugs"),
+]
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` found: counts for the summary, warnings, and the errors that stop a run."""
+
+    config_path: str
+    counts: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def text(self) -> str:
+        lines = [f"rxrank check of {self.config_path}: {'OK' if self.ok else 'FAILED'}"]
+        lines += [f"  {k.replace('_', ' ')}: {v}" for k, v in self.counts.items()]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        lines += [f"ERROR: {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+def schema() -> dict:
+    """The config schema shipped with the package (also used by the workflow's validate())."""
+    text = resources.files("rxrank").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise io.RxrankInputError(f"config file not found: {path}.")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as err:
+        raise io.RxrankInputError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(config, dict):
+        raise io.RxrankInputError(f"config file {path} must be a mapping of sections to settings.")
+    return config
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _schema_message(error: jsonschema.ValidationError, path: str) -> str:
+    key = _key(error)
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        parts = []
+        for name in unknown:
+            full = f"{key}.{name}" if key != "(top level)" else name
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            parts.append(f"config {path}: unknown key {full!r}; {hint}")
+        return "; ".join(parts)
+    if error.validator == "required":
+        return f"config {path}: section {key!r} lacks a required key: {error.message}."
+    if error.validator == "enum":
+        options = ", ".join(map(str, error.validator_value))
+        return f"config {path}: {key} is {error.instance!r}; it must be one of: {options}."
+    return f"config {path}: {key}: {error.message}. Fix the value in the config."
+
+
+def check_config(config: dict, *, path: str = "config") -> list[str]:
+    """Schema errors and missing input files, each naming the key, the file and the fix."""
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = [_schema_message(e, path) for e in validator.iter_errors(config)]
+    for section, key in INPUT_KEYS:
+        value = (config.get(section) or {}).get(key)
+        if isinstance(value, str) and not Path(value).expanduser().exists():
+            errors.append(
+                f"config {path}: {section}.{key} points to {value!r}, which does not exist. "
+                "Fix the path (relative paths start from the directory snakemake runs in)."
+            )
+    return errors
+
+
+def _species_problem(genes: pd.Index, what: str) -> str | None:
+    ids = pd.Series(genes.astype(str))
+    if ids.str.match(MOUSE_ENSEMBL).mean() > 0.5:
+        return (
+            f"{what} gene IDs look like mouse Ensembl IDs (ENSMUSG...). rxrank compares with human "
+            "cell lines: map the genes to human orthologues first."
+        )
+    title = ids.str.match(TITLE_CASE_SYMBOL).mean()
+    if title > 0.5:
+        return (
+            f"{what} gene IDs look like mouse or rat symbols (e.g. {ids[0]!r}: capital + lower "
+            "case). Human HGNC symbols are upper case: map to human orthologues first."
+        )
+    return None
+
+
+def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
+    """Read every input as the stages will and cross-check them; fills ``report``.
+
+    Returns the patient-ID -> output-ID map (pseudonyms when pseudonymisation is on).
+    """
+    cohort, ref = config["cohort"], config["reference"]
+    sens = config.get("sensitivity", {})
+    expr = io.read_expression(
+        cohort["expression"],
+        expression_type=cohort["expression_type"],
+        orientation=cohort.get("orientation", "auto"),
+    )
+    clinical = io.read_clinical(
+        cohort["clinical"],
+        id_column=cohort.get("id_column", "patient_id"),
+        time_column=cohort["time_column"],
+        event_column=cohort["event_column"],
+    )
+    ids = pseudonym_map(
+        sorted(set(expr.obs_names) | set(clinical.index)), config.get("privacy", {})
+    )
+    both = expr.obs_names.intersection(clinical.index)
+    only_expr = sorted(ids[p] for p in expr.obs_names.difference(clinical.index))
+    only_clin = sorted(ids[p] for p in clinical.index.difference(expr.obs_names))
+    report.counts["patients_with_expression_and_clinical"] = len(both)
+    if only_expr:
+        report.warnings.append(
+            f"{len(only_expr)} patient(s) in {cohort['expression']} have no row in "
+            f"{cohort['clinical']} and are left out: {only_expr[:10]}"
+        )
+    if only_clin:
+        report.warnings.append(
+            f"{len(only_clin)} patient(s) in {cohort['clinical']} have no expression in "
+            f"{cohort['expression']} and are left out: {only_clin[:10]}"
+        )
+    if len(both) == 0:
+        report.errors.append(
+            f"no patient ID is in both {cohort['expression']} and {cohort['clinical']} "
+            f"(column {cohort.get('id_column', 'patient_id')!r}); make the IDs match exactly."
+        )
+    problem = _species_problem(expr.var_names, f"cohort expression {cohort['expression']}:")
+    if problem:
+        report.errors.append(problem)
+
+    clinical = clinical.loc[clinical.index.intersection(both)]
+    report.counts["survival_events"] = int(clinical[cohort["event_column"]].sum())
+    if report.counts["survival_events"] < 10:
+        report.warnings.append(
+            f"only {report.counts['survival_events']} survival events: Cox estimates will be "
+            "very uncertain."
+        )
+    for column in cohort.get("covariates", []):
+        if column not in clinical:
+            report.errors.append(
+                f"clinical file {cohort['clinical']} has no column {column!r} listed in "
+                f"cohort.covariates; its columns are {list(clinical.columns)}."
+            )
+        elif clinical[column].nunique(dropna=True) < 2:
+            report.errors.append(
+                f"clinical file {cohort['clinical']}: covariate {column!r} has a single value "
+                f"({clinical[column].dropna().unique()[:1].tolist()}); remove it from "
+                "cohort.covariates, it cannot be estimated."
+            )
+    treatment = cohort.get("treatment_column")
+    if treatment:
+        if treatment not in clinical:
+            report.errors.append(
+                f"clinical file {cohort['clinical']} has no treatment column {treatment!r} "
+                "(cohort.treatment_column); set it to null if treatments are not recorded."
+            )
+        elif cohort.get("reference_arm") not in set(clinical[treatment].astype(str)):
+            report.errors.append(
+                f"cohort.reference_arm {cohort.get('reference_arm')!r} is not a value of column "
+                f"{treatment!r} in {cohort['clinical']}; values are "
+                f"{sorted(clinical[treatment].astype(str).unique())[:8]}."
+            )
+
+    from .screens import read_screen
+
+    lines = io.read_expression(
+        ref["expression"], expression_type=ref["expression_type"], what="reference expression"
+    )
+    problem = _species_problem(lines.var_names, f"reference expression {ref['expression']}:")
+    if problem:
+        report.errors.append(problem)
+    shared = expr.var_names.intersection(lines.var_names)
+    report.counts["genes_cohort"] = expr.n_vars
+    report.counts["genes_reference"] = lines.n_vars
+    report.counts["genes_shared"] = len(shared)
+    if len(shared) == 0:
+        report.errors.append(
+            f"{cohort['expression']} and {ref['expression']} share no gene IDs (e.g. "
+            f"{list(expr.var_names[:2])} vs {list(lines.var_names[:2])}); use the same identifier "
+            "type (HGNC symbols or Ensembl IDs) in both."
+        )
+    elif len(shared) < 0.5 * min(expr.n_vars, lines.n_vars):
+        report.warnings.append(
+            f"only {len(shared)} genes are shared by cohort and reference; check identifier types."
+        )
+    screen = read_screen(
+        ref["response"],
+        layout=ref.get("response_layout", "auto"),
+        metric=ref.get("response_metric", "ln_ic50"),
+        value_column=ref.get("response_value_column"),
+        cell_line_id=ref.get("cell_line_id"),
+    )
+    response = screen.response[screen.response["cell_line"].isin(lines.obs_names)]
+    if response.empty:
+        report.errors.append(
+            f"no cell line of {ref['response']} is in {ref['expression']} (e.g. "
+            f"{screen.response['cell_line'].iloc[0]!r} vs {lines.obs_names[0]!r}); make the IDs "
+            "match (reference.cell_line_id chooses the ID column of GDSC/PRISM files)."
+        )
+    per_drug = response.groupby("drug")["cell_line"].nunique()
+    min_lines = sens.get("min_lines", 20)
+    report.counts["drugs_in_screen"] = int(screen.response["drug"].nunique())
+    report.counts["drugs_with_enough_cell_lines"] = int((per_drug >= min_lines).sum())
+    few = sorted(per_drug.index[per_drug < min_lines])
+    if few:
+        report.warnings.append(
+            f"{len(few)} drug(s) have fewer than sensitivity.min_lines={min_lines} cell lines "
+            f"with expression and are skipped: {few[:10]}"
+        )
+    if len(response) and not (per_drug >= min_lines).any():
+        report.errors.append(
+            f"no drug in {ref['response']} has {min_lines} cell lines with expression; lower "
+            "sensitivity.min_lines or check the cell-line IDs."
+        )
+    if ref.get("drugs"):
+        io.read_drugs(ref["drugs"])
+    if ref.get("cell_lines"):
+        io.read_table(ref["cell_lines"], what="cell-line annotation")
+    report.counts["cell_lines_with_expression_and_response"] = int(response["cell_line"].nunique())
+    return ids
+
+
+def run_check(config_path: str | Path, config: dict | None = None) -> tuple[CheckReport, dict]:
+    """Validate the config then the inputs; input errors stop at the first unreadable file."""
+    config = load_config(config_path) if config is None else config
+    report = CheckReport(str(config_path))
+    report.errors += check_config(config, path=str(config_path))
+    ids: dict = {}
+    if report.ok:
+        try:
+            ids = check_inputs(config, report)
+        except io.RxrankInputError as err:
+            report.errors.append(str(err))
+    if report.ok:
+        n = report.counts.get("patients_with_expression_and_clinical", 0)
+        log.info("check passed: %d patients", n)
+    return report, ids
+
+
+def workflow_patients(config: dict) -> list[str]:
+    """Output IDs (pseudonyms when on) of patients with expression and clinical data.
+
+    Read from the clinical table and the expression file's IDs only, so a DAG for 10,000 patients
+    builds without loading any matrix.
+    """
+    cohort = config["cohort"]
+    clinical = io.read_table(cohort["clinical"], what="clinical")
+    id_column = cohort.get("id_column", "patient_id")
+    if id_column not in clinical:
+        raise io.RxrankInputError(
+            f"clinical file {cohort['clinical']} has no column {id_column!r} (cohort.id_column)."
+        )
+    ids = set(clinical[id_column].astype(str).str.strip())
+    samples = io.expression_sample_ids(
+        cohort["expression"], orientation=cohort.get("orientation", "auto")
+    )
+    both = sorted(ids.intersection(samples))
+    mapping = pseudonym_map(both, config.get("privacy", {}))
+    return sorted(mapping[p] for p in both)

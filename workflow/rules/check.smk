@@ -1,0 +1,13 @@
+rule check:
+    input:
+        unpack(check_inputs),
+    output:
+        summary="results/check/summary.json",
+    params:
+        p=stage_params(*config.keys()),
+    log:
+        "logs/check.log",
+    conda:
+        "../envs/rxrank.yaml"
+    shell:
+        "rxrank check --params {params.p:q} --out {output.summary:q} > {log:q} 2>&1"
