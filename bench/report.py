@@ -248,7 +248,13 @@ def ridge_section(res: dict[str, Any], run: dict[str, Any]) -> str:
         f"memory.{note}",
         "",
         f"Equality, same run ({'PASS' if ok else 'FAIL'}): chosen alpha identical for "
-        f"{cfg['drugs'] - checks['alpha_mismatches']} of {cfg['drugs']} drugs; max abs coefficient "
+        f"{cfg['drugs'] - checks['alpha_mismatches']} of {cfg['drugs']} drugs"
+        + (
+            f" ({checks['distinct_alphas']} distinct alphas chosen)"
+            if "distinct_alphas" in checks
+            else ""
+        )
+        + "; max abs coefficient "
         f"difference {sci(checks['max_abs_coef_diff'])} (largest coefficient "
         f"{sci(checks['max_abs_coef'])}; bar < 1e-6); max abs intercept difference "
         f"{sci(checks['max_abs_intercept_diff'])}.",
@@ -391,13 +397,14 @@ def correlation_section(res: dict[str, Any], run: dict[str, Any]) -> str:
         out += ["", *[f"- {n}" for n in notes]]
     agr = res.get("agreement") or []
     if agr:
-        names = [k for k in agr[0] if k != "genes"]
+        names = list(dict.fromkeys(k for a in agr for k in a if k != "genes"))
         out += [
             "",
             "Agreement with `np.corrcoef` (float64), max abs difference over all gene pairs:",
             "",
             _table(
-                ["genes", *names], [[f"{a['genes']:,}", *[sci(a[n]) for n in names]] for a in agr]
+                ["genes", *names],
+                [[f"{a['genes']:,}", *[sci(a[n]) if n in a else "-" for n in names]] for a in agr],
             ),
         ]
     growth = correlation_growth(rows)

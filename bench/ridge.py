@@ -67,6 +67,7 @@ def compare(a: Fit, b: Fit) -> dict[str, Any]:
     return {
         "alpha_identical": mismatch == 0,
         "alpha_mismatches": mismatch,
+        "distinct_alphas": int(np.unique(b.alpha).size),
         "max_abs_coef_diff": float(np.abs(a.coef - b.coef).max()),
         "max_abs_coef": float(np.abs(b.coef).max()),
         "max_abs_intercept_diff": float(np.abs(a.intercept - b.intercept).max()),

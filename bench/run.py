@@ -155,11 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "wait_quiet": args.wait_quiet,
         }
         results[name] = {**res, "run": run}
+        if args.json:  # the raw numbers first, so that a rendering bug cannot lose them
+            args.json.write_text(json.dumps(results, indent=1, default=str))
         sections[name] = renderers[name](res, run)
         log(f"{name} done in {run['elapsed_s'] / 60:.1f} min")
         # write after each benchmark, so a later failure keeps what was measured
         report.update_file(args.out, sections)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
     log(f"all done in {(time.perf_counter() - t_all) / 60:.1f} min; wrote {args.out}")
     return 0

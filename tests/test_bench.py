@@ -49,7 +49,7 @@ def scaling_rows():
 @pytest.fixture(scope="module")
 def corr_result():
     return correlation.bench_correlation(
-        30, (20, 40), repeats=1, pandas_max_genes=20, isolate_from=40, log=quiet
+        30, (20, 40, 60), repeats=1, pandas_max_genes=20, isolate_from=60, log=quiet
     )
 
 
@@ -97,17 +97,18 @@ def test_correlation_rows_and_agreement(corr_result):
     rows = corr_result["rows"]
     impls = {(r["genes"], r["impl"]) for r in rows}
     assert (20, correlation.PANDAS) in impls and (40, correlation.PANDAS) not in impls
-    for g in (20, 40):
+    for g in (20, 40, 60):
         for name in (correlation.RXRANK, correlation.NUMPY, correlation.GEMM):
             assert (g, name) in impls
     for r in rows:
         assert ROW_KEYS | {"genes", "samples", "failures", "time_vs_rxrank", "isolated"} <= set(r)
         assert r["failures"] == [] and r["repeats"] == 1
     isolated = [r for r in rows if r["isolated"]]
-    assert [(r["genes"], r["impl"]) for r in isolated] == [(40, correlation.NUMPY)]
-    (agr,) = corr_result["agreement"]  # numpy ran in this process at 20 genes only
-    assert agr["genes"] == 20
-    assert agr[correlation.RXRANK] < 1e-5 and agr[correlation.PANDAS] < 1e-10
+    assert [(r["genes"], r["impl"]) for r in isolated] == [(60, correlation.NUMPY)]
+    agr20, agr40 = corr_result["agreement"]  # numpy ran in this process at 20 and 40 genes
+    assert agr20["genes"] == 20 and agr40["genes"] == 40 and correlation.PANDAS not in agr40
+    assert agr20[correlation.RXRANK] < 1e-5 and agr20[correlation.PANDAS] < 1e-10
+    assert agr40[correlation.RXRANK] < 1e-5 and agr40[correlation.GEMM] < 1e-5
 
 
 def test_subprocess_crash_is_a_result_not_fatal():

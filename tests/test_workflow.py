@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
 
@@ -142,20 +143,38 @@ def test_rerun_is_a_no_op(run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_killed_run_resumes_and_is_deterministic(run, tmp_path):
-    """Kill the workflow in the middle of a stage, rerun without cleanup: same rankings, byte for byte."""
+def _stage_process(root: psutil.Process, stage: str) -> psutil.Process | None:
+    for child in root.children(recursive=True):
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if any(part.endswith("rxrank") for part in cmd[:2]) and stage in cmd:
+            return child
+    return None
+
+
+def test_killed_job_resumes_and_is_deterministic(run, tmp_path):
+    """SIGKILL a stage in the middle of its work, rerun without cleanup: same rankings, byte for byte."""
     proc = subprocess.Popen(
         _command(tmp_path), cwd=tmp_path, env=_env(tmp_path), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.time() + 600
-    while not (tmp_path / "logs" / "sensitivity.log").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, "the workflow ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline, victim = time.time() + 600, None
+        while victim is None and proc.poll() is None and time.time() < deadline:
+            victim = _stage_process(psutil.Process(proc.pid), "sensitivity")
+            time.sleep(0.1)
+        assert victim is not None, "the sensitivity stage was never seen running"
+        time.sleep(1.0)  # well inside the stage's work
+        victim.kill()
+        assert proc.wait(timeout=300) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     assert not (tmp_path / "results/sensitivity/metrics.tsv").exists()
-    again = _snakemake(tmp_path, "--rerun-incomplete")
+    assert not list((tmp_path / "results").rglob("*.tmp"))
+    again = _snakemake(tmp_path)
     assert again.returncode == 0, again.stderr[-4000:] + _logs(tmp_path)[-4000:]
     first = (run / "results/ranking/rankings.tsv").read_bytes()
     assert (tmp_path / "results/ranking/rankings.tsv").read_bytes() == first
