@@ -114,7 +114,8 @@ def check_config(config: dict, *, path: str = "config") -> list[str]:
     validator = jsonschema.Draft202012Validator(schema())
     errors = [_schema_message(e, path) for e in validator.iter_errors(config)]
     for section, key in INPUT_KEYS:
-        value = (config.get(section) or {}).get(key)
+        block = config.get(section)
+        value = block.get(key) if isinstance(block, dict) else None
         if isinstance(value, str) and not Path(value).expanduser().exists():
             errors.append(
                 f"config {path}: {section}.{key} points to {value!r}, which does not exist. "

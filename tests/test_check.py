@@ -1,0 +1,348 @@
+"""Validation catalogue: every malformed input or config gets a message naming what, where and the fix.
+
+Each case starts from a small valid seeded cohort, breaks one thing, and runs ``rxrank check`` (the
+workflow's first rule): it must exit non-zero, say what is wrong and where, and write no summary.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rxrank import cli
+from rxrank.check import run_check
+from rxrank.demo import DemoSpec, write_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("valid")
+    write_demo(base, DemoSpec(n_patients=30, n_genes=300, n_lines=40, seed=3))
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for section in ("cohort", "reference"):
+        for key, value in config[section].items():
+            if isinstance(value, str) and value.startswith("resources/"):
+                config[section][key] = value.removeprefix("resources/")
+    config["sensitivity"]["min_lines"] = 10
+    config["privacy"] = {"pseudonymize": False}
+    (base / "config.yaml").write_text(yaml.safe_dump(config))
+    return base
+
+
+def _case(valid: Path, tmp_path: Path) -> Path:
+    work = tmp_path / "case"
+    shutil.copytree(valid, work)
+    return work
+
+
+def _edit_config(work: Path, change: Callable[[dict], None]) -> None:
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    change(config)
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def _edit_table(path: Path, change: Callable[[pd.DataFrame], pd.DataFrame], **read) -> None:
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, **read)
+    frame = change(frame)
+    frame.to_csv(path, sep="\t", index=bool(read))
+
+
+def _text(path: Path, change: Callable[[str], str]) -> None:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt") as fh:
+            text = fh.read()
+        with gzip.open(path, "wt") as fh:
+            fh.write(change(text))
+    else:
+        path.write_text(change(path.read_text()))
+
+
+EXPR = "demo/expression.tsv.gz"
+CLIN = "demo/clinical.tsv"
+REF = "demo/reference_expression.tsv.gz"
+RESP = "demo/reference_response.tsv"
+DRUGS = "reference/drugs.tsv"
+
+
+def set_cell(rel, row, col, value, **read):
+    def change(frame):
+        frame = frame.copy()
+        frame.iloc[row, frame.columns.get_loc(col) if isinstance(col, str) else col] = value
+        return frame
+
+    return lambda w: _edit_table(w / rel, change, **read)
+
+
+def config_change(func):
+    return lambda w: _edit_config(w, func)
+
+
+CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    # --- config ---
+    "misspelled key": (
+        config_change(
+            lambda c: c["sensitivity"].update(n_top_gene=c["sensitivity"].pop("n_top_genes"))
+        ),
+        ["sensitivity.n_top_gene", "did you mean 'n_top_genes'"],
+    ),
+    "misspelled section": (
+        config_change(lambda c: c.update(sensitvity=c.pop("sensitivity"))),
+        ["unknown key 'sensitvity'", "did you mean 'sensitivity'"],
+    ),
+    "bad expression_type": (
+        config_change(lambda c: c["cohort"].update(expression_type="count")),
+        ["cohort.expression_type", "'count'", "counts, tpm, log"],
+    ),
+    "required key missing": (
+        config_change(lambda c: c["cohort"].pop("time_column")),
+        ["cohort", "time_column"],
+    ),
+    "wrong type": (
+        config_change(lambda c: c["sensitivity"].update(cv_folds="five")),
+        ["sensitivity.cv_folds", "'five'"],
+    ),
+    "input path does not exist": (
+        config_change(lambda c: c["cohort"].update(clinical="demo/clinicl.tsv")),
+        ["cohort.clinical", "demo/clinicl.tsv", "does not exist"],
+    ),
+    "reference path does not exist": (
+        config_change(lambda c: c["reference"].update(response="nope/resp.tsv")),
+        ["reference.response", "nope/resp.tsv"],
+    ),
+    "unknown model": (
+        config_change(lambda c: c["sensitivity"].update(model="svm")),
+        ["sensitivity.model", "ridge, elastic_net, random_forest"],
+    ),
+    # --- expression ---
+    "empty expression file": (
+        lambda w: (w / EXPR).write_bytes(gzip.compress(b"")),
+        [EXPR, "empty"],
+    ),
+    "comma-separated expression named .tsv": (
+        lambda w: _text(w / EXPR, lambda t: t.replace("\t", ",")),
+        [EXPR, "single column", "comma"],
+    ),
+    "non-numeric expression cell": (
+        set_cell(EXPR, 4, "P003", "12,5", compression="gzip", index_col=0),
+        [EXPR, "'12,5'", "P003", "numbers"],
+    ),
+    "Excel error value": (
+        set_cell(EXPR, 7, "P010", "#DIV/0!", compression="gzip", index_col=0),
+        [EXPR, "'#DIV/0!'", "P010"],
+    ),
+    "missing expression value": (
+        set_cell(EXPR, 2, "P005", "", compression="gzip", index_col=0),
+        [EXPR, "missing", "P005"],
+    ),
+    "infinite expression value": (
+        set_cell(EXPR, 2, "P005", "inf", compression="gzip", index_col=0),
+        [EXPR, "infinite", "P005"],
+    ),
+    "negative count": (
+        set_cell(EXPR, 3, "P002", "-4", compression="gzip", index_col=0),
+        [EXPR, "negative count", "P002", "expression_type: log"],
+    ),
+    "non-integer counts": (
+        set_cell(EXPR, 3, "P002", "4.5", compression="gzip", index_col=0),
+        [EXPR, "non-integer", "expression_type: tpm"],
+    ),
+    "duplicate patient in expression": (
+        lambda w: _text(w / EXPR, lambda t: t.replace("\tP002\t", "\tP001\t", 1)),
+        [EXPR, "duplicate sample", "P001"],
+    ),
+    "mouse Ensembl IDs": (
+        lambda w: _edit_table(
+            w / EXPR,
+            lambda f: f.set_axis([f"ENSMUSG{i:011d}" for i in range(len(f))]),
+            compression="gzip",
+            index_col=0,
+        ),
+        ["mouse", "ENSMUSG", "orthologues"],
+    ),
+    "mouse symbols": (
+        lambda w: _edit_table(
+            w / EXPR,
+            lambda f: f.set_axis([g.capitalize() for g in f.index]),
+            compression="gzip",
+            index_col=0,
+        ),
+        ["mouse or rat symbols", "upper case"],
+    ),
+    # --- clinical ---
+    "survival time zero": (
+        set_cell(CLIN, 3, "os_months", "0"),
+        [CLIN, "os_months", "P004", "positive"],
+    ),
+    "survival time negative": (set_cell(CLIN, 3, "os_months", "-2"), [CLIN, "os_months", "P004"]),
+    "survival time missing": (set_cell(CLIN, 5, "os_months", ""), [CLIN, "os_months", "P006"]),
+    "survival time text": (
+        set_cell(CLIN, 5, "os_months", "12 months"),
+        [CLIN, "'12 months'", "P006"],
+    ),
+    "event not 0/1": (
+        set_cell(CLIN, 6, "os_event", "yes"),
+        [CLIN, "os_event", "P007", "0 (censored)"],
+    ),
+    "event 2": (set_cell(CLIN, 6, "os_event", "2"), [CLIN, "os_event", "P007"]),
+    "duplicate patient in clinical": (
+        set_cell(CLIN, 1, "patient_id", "P001"),
+        [CLIN, "duplicate patient", "P001"],
+    ),
+    "clinical column missing": (
+        lambda w: _edit_table(w / CLIN, lambda f: f.drop(columns="os_event")),
+        [CLIN, "os_event", "lacks column"],
+    ),
+    "single-level covariate": (
+        lambda w: _edit_table(w / CLIN, lambda f: f.assign(stage="II")),
+        [CLIN, "'stage'", "single value", "cohort.covariates"],
+    ),
+    "covariate column absent": (
+        config_change(lambda c: c["cohort"].update(covariates=["age", "grade"])),
+        ["'grade'", "cohort.covariates"],
+    ),
+    "unknown reference arm": (
+        config_change(lambda c: c["cohort"].update(reference_arm="placebo")),
+        ["'placebo'", "treatment"],
+    ),
+    "no shared patient IDs": (
+        lambda w: _edit_table(w / CLIN, lambda f: f.assign(patient_id=f["patient_id"].str.lower())),
+        ["no patient ID is in both", "match exactly"],
+    ),
+    "semicolon-separated clinical": (
+        lambda w: _text(w / CLIN, lambda t: t.replace("\t", ";")),
+        [CLIN, "single column"],
+    ),
+    # --- reference ---
+    "no shared genes": (
+        lambda w: _edit_table(
+            w / REF,
+            lambda f: f.set_axis([f"X{i}" for i in range(len(f))]),
+            compression="gzip",
+            index_col=0,
+        ),
+        ["share no gene IDs", "identifier type"],
+    ),
+    "response non-numeric": (set_cell(RESP, 9, "ln_ic50", "high"), [RESP, "'high'", "ln_ic50"]),
+    "response missing column": (
+        lambda w: _edit_table(w / RESP, lambda f: f.rename(columns={"drug": "compound"})),
+        [RESP, "drug"],
+    ),
+    "too few cell lines per drug": (
+        config_change(lambda c: c["sensitivity"].update(min_lines=200)),
+        ["min_lines=200", "no drug"],
+    ),
+    "cell-line IDs do not match": (
+        lambda w: _edit_table(w / RESP, lambda f: f.assign(cell_line="X" + f["cell_line"])),
+        ["no cell line of", "cell_line_id"],
+    ),
+    "duplicate drug annotation": (
+        set_cell(DRUGS, 1, "drug", "Erlotinib"),
+        [DRUGS, "duplicate drug"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_malformed_input_is_refused_clearly(name, valid, tmp_path, capsys, monkeypatch):
+    breaker, fragments = CASES[name]
+    work = _case(valid, tmp_path)
+    breaker(work)
+    monkeypatch.chdir(work)
+    out = work / "results" / "check" / "summary.json"
+    code = cli.main(["check", "config.yaml", "--out", str(out)])
+    captured = capsys.readouterr()
+    message = captured.out + captured.err
+    assert code != 0, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    assert not out.exists()
+    assert not (work / "results").exists() or not any((work / "results").rglob("*"))
+
+
+def test_case_count():
+    assert len(CASES) >= 30
+
+
+def test_valid_inputs_pass_with_a_summary(valid, tmp_path, capsys, monkeypatch):
+    work = _case(valid, tmp_path)
+    monkeypatch.chdir(work)
+    assert cli.main(["check", "config.yaml", "--out", "results/check/summary.json"]) == 0
+    text = capsys.readouterr().out
+    assert "OK" in text and "patients with expression and clinical: 30" in text
+    assert (work / "results/check/summary.json").exists()
+
+
+def test_patients_missing_one_table_are_warned(valid, tmp_path, capsys, monkeypatch):
+    work = _case(valid, tmp_path)
+    _edit_table(work / CLIN, lambda f: f.iloc[2:])
+    monkeypatch.chdir(work)
+    report, _ = run_check("config.yaml")
+    assert report.ok
+    assert any("no row in" in w and "P001" in w for w in report.warnings)
+
+
+def test_stage_failure_leaves_no_output(valid, tmp_path, monkeypatch):
+    """A stage given bad input exits non-zero and writes none of its outputs."""
+    work = _case(valid, tmp_path)
+    set_cell(EXPR, 3, "P002", "-4", compression="gzip", index_col=0)(work)
+    monkeypatch.chdir(work)
+    import json
+
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    outs = [
+        "results/profiling/cohort.h5ad",
+        "results/profiling/markers.tsv",
+        "results/profiling/z.tsv",
+    ]
+    code = cli.main(
+        ["profile", "--params", json.dumps(config), "--expression", EXPR, "--clinical", CLIN,
+         "--drugs", DRUGS, "--cohort", outs[0], "--markers", outs[1], "--target-z", outs[2]]
+    )  # fmt: skip
+    assert code == 2
+    assert not any(Path(o).exists() for o in outs)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_fuzz_clinical_reader(tmp_path, text):
+    from rxrank import io
+
+    path = tmp_path / "fuzz_clinical.tsv"
+    path.write_text(text, encoding="utf-8")
+    try:
+        frame = io.read_clinical(path)
+    except io.RxrankInputError:
+        return
+    assert (frame["os_months"] > 0).all() and frame["os_event"].isin([0, 1]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["cohort", "reference", "sensitivity", "sensitvity", "ranking", "x"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=5),
+            st.dictionaries(st.text(max_size=4), st.integers()),
+        ),
+        max_size=4,
+    )
+)
+def test_fuzz_config_gives_messages_not_exceptions(config):
+    from rxrank.check import check_config
+
+    errors = check_config(config, path="fuzz.yaml")
+    assert all(isinstance(e, str) and "fuzz.yaml" in e for e in errors)
