@@ -105,9 +105,9 @@ def test_no_network_access_was_attempted(run):
     assert not (run / "site" / "network-attempts.txt").exists()
 
 
-def test_no_original_patient_id_in_any_output(run):
+def test_no_original_patient_id_nor_key_in_any_output(run):
     clinical = pd.read_csv(ROOT / "resources/demo/clinical.tsv", sep="\t")
-    ids = [pid.encode() for pid in clinical["patient_id"]]
+    ids = [pid.encode() for pid in clinical["patient_id"]] + [KEY.encode()]
     for path in (run / "results").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -135,6 +135,8 @@ def test_reports_are_self_contained(run):
         assert "Content-Security-Policy" in html
         assert str(run) not in html and os.path.expanduser("~") not in html
     assert "<svg" in page
+    # clinical columns outside privacy.report_clinical_columns are not shown
+    assert "os_months" not in page and "os_event" not in page
 
 
 def test_rerun_is_a_no_op(run):
