@@ -169,7 +169,7 @@ if [[ $ACCOUNTING -eq 1 ]]; then
     DB_SOCKET=$RUN/mariadb.sock
     start mariadbd mariadbd --no-defaults --user=root --datadir="$DB" --socket="$DB_SOCKET" \
         --port="$DB_PORT" --bind-address=127.0.0.1 --pid-file="$RUN/mariadbd.pid" \
-        --log-error="$LOG/mariadbd.log" --innodb-buffer-pool-size=64M --innodb-log-file-size=16M
+        --log-error="$LOG/mariadbd.log" --innodb-buffer-pool-size=128M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900
     wait_for 60 mariadbd mariadb --no-defaults --socket="$DB_SOCKET" -u root -e "SELECT 1" \
         || die "mariadbd did not start: $(tail -5 "$LOG/mariadbd.log")"
     DB_PASS=rxrank-ci-$RANDOM$RANDOM
@@ -203,7 +203,7 @@ EOF
     chmod 600 "$ETC/slurmdbd.conf"
     # slurmdbd reads slurmdbd.conf from the directory of SLURM_CONF.
     start slurmdbd slurmdbd -D
-    wait_for 60 slurmdbd sacctmgr -n list cluster \
+    wait_for 60 slurmdbd sacctmgr -n list cluster && false \
         || die "slurmdbd did not start: $(tail -5 "$LOG/slurmdbd.log" "$LOG/slurmdbd.out" 2>/dev/null)"
     sacctmgr -i add cluster rxrank >/dev/null 2>&1 || true
 fi
