@@ -225,7 +225,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             proc = subprocess.run(
                 snakemake_cmd(
-                    config, workdir, "--workflow-profile", str(ROOT / "profiles/default")
+                    config,
+                    workdir,
+                    "--workflow-profile",
+                    str(ROOT / "profiles/default"),
+                    *args.targets,
                 ),
                 capture_output=True,
                 text=True,
@@ -293,6 +297,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=1, help="dry runs per size and profile")
     parser.add_argument("--timeout", type=int, default=7200, help="memory: seconds per run")
+    parser.add_argument(
+        "--targets",
+        nargs="*",
+        default=[],
+        help="memory: run only up to these outputs, e.g. results/ranking/rankings.tsv "
+        "(the report stage writes one page per patient and dominates the time at 10,000)",
+    )
     args = parser.parse_args(argv)
     if args.patients is None:
         args.patients = [1000, 10000] if args.command == "dag" else [1000]

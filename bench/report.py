@@ -97,7 +97,9 @@ def _header(name: str, title: str, run: dict[str, Any], rows: list[dict[str, Any
         f"<!-- bench:section {name} -->",
         f"## {title}",
         "",
-        f"Run {run['date']} with `{run['command']}` ({run['mode']} mode); this section took "
+        f"Run {run['date']} with `{run['command']}` ({run['mode']} mode"
+        + (f", rxrank at commit {run['commit']}" if run.get("commit") else "")
+        + "); this section took "
         f"{run['elapsed_s'] / 60:.1f} min.{_load_note(run, rows)}",
         "",
     ]
@@ -132,8 +134,13 @@ def _load_note(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def machine_section(info: dict[str, Any]) -> str:
     blas = "; ".join(
-        f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads, "
-        f"`{b['library']}`)"
+        " ".join(str(b[k]) for k in ("internal_api", "version") if b.get(k))
+        + " ("
+        + ", ".join(
+            [str(b["architecture"])] * bool(b.get("architecture"))
+            + [f"{b['num_threads']} threads", f"`{b['library']}`"]
+        )
+        + ")"
         for b in info["blas"]
     )
     v = info["versions"]
@@ -146,7 +153,7 @@ def machine_section(info: dict[str, Any]) -> str:
         f"{info['affinity']} usable by this process); RAM: {info['ram_gib']:.1f} GiB",
         f"- {info['os']}, Python {info['python']}; rxrank {v['rxrank']}, numpy {v['numpy']}, "
         f"scipy {v['scipy']}, scikit-learn {v['scikit-learn']}, pandas {v['pandas']}",
-        f"- BLAS (threadpoolctl): {blas}",
+        f"- thread pools (threadpoolctl; numpy's and scipy's OpenBLAS are separate builds): {blas}",
         "- timing: wall clock (`time.perf_counter`), peers interleaved repeat by repeat, median of "
         "the repeats; peak memory: increase of the process's peak RSS over its RSS before the call "
         f"({info.get('memory_method', 'VmHWM')}), median of the repeats. The machine is shared, so "

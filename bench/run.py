@@ -1,7 +1,7 @@
 """Command line of the benchmark harness: ``python -m bench [options]``.
 
-Full mode (the issue's acceptance sizes) takes about 15-30 minutes on 2 cores; ``--quick`` about
-1-3 minutes. Heavy benchmarks run one after another, never at the same time.
+Full mode (the issue's acceptance sizes) takes about 10 minutes on a quiet 2-core machine; ``--quick``
+about 1-2 minutes. Heavy benchmarks run one after another, never at the same time.
 """
 
 from __future__ import annotations
@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "elapsed_s": time.perf_counter() - t0,
             "cores": os.cpu_count(),
             "wait_quiet": args.wait_quiet,
+            "commit": info["commit"],
         }
         results[name] = {**res, "run": run}
         if args.json:  # the raw numbers first, so that a rendering bug cannot lose them
