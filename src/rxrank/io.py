@@ -87,7 +87,9 @@ def read_table(path: str | Path, *, what: str = "table") -> pd.DataFrame:
             "Save it as tab-separated text (.tsv) or comma-separated (.csv), UTF-8."
         ) from None
     except pd.errors.EmptyDataError:
-        raise RxrankInputError(f"{what} file {path} is empty: it has no rows. Export the table again.") from None
+        raise RxrankInputError(
+            f"{what} file {path} is empty: it has no rows. Export the table again."
+        ) from None
     if frame.shape[1] < 2:
         other = "comma" if sep == "\t" else "tab"
         raise RxrankInputError(
