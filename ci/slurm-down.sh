@@ -49,4 +49,12 @@ for name in slurmd slurmctld slurmdbd mariadbd munged; do
     fi
     rm -f "$PIDS/$name.pid"
 done
+# the copy of the config at SLURM's default place (see slurm-up.sh), if it is still this cluster's
+if [[ -s $STATE/system-conf ]]; then
+    conf=$(cat "$STATE/system-conf")
+    if [[ -f $conf ]] && head -1 "$conf" | grep -qxF "# rxrank ci/slurm-up.sh cluster: $(cd "$STATE" && pwd)"; then
+        rm -f "$conf" && echo "slurm-down: removed $conf" >&2
+    fi
+    rm -f "$STATE/system-conf"
+fi
 exit $status

@@ -109,6 +109,8 @@ if [[ $ACCOUNTING -eq 1 ]]; then
     ACCOUNTING_CONF="AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT
+# for the slurmdbd connection this names the munge socket (AuthInfo is not used for it)
+AccountingStoragePass=$MUNGE_SOCKET
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30"
 else
@@ -158,6 +160,19 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$ETC/slurm.conf
 
+# The plugin's job step (snakemake-executor-plugin-slurm-jobstep) removes SLURM_CONF, with every
+# other SLURM_* variable but the job's IDs, from the environment of the `srun` it runs inside each
+# job, so inside a job SLURM's commands only find the config at its default place. Put a copy there
+# (marked, and removed again by slurm-down.sh); refuse to overwrite a config that is not ours.
+SYSTEM_CONF=${RXRANK_SLURM_SYSTEM_CONF:-/etc/slurm/slurm.conf}
+MARKER="# rxrank ci/slurm-up.sh cluster: $STATE"
+if [[ -e $SYSTEM_CONF ]] && ! grep -q '^# rxrank ci/slurm-up.sh cluster: ' "$SYSTEM_CONF"; then
+    die "$SYSTEM_CONF exists and was not written by this script: not overwriting it (is this a real SLURM host?)"
+fi
+mkdir -p "$(dirname "$SYSTEM_CONF")"
+{ echo "$MARKER"; cat "$ETC/slurm.conf"; } >"$SYSTEM_CONF"
+echo "$SYSTEM_CONF" >"$STATE/system-conf"
+
 # --- accounting: MariaDB on 127.0.0.1 and slurmdbd ------------------------------------------
 if [[ $ACCOUNTING -eq 1 ]]; then
     DB=$STATE/mariadb
@@ -203,7 +218,7 @@ EOF
     chmod 600 "$ETC/slurmdbd.conf"
     # slurmdbd reads slurmdbd.conf from the directory of SLURM_CONF.
     start slurmdbd slurmdbd -D
-    wait_for 60 slurmdbd sacctmgr -n list cluster && false \
+    wait_for 60 slurmdbd sacctmgr -n list cluster \
         || die "slurmdbd did not start: $(tail -5 "$LOG/slurmdbd.log" "$LOG/slurmdbd.out" 2>/dev/null)"
     sacctmgr -i add cluster rxrank >/dev/null 2>&1 || true
 fi

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# System packages for the scheduler tests (tests/test_slurm.py): Debian's SLURM and munge for a
+# single-node cluster on localhost (ci/slurm-up.sh), plus slurmdbd and MariaDB for the accounting
+# variant (sacct status checks). Idempotent: installs only what is missing. Where it cannot
+# install (not root, no apt-get) it says why and exits 0, and the SLURM tests then skip with that
+# reason; where it could and the install failed (twice), it exits 1, so that CI does not pass
+# green without having run the scheduler tests.
+#
+#   ci/install-system-deps.sh             # everything
+#   RXRANK_SLURM=0 ci/install-system-deps.sh        # skip: install nothing
+#   RXRANK_SLURM_ACCOUNTING=0 ci/install-system-deps.sh   # SLURM without slurmdbd/MariaDB
+#
+# The packages come with --no-install-recommends; no service is started by the install (a
+# temporary policy-rc.d denies it), the test starts and stops its own daemons by PID.
+set -uo pipefail
+
+say() { echo "install-system-deps: $*"; }
+slurm_version() { dpkg-query -W -f='${Version}' slurm-client 2>/dev/null || echo unknown; }
+
+if [[ ${RXRANK_SLURM:-1} == 0 ]]; then
+    say "RXRANK_SLURM=0: not installing SLURM (the scheduler tests will skip)"
+    exit 0
+fi
+
+# binary -> Debian package
+declare -A PKG=(
+    [munged]=munge
+    [slurmctld]=slurmctld
+    [slurmd]=slurmd
+    [sbatch]=slurm-client
+)
+if [[ ${RXRANK_SLURM_ACCOUNTING:-1} != 0 ]]; then
+    PKG+=([slurmdbd]=slurmdbd [mariadbd]=mariadb-server [mariadb]=mariadb-client)
+fi
+
+missing=()
+for bin in "${!PKG[@]}"; do
+    command -v "$bin" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$bin" >/dev/null 2>&1 \
+        || missing+=("${PKG[$bin]}")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    say "SLURM packages already installed (slurm-client $(slurm_version))"
+    exit 0
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if [[ $(id -u) -ne 0 ]]; then
+    say "not root: cannot install ${missing[*]}; the SLURM tests will skip." \
+        "As root: apt-get install --no-install-recommends ${missing[*]}"
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    say "no apt-get (not Debian/Ubuntu): cannot install ${missing[*]}; the SLURM tests will skip"
+    exit 0
+fi
+
+say "installing ${missing[*]}"
+start=$SECONDS
+export DEBIAN_FRONTEND=noninteractive
+# no service starts during the install: the tests run their own daemons
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+fi
+ok=0
+for attempt in 1 2; do
+    if timeout -k 10 300 apt-get update -qq >/tmp/rxrank-apt-update.log 2>&1 \
+        && timeout -k 10 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+            >/tmp/rxrank-apt-install.log 2>&1; then
+        ok=1
+        break
+    fi
+    say "attempt $attempt failed: $(tail -3 /tmp/rxrank-apt-update.log /tmp/rxrank-apt-install.log 2>/dev/null)"
+    sleep 5
+done
+[[ $own_policy -eq 1 ]] && rm -f "$policy"
+if [[ $ok -eq 1 ]]; then
+    say "installed in $((SECONDS - start)) s (slurm-client $(slurm_version))"
+else
+    say "could not install ${missing[*]}"
+    exit 1
+fi
+exit 0
