@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["Screen", "expression", "screen"]
+__all__ = ["Planted", "Screen", "expression", "planted_modules", "screen"]
 
 
 def expression(n_samples: int, n_genes: int, *, seed: int = 0, n_factors: int = 10) -> np.ndarray:
@@ -76,3 +77,68 @@ def screen(
             holes[rng.choice(n_lines, 3, replace=False), j] = False
     Y[holes] = np.nan
     return Screen(X=X, Y=Y, drivers=drivers, weights=weights)
+
+
+@dataclass
+class Planted:
+    """Samples x genes expression with planted co-expression modules.
+
+    ``modules`` maps gene -> planted module (``grey``: no module); ``hubs`` maps module -> its hub
+    genes (the most strongly loaded); ``factors`` holds each module's driving factor (samples x
+    modules), the eigengene a method should recover.
+    """
+
+    X: np.ndarray
+    genes: pd.Index
+    modules: pd.Series
+    hubs: dict[str, list[str]]
+    factors: pd.DataFrame
+
+
+def planted_modules(
+    n_samples: int,
+    n_genes: int,
+    n_modules: int,
+    *,
+    grey_fraction: float = 0.3,
+    loading: tuple[float, float] = (0.4, 0.8),
+    hub_loading: tuple[float, ...] = (0.97, 0.95, 0.93),
+    seed: int = 0,
+) -> Planted:
+    """Seeded planted-module expression: each module gene is ``a * factor + sqrt(1 - a^2) * noise``.
+
+    Module sizes vary (up to 3x between modules); loadings ``a`` are uniform in ``loading`` except
+    for each module's hubs, loaded ``hub_loading``, so that the hubs are the genes a method's kME
+    should rank first. Grey genes are pure noise. Genes get log-scale means (2-10) and spreads
+    (0.2-1), and are shuffled, so module members are not adjacent columns.
+    """
+    rng = np.random.default_rng(seed)
+    n_grey = int(round(grey_fraction * n_genes))
+    weights = rng.uniform(1.0, 3.0, n_modules)
+    sizes = np.floor(weights / weights.sum() * (n_genes - n_grey)).astype(int)
+    sizes[: (n_genes - n_grey) - sizes.sum()] += 1
+    factors = rng.standard_normal((n_samples, n_modules))
+    factors = (factors - factors.mean(0)) / factors.std(0)
+    x = rng.standard_normal((n_samples, n_genes))
+    labels = np.array(["grey"] * n_genes, dtype=object)
+    hubs_idx: dict[str, list[int]] = {}
+    start = 0
+    for m, size in enumerate(sizes):
+        name = f"P{m + 1}"
+        a = rng.uniform(*loading, size)
+        a[: len(hub_loading)] = hub_loading
+        cols = np.arange(start, start + size)
+        x[:, cols] = factors[:, [m]] * a + np.sqrt(1.0 - a * a) * x[:, cols]
+        labels[cols] = name
+        hubs_idx[name] = list(cols[: len(hub_loading)])
+        start += size
+    x = x * rng.uniform(0.2, 1.0, n_genes) + rng.uniform(2.0, 10.0, n_genes)
+    perm = rng.permutation(n_genes)  # column j of the output is planted gene perm[j]
+    genes = pd.Index([f"G{i:05d}" for i in range(n_genes)], name="gene")
+    where = np.empty(n_genes, dtype=int)
+    where[perm] = np.arange(n_genes)
+    modules = pd.Series(labels[perm], index=genes, name="module")
+    hubs = {m: [str(genes[where[i]]) for i in idx] for m, idx in hubs_idx.items()}
+    samples = pd.Index([f"S{i:04d}" for i in range(n_samples)], name="sample")
+    fac = pd.DataFrame(factors, index=samples, columns=[f"P{m + 1}" for m in range(n_modules)])
+    return Planted(X=x[:, perm], genes=genes, modules=modules, hubs=hubs, factors=fac)

@@ -40,6 +40,7 @@ __all__ = [
     "dynamic_tree_cut",
     "eigengenes",
     "find_modules",
+    "gene_blocks",
     "gene_drug_associations",
     "gene_drug_matrix",
     "module_traits",
@@ -67,6 +68,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "deep_split": 2,
     "min_kme": 0.3,
     "block_size": 2000,
+    "max_block_size": 5000,
+    "min_samples": 10,
+    "seed": 0,
     "gene_drug_method": "pearson",
     "gene_drug_top": 50,
     "gene_drug_min_lines": 10,
@@ -267,15 +271,57 @@ def _scale_free_fit(k: np.ndarray, n_breaks: int = 10) -> tuple[float, float]:
     return float(rr * rr), float(slope)
 
 
-def _soft_threshold_table(r: np.ndarray, powers: Iterable[float], *, signed: bool) -> pd.DataFrame:
-    """Scale-free fit for each power from a gene x gene correlation matrix."""
+def _fit_table(powers: list[float], conn: np.ndarray) -> pd.DataFrame:
     rows = []
-    for power in powers:
-        k = _adjacency(r, power, signed=signed).sum(axis=1, dtype=np.float64)
+    for power, k in zip(powers, conn, strict=True):
         r2, slope = _scale_free_fit(k)
         sft = -np.sign(slope) * r2 if np.isfinite(slope) else float("nan")
         rows.append((power, sft, slope, float(k.mean())))
     return pd.DataFrame(rows, columns=["power", "sft_r2", "slope", "mean_k"])
+
+
+def _soft_threshold_table(r: np.ndarray, powers: Iterable[float], *, signed: bool) -> pd.DataFrame:
+    """Scale-free fit for each power from a gene x gene correlation matrix."""
+    powers = list(powers)
+    conn = [_adjacency(r, p, signed=signed).sum(axis=1, dtype=np.float64) for p in powers]
+    return _fit_table(powers, np.asarray(conn))
+
+
+def _connectivity(
+    z: np.ndarray, powers: list[float], *, signed: bool, block_size: int
+) -> np.ndarray:
+    """Whole-network connectivity of every gene at every power (powers x genes), in gene blocks.
+
+    ``z`` is the standardised float32 matrix of :func:`_standardise`; only a genes x ``block_size``
+    slab of correlations exists at a time. Integer powers are reached by repeated multiplication
+    (one multiply per power step instead of a ``pow`` per power).
+    """
+    g = z.shape[1]
+    conn = np.zeros((len(powers), g))
+    steps = sorted({float(p) for p in powers})
+    integer = all(p.is_integer() and p >= 1 for p in steps)
+    zt = z.T
+    for j0 in range(0, g, block_size):
+        j1 = min(j0 + block_size, g)
+        r = zt @ np.ascontiguousarray(z[:, j0:j1])
+        np.clip(r, -1.0, 1.0, out=r)
+        base = (1.0 + r) / 2.0 if signed else np.abs(r)
+        del r
+        base[np.arange(j0, j1), np.arange(j1 - j0)] = 0.0
+        by_power = {}
+        if integer:
+            cur, at = base.copy(), 1.0
+            for p in steps:
+                while at < p:
+                    cur *= base
+                    at += 1.0
+                by_power[p] = cur.sum(axis=0, dtype=np.float64)
+        else:
+            for p in steps:
+                by_power[p] = (base ** np.float32(p)).sum(axis=0, dtype=np.float64)
+        for i, p in enumerate(powers):
+            conn[i, j0:j1] = by_power[float(p)]
+    return conn
 
 
 def _choose_power(table: pd.DataFrame, r2_cut: float) -> int | float:
@@ -508,6 +554,149 @@ def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
     return np.array([mapping.get(int(v), -1) for v in labels], dtype=int)
 
 
+def _spherical_kmeans(
+    z: np.ndarray, k: int, *, signed: bool, n_iter: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Cluster the unit-norm columns of ``z`` around ``k`` centres by correlation; labels 0..k-1.
+
+    Each gene goes to the centre it correlates with most (``|r|`` when unsigned); a centre is the
+    normalised mean of its genes (sign-aligned when unsigned). Empty centres restart at the genes
+    that fit their centre worst.
+    """
+    g = z.shape[1]
+    centres = np.ascontiguousarray(z[:, rng.choice(g, size=k, replace=False)])
+    labels = np.full(g, -1)
+    for _ in range(n_iter):
+        sim = z.T @ centres
+        if not signed:
+            sim = np.abs(sim)
+        new = sim.argmax(axis=1)
+        fit = sim[np.arange(g), new]
+        if (new == labels).all():
+            break
+        labels = new
+        sign = np.ones(g, dtype=np.float32)
+        if not signed:
+            sign = np.sign(z.T @ centres)[np.arange(g), labels].astype(np.float32)
+            sign[sign == 0] = 1.0
+        onehot = sp.csr_matrix((sign, (np.arange(g), labels)), shape=(g, k))
+        centres = np.asarray((onehot.T @ z.T).T, dtype=np.float32)
+        empty = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
+        if empty.size:
+            worst = np.argsort(fit, kind="stable")[: empty.size]
+            centres[:, empty] = z[:, worst]
+        norm = np.sqrt((centres * centres).sum(axis=0))
+        centres /= np.where(norm > 0, norm, 1.0)
+    return labels
+
+
+def gene_blocks(
+    x: Any,
+    max_block_size: int = 5000,
+    *,
+    signed: bool = True,
+    n_centres: int | None = None,
+    n_iter: int = 30,
+    seed: int = 0,
+    block_size: int = 2000,
+) -> list[np.ndarray]:
+    """Split the genes (columns) of samples x genes ``x`` into blocks of at most ``max_block_size``.
+
+    Like WGCNA's projective k-means pre-clustering, in our own form: genes are clustered by
+    correlation around ``n_centres`` centres (default ``min(genes / 20, 100 * genes /
+    max_block_size)``), the centres are joined into an average-linkage tree on ``1 - r`` (``1 -
+    |r|`` unsigned), the tree is split from the root until every subtree holds at most
+    ``max_block_size`` genes, and neighbouring subtrees (in the tree's leaf order) are packed
+    together while they fit. Genes that co-vary therefore share a block, so modules are found
+    within blocks and only a ``max_block_size``-square TOM is ever built. Returns sorted gene-index
+    arrays that partition ``range(genes)``; a single centre's cluster larger than the limit is cut
+    into pieces (logged).
+    """
+    if max_block_size < 2:
+        raise RxrankInputError(f"max_block_size must be at least 2, got {max_block_size}.")
+    arr = _as_2d_float(x, "x")
+    g = arr.shape[1]
+    if g <= max_block_size:
+        return [np.arange(g)]
+    z = _standardise(arr, block_size=block_size)
+    if n_centres is None:
+        n_centres = int(min(g / 20, 100 * g / max_block_size))
+    k = int(min(max(n_centres, 2), g))
+    rng = np.random.default_rng(seed)
+    labels = _spherical_kmeans(z, k, signed=signed, n_iter=n_iter, rng=rng)
+    used = np.unique(labels)
+    members = {int(c): np.flatnonzero(labels == c) for c in used}
+    # centre profiles of the used clusters, as unit vectors
+    cent = np.stack([z[:, members[int(c)]].mean(axis=1) for c in used], axis=1).astype(np.float64)
+    cent /= np.maximum(np.sqrt((cent * cent).sum(axis=0)), 1e-300)
+    sizes = np.array([members[int(c)].size for c in used])
+    if used.size == 1:
+        order_groups = [[0]]
+    else:
+        rc = np.clip(cent.T @ cent, -1.0, 1.0)
+        d = 1.0 - (rc if signed else np.abs(rc))
+        d = np.clip((d + d.T) / 2, 0.0, 2.0)
+        np.fill_diagonal(d, 0.0)
+        tree = linkage(squareform(d, checks=False), "average")
+        order_groups = _split_tree(tree, sizes, max_block_size)
+    blocks: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    filled = 0
+    for group in order_groups:
+        genes = np.concatenate([members[int(used[i])] for i in group])
+        if genes.size > max_block_size:  # one centre's cluster alone exceeds the limit
+            log.warning(
+                "gene blocks: a cluster of %d genes exceeds max_block_size %d and is cut",
+                genes.size,
+                max_block_size,
+            )
+            fit = z[:, genes].T @ cent[:, group[0]].astype(np.float32)
+            genes = genes[np.argsort(-fit, kind="stable")]
+            pieces = [genes[i : i + max_block_size] for i in range(0, genes.size, max_block_size)]
+        else:
+            pieces = [genes]
+        for piece in pieces:
+            if filled + piece.size > max_block_size and current:
+                blocks.append(np.sort(np.concatenate(current)))
+                current, filled = [], 0
+            current.append(piece)
+            filled += piece.size
+    if current:
+        blocks.append(np.sort(np.concatenate(current)))
+    log.info(
+        "gene blocks: %d genes in %d blocks (sizes %s) from %d centres",
+        g,
+        len(blocks),
+        [b.size for b in blocks],
+        used.size,
+    )
+    return blocks
+
+
+def _split_tree(tree: np.ndarray, sizes: np.ndarray, limit: int) -> list[list[int]]:
+    """Leaf groups of a linkage: subtrees of total ``sizes`` <= ``limit``, in leaf order."""
+    n = sizes.size
+    weight = np.concatenate([sizes, np.zeros(n - 1, dtype=sizes.dtype)])
+    for i, (a, b, _, _) in enumerate(tree):
+        weight[n + i] = weight[int(a)] + weight[int(b)]
+    out: list[list[int]] = []
+    stack = [2 * n - 2]
+    while stack:
+        node = stack.pop()
+        if node < n or weight[node] <= limit:
+            leaves, todo = [], [node]
+            while todo:
+                m = todo.pop()
+                if m < n:
+                    leaves.append(m)
+                else:
+                    todo.extend((int(tree[m - n, 1]), int(tree[m - n, 0])))
+            out.append(leaves)
+        else:
+            stack.extend((int(tree[node - n, 1]), int(tree[node - n, 0])))
+    return out
+
+
 @dataclass
 class ModuleResult:
     """Result of :func:`find_modules`: gene modules, eigengenes, scale-free fit and parameters."""
@@ -518,19 +707,66 @@ class ModuleResult:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _column_var(x: Any, *, block_size: int) -> np.ndarray:
-    """Per-column variance in float64, one column block at a time (dense or sparse input)."""
-    out = np.empty(x.shape[1])
+def _column_stats(x: Any, *, block_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column, one block at a time (dense or sparse): variance, #non-finite values, any inf."""
+    var = np.empty(x.shape[1])
+    n_bad = np.empty(x.shape[1], dtype=np.int64)
+    has_inf = np.empty(x.shape[1], dtype=bool)
     for j0 in range(0, x.shape[1], block_size):
         blk = x[:, j0 : j0 + block_size]
-        blk = blk.toarray() if sp.issparse(blk) else blk
-        out[j0 : j0 + block_size] = np.asarray(blk, dtype=np.float64).var(axis=0)
-    return out
+        blk = np.asarray(blk.toarray() if sp.issparse(blk) else blk, dtype=np.float64)
+        finite = np.isfinite(blk)
+        n_bad[j0 : j0 + block_size] = (~finite).sum(axis=0)
+        has_inf[j0 : j0 + block_size] = np.isinf(blk).any(axis=0)
+        ok = finite.all(axis=0)
+        var[j0 : j0 + block_size] = np.where(ok, np.where(finite, blk, 0.0).var(axis=0), np.nan)
+    return var, n_bad, has_inf
 
 
 def _dense_x(adata: ad.AnnData) -> np.ndarray:
     x = adata.X
     return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def _examples(names: Any, n: int = 5) -> str:
+    names = [str(v) for v in names]
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _block_modules(
+    x: np.ndarray,
+    power: float,
+    *,
+    signed: bool,
+    min_module_size: int,
+    deep_split: int,
+    block_size: int,
+) -> np.ndarray:
+    """Tree-cut labels (0..k-1, -1 unassigned) of the genes of one block: adjacency, TOM, cut."""
+    if x.shape[1] < 2:
+        return np.full(x.shape[1], -1)
+    dist = _tom_distance(_adjacency(corr(x, block_size=block_size), power, signed=signed))
+    tree = linkage(squareform(dist.astype(np.float64), checks=False), method="average")
+    return dynamic_tree_cut(tree, dist, min_cluster_size=min_module_size, deep_split=deep_split)
+
+
+def _reassign(x: np.ndarray, labels: np.ndarray, *, signed: bool, block_size: int) -> np.ndarray:
+    """Move module genes to the module whose eigengene they correlate with most (blockwise mode).
+
+    A gene's block decides which modules it can join; after modules of all blocks are merged, a gene
+    that fits another module's eigengene better than its own is moved there.
+    """
+    if labels.max() < 1:
+        return labels
+    me, _ = _module_eigengenes(x, labels)
+    kme = corr(x, me, block_size=block_size)
+    fit = kme if signed else np.abs(kme)
+    best = fit.argmax(axis=1)
+    assigned = labels >= 0
+    moved = assigned & (best != labels)
+    if moved.any():
+        log.info("blockwise: %d genes moved to a better-fitting module", int(moved.sum()))
+    return np.where(assigned, best, -1)
 
 
 def find_modules(
@@ -546,39 +782,105 @@ def find_modules(
     deep_split: int = 2,
     min_kme: float = 0.3,
     block_size: int = 2000,
+    max_block_size: int = 5000,
+    min_samples: int = 10,
+    seed: int = 0,
 ) -> ModuleResult:
     """WGCNA-style co-expression modules on the ``n_genes`` most variable genes of log-scale ``.X``.
 
     Modules are named M1, M2, ... by decreasing size; ``grey`` genes are unassigned (kME NaN). Genes
     whose kME falls below ``min_kme`` go to grey, as WGCNA's ``minKMEtoStay`` does.
+
+    Blockwise mode: when more than ``max_block_size`` genes enter, they are first split into blocks
+    of at most that many co-varying genes (:func:`gene_blocks`, seeded by ``seed``); modules are cut
+    within each block (so the largest TOM is ``max_block_size`` square), then modules of all blocks
+    are merged by eigengene correlation and genes are moved to the module that fits them best. The
+    soft-threshold power is always chosen on the whole network (connectivity summed in gene blocks).
+
+    Genes with every value missing and genes without variation are left out (logged); genes with
+    some values missing, infinite values or fewer than ``min_samples`` samples raise
+    :class:`~rxrank.io.RxrankInputError`.
     """
-    if adata.n_obs < 4:
-        raise RxrankInputError(f"co-expression modules need at least 4 samples, got {adata.n_obs}.")
-    var = _column_var(adata.X, block_size=block_size)
-    if not np.isfinite(var).all():
-        raise RxrankInputError("expression matrix holds missing or infinite values.")
+    min_samples = max(int(min_samples), 4)
+    if adata.n_obs < min_samples:
+        raise RxrankInputError(
+            f"co-expression modules need at least {min_samples} samples (min_samples), got "
+            f"{adata.n_obs}: correlations between genes are not estimable that way."
+        )
+    if max_block_size < 2 * min_module_size:
+        raise RxrankInputError(
+            f"max_block_size ({max_block_size}) must be at least twice min_module_size "
+            f"({min_module_size})."
+        )
+    var, n_bad, has_inf = _column_stats(adata.X, block_size=block_size)
+    names = adata.var_names.astype(str)
+    if has_inf.any():
+        raise RxrankInputError(
+            f"{int(has_inf.sum())} gene(s) hold infinite values ({_examples(names[has_inf])}); "
+            "check the log transform of the expression matrix."
+        )
+    all_missing = n_bad == adata.n_obs
+    partial = (n_bad > 0) & ~all_missing
+    if partial.any():
+        raise RxrankInputError(
+            f"{int(partial.sum())} gene(s) have missing values in some samples "
+            f"({_examples(names[partial])}); co-expression modules need complete genes: impute "
+            "them or drop those genes or samples first."
+        )
+    if all_missing.any():
+        log.warning(
+            "co-expression: %d gene(s) with every value missing left out (%s)",
+            int(all_missing.sum()),
+            _examples(names[all_missing]),
+        )
+    constant = ~all_missing & ~(var > 0)
+    if constant.any():
+        log.info(
+            "co-expression: %d gene(s) without variation left out (%s)",
+            int(constant.sum()),
+            _examples(names[constant]),
+        )
     varying = np.flatnonzero(var > 0)
     order = varying[np.argsort(-var[varying], kind="stable")][:n_genes]
     order = np.sort(order)  # keep the input gene order
     if order.size < 2 * min_module_size:
         raise RxrankInputError(
-            f"only {order.size} varying genes; modules need at least {2 * min_module_size}."
+            f"only {order.size} of {adata.n_vars} genes vary across samples "
+            f"({int(all_missing.sum())} all missing, {int(constant.sum())} constant); modules "
+            f"need at least {2 * min_module_size} (twice min_module_size)."
         )
     genes = adata.var_names[order].astype(str)
     x_sel = adata.X[:, order]
     x = np.asarray(x_sel.toarray() if sp.issparse(x_sel) else x_sel, dtype=np.float64)
 
-    r = corr(x, block_size=block_size)
-    table = _soft_threshold_table(r, list(powers), signed=signed)
+    powers = list(powers)
+    z = _standardise(x, block_size=block_size)
+    table = _fit_table(powers, _connectivity(z, powers, signed=signed, block_size=block_size))
     chosen = _choose_power(table, r2_cut) if power is None else power
     log.info("soft-threshold power %s (%s)", chosen, "scale-free fit" if power is None else "given")
 
-    dist = _tom_distance(_adjacency(r, chosen, signed=signed))
-    del r
-    tree = linkage(squareform(dist.astype(np.float64), checks=False), method="average")
-    labels = dynamic_tree_cut(tree, dist, min_cluster_size=min_module_size, deep_split=deep_split)
+    blockwise = order.size > max_block_size
+    if blockwise:
+        blocks = gene_blocks(z, max_block_size, signed=signed, seed=seed, block_size=block_size)
+    else:
+        blocks = [np.arange(order.size)]
+    del z
+    labels = np.full(order.size, -1)
+    for blk in blocks:
+        lab = _block_modules(
+            x[:, blk],
+            chosen,
+            signed=signed,
+            min_module_size=min_module_size,
+            deep_split=deep_split,
+            block_size=block_size,
+        )
+        offset = int(labels.max()) + 1
+        labels[blk[lab >= 0]] = lab[lab >= 0] + offset
     n_initial = int(labels.max()) + 1
     labels = _merge_close(x, labels, merge_cut_height)
+    if blockwise:
+        labels = _relabel_dense(_reassign(x, labels, signed=signed, block_size=block_size))
     n_merged = int(labels.max()) + 1
 
     # genes far from their module's eigengene go grey; modules left too small go grey too
@@ -623,6 +925,10 @@ def find_modules(
         "deep_split": deep_split,
         "min_kme": min_kme,
         "r2_cut": r2_cut,
+        "n_blocks": len(blocks),
+        "max_block_size": max_block_size,
+        "n_left_out_all_missing": int(all_missing.sum()),
+        "n_left_out_constant": int(constant.sum()),
         "n_modules_cut": n_initial,
         "n_modules_merged": n_merged,
         "n_modules": k,
@@ -932,6 +1238,9 @@ def run_correlation(
         deep_split=int(par["deep_split"]),
         min_kme=float(par["min_kme"]),
         block_size=int(par["block_size"]),
+        max_block_size=int(par["max_block_size"]),
+        min_samples=int(par["min_samples"]),
+        seed=int(par["seed"]),
     )
     if traits is None:
         traits = build_traits(cohort.obs)
