@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# System packages for the scheduler tests (tests/test_slurm.py): Debian's SLURM and munge for a
-# single-node cluster on localhost (ci/slurm-up.sh), plus slurmdbd and MariaDB for the accounting
-# variant (sacct status checks). Idempotent: installs only what is missing. Where it cannot
-# install (not root, no apt-get) it says why and exits 0, and the SLURM tests then skip with that
-# reason; where it could and the install failed (twice), it exits 1, so that CI does not pass
-# green without having run the scheduler tests.
+# System packages of the tests that need more than Python:
+# - the scheduler tests (tests/test_slurm.py): Debian's SLURM and munge for a single-node cluster on
+#   localhost (ci/slurm-up.sh), plus slurmdbd and MariaDB for the accounting variant (sacct checks);
+# - the browser test of the reports (tests/test_browser.py): Debian's Chromium and a font.
+# Idempotent: installs only what is missing. Where it cannot install (not root, no apt-get) it says
+# why and exits 0, and those tests then skip with that reason; where it could and the install
+# failed (twice), it exits 1, so that CI does not pass green without having run them.
 #
 #   ci/install-system-deps.sh             # everything
-#   RXRANK_SLURM=0 ci/install-system-deps.sh        # skip: install nothing
+#   RXRANK_SLURM=0 ci/install-system-deps.sh        # no SLURM
 #   RXRANK_SLURM_ACCOUNTING=0 ci/install-system-deps.sh   # SLURM without slurmdbd/MariaDB
+#   RXRANK_BROWSER=0 ci/install-system-deps.sh      # no Chromium
 #
 # The packages come with --no-install-recommends; no service is started by the install (a
 # temporary policy-rc.d denies it), the test starts and stops its own daemons by PID.
@@ -17,29 +19,30 @@ set -uo pipefail
 say() { echo "install-system-deps: $*"; }
 slurm_version() { dpkg-query -W -f='${Version}' slurm-client 2>/dev/null || echo unknown; }
 
+# binary or file -> Debian package
+declare -A PKG=()
 if [[ ${RXRANK_SLURM:-1} == 0 ]]; then
     say "RXRANK_SLURM=0: not installing SLURM (the scheduler tests will skip)"
-    exit 0
+else
+    PKG+=([munged]=munge [slurmctld]=slurmctld [slurmd]=slurmd [sbatch]=slurm-client)
+    if [[ ${RXRANK_SLURM_ACCOUNTING:-1} != 0 ]]; then
+        PKG+=([slurmdbd]=slurmdbd [mariadbd]=mariadb-server [mariadb]=mariadb-client)
+    fi
 fi
-
-# binary -> Debian package
-declare -A PKG=(
-    [munged]=munge
-    [slurmctld]=slurmctld
-    [slurmd]=slurmd
-    [sbatch]=slurm-client
-)
-if [[ ${RXRANK_SLURM_ACCOUNTING:-1} != 0 ]]; then
-    PKG+=([slurmdbd]=slurmdbd [mariadbd]=mariadb-server [mariadb]=mariadb-client)
+if [[ ${RXRANK_BROWSER:-1} == 0 ]]; then
+    say "RXRANK_BROWSER=0: not installing Chromium (the browser test will skip)"
+else
+    PKG+=([chromium]=chromium [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core)
 fi
 
 missing=()
 for bin in "${!PKG[@]}"; do
+    [[ $bin == /* && -e $bin ]] && continue
     command -v "$bin" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$bin" >/dev/null 2>&1 \
         || missing+=("${PKG[$bin]}")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-    say "SLURM packages already installed (slurm-client $(slurm_version))"
+    say "system packages already installed (slurm-client $(slurm_version))"
     exit 0
 fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -76,7 +79,7 @@ for attempt in 1 2; do
 done
 [[ $own_policy -eq 1 ]] && rm -f "$policy"
 if [[ $ok -eq 1 ]]; then
-    say "installed in $((SECONDS - start)) s (slurm-client $(slurm_version))"
+    say "installed in $((SECONDS - start)) s (slurm-client $(slurm_version), $(chromium --version 2>/dev/null || echo 'no chromium'))"
 else
     say "could not install ${missing[*]}"
     exit 1

@@ -148,6 +148,23 @@ def bundle() -> ReportBundle:
             "ph_violations": [],
             "time_unit": "months",
         },
+        qc=pd.DataFrame(
+            {
+                "total_counts": [2.0e6, 1.5e6, 1.1e4],
+                "n_genes": [15000, 14000, 900],
+                "qc_outlier": [False, False, True],
+            },
+            index=pd.Index(PATIENTS, name="patient_id"),
+        ),
+        module_traits=pd.DataFrame(
+            {
+                "module": ["M1", "M1", "M2", "M2"],
+                "trait": ["os_months", EVIL, "os_months", EVIL],
+                "r": [-0.6, 0.1, 0.2, 0.9],
+                "p": [1e-4, 0.5, 0.2, 1e-6],
+                "q": [2e-4, 0.5, 0.27, 4e-6],
+            }
+        ),
         obs=obs,
         umap=umap,
         target_z=target_z,
@@ -385,3 +402,78 @@ def test_index_shows_every_drug_model_against_its_baseline(bundle):
     assert 'id="models"' in html and html.count("<svg") >= 1
     for drug in bundle.metrics["drug"]:
         assert escape(drug) in html
+
+
+def test_index_cohort_sections(written):
+    html = _pages(written)["index.html"]
+    text = _text(_parse(html))
+    for section in ("qc", "subtypes", "modules", "survival", "ranks", "models", "patients"):
+        assert f'id="{section}"' in html, section
+    # QC: the outlier is named by pseudonym only
+    assert "1 of 3 samples are flagged as QC outliers" in text and "RX-c0ffee" in text
+    assert "PT-CHARLIE" not in text
+    # modules: 2 modules x 2 traits, 2 pairs with q < 0.05, the trait name escaped
+    assert "2 modules against 2 traits" in text and "2 pairs have" in text
+    assert "M2 / &lt;script&gt;alert(1)&lt;/script&gt;: 0.9" in html
+    assert re.search(r"C-index \(cross-validated\)\s*0\.68 \u00b1 0\.04", text)
+
+
+def test_rank_heatmap_cells_carry_each_rank(written, bundle):
+    html = _pages(written)["index.html"]
+    ranks = re.search(r'<section id="ranks">.*?</section>', html, flags=re.DOTALL).group(0)
+    cells = re.findall(r"<title>(RX-\w+) / (.*?): (\d+)</title>", ranks)
+    assert len(cells) == len(PATIENTS) * len(DRUGS)
+    expected = {
+        (PSEUDONYMS[r.patient_id], escape(r.drug)): r.rank for r in bundle.rankings.itertuples()
+    }
+    assert {(p, d): int(v) for p, d, v in cells} == expected
+    # rows grouped by subtype: S1 patients (ALPHA, CHARLIE) before S2 (BRAVO)
+    order = list(dict.fromkeys(p for p, _, _ in cells))
+    assert order.index(PSEUDONYMS["PT-BRAVO"]) == 2
+
+
+def test_identifier_label_follows_pseudonymisation(bundle):
+    from dataclasses import replace
+
+    assert "Patient (pseudonym)" in render_patient(bundle, "PT-ALPHA")
+    plain = replace(bundle, pseudonymised=False)
+    assert "pseudonym" not in _text(_parse(render_patient(plain, "PT-ALPHA"))).lower()
+    assert "Patient (pseudonym)" not in render_index(plain)
+
+
+def test_reference_histogram_draws_counts_and_prediction():
+    from rxrank.report._figures import reference_response
+
+    svg = reference_response([1.0, 1.0, 1.0, 3.0], predicted=2.5, bins=2, title="D")
+    bars = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)" fill="#BBBBBB"', svg)]
+    assert len(bars) == 2 and bars[0] == pytest.approx(3 * bars[1], rel=0.02)
+    xs = [float(x) for x in re.findall(r'<rect x="([\d.]+)"[^>]*fill="#BBBBBB"', svg)]
+    line = float(re.search(r'<line x1="([\d.]+)"[^>]*stroke="#000000"', svg).group(1))
+    assert xs[1] < line  # 2.5 lies inside the second bin [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [
+        (0.0, 1.0, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+        (-3.2, 5.9, [-2, 0, 2, 4]),
+        (0.0, 90.0, [0, 20, 40, 60, 80]),
+        (1200.0, 1260.0, [1200, 1220, 1240, 1260]),
+    ],
+)
+def test_nice_ticks(lo, hi, ticks):
+    from rxrank.report._svg import nice_ticks
+
+    assert nice_ticks(lo, hi).tolist() == pytest.approx(ticks)
+
+
+def test_chart_scales_and_steps():
+    from rxrank.report._svg import Chart, _steps
+
+    chart = Chart(200, 100, xlim=(0, 10), ylim=(0, 1), margins=(20, 10, 10, 10))
+    assert chart.sx([0, 10]).tolist() == [20, 190]
+    assert chart.sy([0, 1]).tolist() == [90, 10]  # SVG y grows downwards
+    x, y = _steps(np.array([0.0, 1.0, 2.0]), np.array([1.0, 0.5, 0.2]))
+    assert x.tolist() == [0, 1, 1, 2, 2] and y.tolist() == [1, 1, 0.5, 0.5, 0.2]
+    chart.text(0, 0, '<b>"x" & y</b>')
+    assert "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;" in chart.svg("t")

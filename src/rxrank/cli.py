@@ -245,6 +245,7 @@ def cmd_report(args) -> None:
     obs = cohort.obs[["subtype", *[c for c in allowed if c in cohort.obs]]].copy()
     obs.index.name = "patient_id"
     umap = pd.DataFrame(cohort.obsm["X_umap"][:, :2], index=obs.index, columns=["umap1", "umap2"])
+    qc = cohort.obs[[c for c in ("total_counts", "n_genes", "qc_outlier") if c in cohort.obs]]
     rankings = read(args.rankings)
     response = io.read_response(args.response, value_column="value")
     inputs = {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}
@@ -261,8 +262,11 @@ def cmd_report(args) -> None:
         target_z=read(args.target_z, index_col=0),
         provenance=provenance(p, inputs),
         pseudonyms={pid: pid for pid in obs.index},
+        pseudonymised=bool((p.get("privacy") or {}).get("pseudonymize", True)),
         cohort_name=p.get("cohort_name", "cohort"),
         tier_table=TIERS,
+        qc=qc,
+        module_traits=read(args.module_traits),
     )
     write_reports(bundle, args.outdir)
     with io.atomic_path(args.provenance) as tmp:
@@ -370,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         "patient-curves",
         "survival-metrics",
         "target-z",
+        "module-traits",
         "outdir",
         "provenance",
         help="HTML reports",

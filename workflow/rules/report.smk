@@ -9,6 +9,7 @@ rule report:
         km="results/survival/km.tsv",
         patient_curves="results/survival/patient_curves.tsv",
         survival_metrics="results/survival/metrics.json",
+        module_traits="results/correlation/module_traits.tsv",
     output:
         index=report("results/reports/index.html", caption="../report/index.rst", category="Reports"),
         patients=expand("results/reports/{patient}.html", patient=PATIENTS),
@@ -25,5 +26,5 @@ rule report:
         "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
         "--prognosis {input.prognosis:q} --km {input.km:q} "
         "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
-        "--target-z {input.target_z:q} --outdir {params.outdir:q} "
+        "--target-z {input.target_z:q} --module-traits {input.module_traits:q} --outdir {params.outdir:q} "
         "--provenance {output.provenance:q} 2> {log:q}"

@@ -1,196 +1,74 @@
-"""Figures for the HTML reports.
+"""Figures of the HTML reports, drawn as inline SVG with :mod:`rxrank.report._svg`.
 
-Every plotting function takes ``ax=None`` and returns the axes it drew on; with ``ax=None`` it makes
-a small figure of its own. The functions only draw: they never format numbers for the page and never
-know about HTML. :func:`to_svg` turns a figure into an SVG fragment that can be inlined in an HTML5
-page (no XML prolog, no namespace URLs, element IDs made unique with a prefix).
-
-The module uses matplotlib's object API (:class:`~matplotlib.figure.Figure`), never ``pyplot``, so
-no figure is kept in global state and nothing needs closing; the Agg backend is selected at import
-only when ``pyplot`` has not been imported yet, so an interactive session keeps its own backend.
+Each function returns a finished ``<svg>`` string. Figures drawn once per patient but mostly shared
+across the cohort (the UMAP, the cohort Kaplan-Meier curves) are classes that build the shared part
+once and add the patient's own marks per call, so that thousands of reports stay fast. Figures never
+format numbers for the page and never know about HTML beyond SVG.
 """
 
 from __future__ import annotations
 
-import functools
+import base64
 import io
 import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
-
-import matplotlib
-
-if "matplotlib.pyplot" not in sys.modules:  # headless by default; never switch a live session
-    matplotlib.use("Agg")
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+
+from ._svg import FONT, Chart, escape, expand, text_width
 
 __all__ = [
-    "new_axes",
-    "plot_reference_response",
-    "plot_survival",
-    "plot_target_z",
-    "plot_umap",
-    "to_svg",
+    "SurvivalFigure",
+    "UmapFigure",
+    "heatmap",
+    "model_skill",
+    "reference_response",
+    "target_z",
 ]
 
-#: rc settings for every report figure: text stays text in SVG, user strings are never parsed as
-#: mathtext (a drug called ``$x$`` stays ``$x$``), and IDs are deterministic (no random salt).
-RC: dict[str, object] = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "rxrank",
-    "text.parse_math": False,
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],  # short font lists keep SVGs small
-    "font.size": 7,
-    "axes.titlesize": 8,
-    "axes.labelsize": 7,
-    "xtick.labelsize": 6.5,
-    "ytick.labelsize": 6.5,
-    "legend.fontsize": 6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.linewidth": 0.6,
-    "lines.linewidth": 1.2,
-    "figure.dpi": 100,
-    "savefig.dpi": 120,
-}
-
-#: Okabe-Ito colours (colour-blind safe) for the risk groups.
+#: Okabe-Ito colours (colour-blind safe) for the risk groups and categories.
 RISK_COLOURS = {"low": "#0072B2", "intermediate": "#E69F00", "high": "#D55E00"}
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 PATIENT_COLOUR = "#000000"
 INTERVAL_COLOUR = "#CC79A7"
-RASTERIZE_ABOVE = 500  # scatter points; beyond this the points become one embedded PNG
 MAX_STEPS = 250  # Kaplan-Meier curves with more steps are drawn on a grid of this many times
 
-F = TypeVar("F", bound=Callable[..., Axes])
 
-
-def _styled(func: F) -> F:
-    """Run a plotting function inside the report rc settings."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(RC):
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def new_axes(
-    figsize: tuple[float, float] = (3.2, 2.2),
-    *,
-    margins: tuple[float, float, float, float] | None = None,
-) -> Axes:
-    """A single axes on a new figure (no pyplot state).
-
-    ``margins`` (left, bottom, right, top, in inches) fixes the layout, which renders about twice as
-    fast as the default constrained layout; use it where the labels' sizes are known.
-    """
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=figsize, layout=None if margins else "constrained")
-        if margins:
-            (w, h), (left, bottom, right, top) = figsize, margins
-            fig.subplots_adjust(
-                left=left / w, bottom=bottom / h, right=1 - right / w, top=1 - top / h
-            )
-        return fig.add_subplot()
-
-
-@_styled
-def plot_reference_response(
-    reference: Sequence[float] | np.ndarray | pd.Series,
+def reference_response(
+    reference: Sequence[float] | np.ndarray,
     *,
     predicted: float,
     lower: float = np.nan,
     upper: float = np.nan,
-    title: str | None = None,
+    title: str = "",
     xlabel: str = "ln IC50 (lower = more sensitive)",
     bins: int = 25,
-    ax: Axes | None = None,
-) -> Axes:
+    name: str = "",
+) -> str:
     """Histogram of the reference cell lines' responses with the patient's prediction marked.
 
     The predicted value is a vertical line and its interval a shaded band.
     """
-    ax = new_axes((3.0, 1.8), margins=(0.45, 0.35, 0.1, 0.22)) if ax is None else ax
     values = np.asarray(reference, dtype=float)
     values = values[np.isfinite(values)]
+    marks = np.array([predicted, lower, upper], dtype=float)
+    pool = np.concatenate([values, marks[np.isfinite(marks)]])
+    lo, hi = (float(pool.min()), float(pool.max())) if pool.size else (0.0, 1.0)
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi) if hi > lo else None)
+    chart = Chart(300, 180, xlim=expand(lo, hi), ylim=(0, max(1, counts.max(initial=0)) * 1.05))
     if values.size:
-        ax.hist(values, bins=bins, color="#BBBBBB", edgecolor="white", linewidth=0.3)
-    if np.isfinite(lower) and np.isfinite(upper):
-        ax.axvspan(lower, upper, color=INTERVAL_COLOUR, alpha=0.25, linewidth=0, label="interval")
-    if np.isfinite(predicted):
-        ax.axvline(predicted, color=PATIENT_COLOUR, linewidth=1.5, label="this patient")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("cell lines")
+        chart.rects(
+            edges[:-1], edges[1:], np.zeros_like(counts), counts, fill="#BBBBBB", stroke="#fff"
+        )
+    chart.vspan(lower, upper, colour=INTERVAL_COLOUR)
+    chart.vline(predicted, colour=PATIENT_COLOUR, width=1.6)
+    chart.frame()
+    chart.xaxis(xlabel)
+    chart.yaxis("cell lines")
     if title:
-        ax.set_title(title, loc="left")
-    return ax
-
-
-@_styled
-def plot_survival(
-    km: pd.DataFrame,
-    *,
-    patient_curve: pd.Series | None = None,
-    patient_group: str | None = None,
-    time_unit: str = "months",
-    ax: Axes | None = None,
-) -> Axes:
-    """Cohort Kaplan-Meier curves by risk group with the patient's predicted survival curve.
-
-    ``km`` has columns group, time, survival and optionally lower, upper; ``patient_curve`` is S(t)
-    indexed by time. The patient's own risk group is drawn a little heavier.
-    """
-    ax = new_axes((3.4, 2.3), margins=(0.45, 0.35, 0.1, 0.1)) if ax is None else ax
-    groups = list(dict.fromkeys(km["group"].astype(str))) if len(km) else []
-    order = [g for g in RISK_COLOURS if g in groups] + [g for g in groups if g not in RISK_COLOURS]
-    fallback = iter(["#009E73", "#56B4E9", "#F0E442", "#999999"])
-    for group in order:
-        part = _thin_steps(km[km["group"].astype(str) == group].sort_values("time"))
-        colour = RISK_COLOURS.get(group) or next(fallback, "#999999")
-        mine = group == patient_group
-        time = part["time"].to_numpy(float)
-        ax.step(
-            time,
-            part["survival"].to_numpy(float),
-            where="post",
-            color=colour,
-            linewidth=1.4 if mine else 0.9,
-            alpha=1.0 if mine else 0.8,
-            label=f"{group} risk (cohort)",
-        )
-        if {"lower", "upper"} <= set(part.columns):
-            ax.fill_between(
-                time,
-                part["lower"].to_numpy(float),
-                part["upper"].to_numpy(float),
-                step="post",
-                color=colour,
-                alpha=0.12 if mine else 0.06,
-                linewidth=0,
-            )
-    if patient_curve is not None and len(patient_curve):
-        curve = patient_curve.dropna().sort_index()
-        ax.plot(
-            curve.index.to_numpy(float),
-            curve.to_numpy(float),
-            color=PATIENT_COLOUR,
-            linewidth=1.8,
-            label="this patient (predicted)",
-        )
-    ax.set_ylim(0, 1.02)
-    ax.set_xlim(left=0)
-    ax.set_xlabel(f"time ({time_unit})")
-    ax.set_ylabel("survival probability")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(frameon=False, loc="lower left")
-    return ax
+        chart.title(title)
+    return chart.svg(name or title)
 
 
 def _thin_steps(part: pd.DataFrame, max_steps: int = MAX_STEPS) -> pd.DataFrame:
@@ -209,156 +87,302 @@ def _thin_steps(part: pd.DataFrame, max_steps: int = MAX_STEPS) -> pd.DataFrame:
     return out
 
 
-@_styled
-def plot_umap(
-    umap: pd.DataFrame,
-    subtype: pd.Series | None = None,
-    *,
-    highlight: object = None,
-    ax: Axes | None = None,
-) -> Axes:
-    """The cohort UMAP (columns umap1, umap2) coloured by subtype, one patient highlighted.
+class SurvivalFigure:
+    """Cohort Kaplan-Meier curves by risk group, optionally with one patient's predicted curve.
 
-    ``highlight`` is an index label of ``umap``; it is never written into the figure.
+    ``km`` has columns group, time, survival and optionally lower, upper. The cohort layer is
+    built once per highlighted group and reused for every patient.
     """
-    ax = new_axes((3.0, 2.5)) if ax is None else ax
-    x = umap["umap1"].to_numpy(float)
-    y = umap["umap2"].to_numpy(float)
-    raster = len(umap) > RASTERIZE_ABOVE
-    size = 6 if len(umap) <= 2000 else 2
-    if subtype is None:
-        ax.scatter(x, y, s=size, color="#999999", linewidths=0, rasterized=raster)
-    else:
-        labels = subtype.reindex(umap.index).astype("string").fillna("unassigned").to_numpy()
-        palette = matplotlib.colormaps["tab10"].colors
-        for i, label in enumerate(sorted(set(labels), key=_natural_key)):
-            mask = labels == label
-            ax.scatter(
-                x[mask],
-                y[mask],
-                s=size,
-                color=palette[i % len(palette)],
-                linewidths=0,
-                rasterized=raster,
-                label=str(label),
-            )
-    if highlight is not None and highlight in umap.index:
-        row = umap.loc[highlight]
-        ax.scatter(
-            [row["umap1"]],
-            [row["umap2"]],
-            s=70,
-            marker="*",
-            color="white",
-            edgecolors=PATIENT_COLOUR,
-            linewidths=1.2,
-            zorder=5,
-            label="this patient",
-        )
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("UMAP 1")
-    ax.set_ylabel("UMAP 2")
-    if ax.get_legend_handles_labels()[0]:
-        legend = ax.legend(
-            frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), handletextpad=0.2
-        )
-        for handle in legend.legend_handles:
-            handle.set_sizes([40 if handle.get_label() == "this patient" else 16])
-    return ax
 
+    def __init__(self, km: pd.DataFrame, *, time_unit: str = "months", t_max: float | None = None):
+        self.time_unit = time_unit
+        groups = list(dict.fromkeys(km["group"].astype(str))) if len(km) else []
+        self.groups = [g for g in RISK_COLOURS if g in groups] + [
+            g for g in groups if g not in RISK_COLOURS
+        ]
+        fallback = iter(PALETTE[2:])
+        self.colours = {g: RISK_COLOURS.get(g) or next(fallback, "#999999") for g in self.groups}
+        self.parts = {
+            g: _thin_steps(km[km["group"].astype(str) == g].sort_values("time"))
+            for g in self.groups
+        }
+        times = km["time"].to_numpy(float) if len(km) else np.array([1.0])
+        self.t_max = float(t_max if t_max is not None else np.nanmax(times))
+        self._layers: dict[str | None, str] = {}
 
-@_styled
-def plot_target_z(
-    z: pd.Series | Mapping[str, float],
-    *,
-    threshold: float = 2.0,
-    ax: Axes | None = None,
-) -> Axes:
-    """Horizontal bars of target-gene expression z-scores (vs the cohort), first label on top."""
-    z = pd.Series(z, dtype=float)
-    ax = new_axes((3.0, 0.5 + 0.18 * max(len(z), 1))) if ax is None else ax
-    pos = np.arange(len(z))[::-1]
-    colours = ["#D55E00" if v > 0 else "#0072B2" for v in z.fillna(0).to_numpy()]
-    ax.barh(pos, z.fillna(0).to_numpy(), color=colours, height=0.7)
-    ax.set_yticks(pos, [str(label) for label in z.index])
-    ax.axvline(0, color="#444444", linewidth=0.6)
-    for t in (-threshold, threshold):
-        ax.axvline(t, color="#999999", linewidth=0.5, linestyle=":")
-    ax.set_xlabel("expression z-score vs cohort")
-    lim = max(
-        threshold + 0.5, float(np.nanmax(np.abs(z.to_numpy()))) + 0.3 if z.notna().any() else 0
-    )
-    ax.set_xlim(-lim, lim)
-    return ax
+    def _chart(self) -> Chart:
+        return Chart(340, 230, xlim=(0, self.t_max or 1.0), ylim=(0, 1.02), margins=(40, 30, 8, 8))
 
+    def _layer(self, group: str | None) -> str:
+        if group not in self._layers:
+            chart = self._chart()
+            for g in self.groups:
+                part, mine = self.parts[g], g == group
+                t = part["time"].to_numpy(float)
+                if {"lower", "upper"} <= set(part.columns):
+                    chart.band(
+                        t,
+                        part["lower"],
+                        part["upper"],
+                        colour=self.colours[g],
+                        opacity=0.14 if mine else 0.07,
+                        step=True,
+                    )
+                chart.line(
+                    np.append(t, self.t_max),
+                    np.append(part["survival"].to_numpy(float), part["survival"].iloc[-1]),
+                    colour=self.colours[g],
+                    width=1.6 if mine else 0.9,
+                    step=True,
+                    opacity=1.0 if mine else 0.85,
+                )
+            self._layers[group] = "".join(chart.parts)
+        return self._layers[group]
 
-@_styled
-def plot_model_skill(metrics: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Per-drug held-out RMSE relative to the drug-mean baseline (below 1 = better than baseline).
-
-    Drugs whose model beats the baseline by the stated rule are drawn dark, the others light.
-    """
-    m = metrics.sort_values("rmse_ratio", ascending=False)
-    ax = new_axes((3.6, 0.6 + 0.16 * max(len(m), 1))) if ax is None else ax
-    pos = np.arange(len(m))
-    beats = m["beats_baseline"].astype(bool).to_numpy()
-    ax.barh(
-        pos,
-        m["rmse_ratio"].to_numpy() - 1.0,
-        left=1.0,
-        height=0.7,
-        color=np.where(beats, "#0072B2", "#BBBBBB"),
-    )
-    ax.set_yticks(pos, [str(d) for d in m["drug"]])
-    ax.axvline(1.0, color="#444444", linewidth=0.6)
-    ax.set_xlabel("CV RMSE / drug-mean baseline RMSE")
-    return ax
+    def render(
+        self,
+        patient_curve: pd.Series | None = None,
+        patient_group: str | None = None,
+        *,
+        name: str = "Kaplan-Meier curves of the cohort by risk group",
+    ) -> str:
+        chart = self._chart()
+        chart.raw(self._layer(patient_group))
+        items = [(f"{g} risk (cohort)", self.colours[g], "line") for g in self.groups]
+        if patient_curve is not None and len(patient_curve):
+            curve = patient_curve.dropna().sort_index()
+            curve = curve[curve.index.to_numpy(float) <= self.t_max]
+            chart.line(curve.index, curve.to_numpy(float), colour=PATIENT_COLOUR, width=1.9)
+            items.append(("this patient (predicted)", PATIENT_COLOUR, "line"))
+        chart.frame()
+        chart.xaxis(f"time ({self.time_unit})")
+        chart.yaxis("survival probability", ticks=[0, 0.25, 0.5, 0.75, 1.0])
+        chart.legend(items, x=chart.x0 + 6, y=chart.y0 - 6 - (len(items) - 1) * (FONT + 3))
+        return chart.svg(name)
 
 
 def _natural_key(label: object) -> tuple:
     parts = re.split(r"(\d+)", str(label))
-    return tuple(int(p) if p.isdigit() else p for p in parts)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
-_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>", re.IGNORECASE)
-_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
-_XMLNS = re.compile(r"""\s+xmlns(?::\w+)?=(["'])[^"']*\1""")
-_ID = re.compile(r'\bid="([^"]+)"')
+class UmapFigure:
+    """The cohort UMAP (columns umap1, umap2) coloured by subtype; :meth:`render` adds a star."""
 
-
-def to_svg(figure: Figure | Axes, *, prefix: str = "fig", title: str | None = None) -> str:
-    """Serialise a figure to an SVG fragment for inlining in an HTML5 page.
-
-    Removes the XML prolog, DOCTYPE, RDF metadata and namespace declarations (their URLs would be
-    the only ``http`` strings on the page; HTML5 puts inline ``<svg>`` in the SVG namespace without
-    them), turns ``xlink:href`` into SVG 2 ``href``, and prefixes every element ID with ``prefix``
-    so that several figures can share a page. ``title`` becomes the figure's accessible name.
-    """
-    fig = figure.figure if isinstance(figure, Axes) else figure
-    buf = io.StringIO()
-    with matplotlib.rc_context(RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buf.getvalue()
-    svg = _PROLOG.sub("", svg)
-    svg = _METADATA.sub("", svg)
-    svg = _XMLNS.sub("", svg)
-    svg = svg.replace("xlink:href=", "href=")
-    ids = set(_ID.findall(svg))
-    if ids:
-        pattern = re.compile(
-            r'(\bid="|href="#|url\(#)(' + "|".join(re.escape(i) for i in ids) + r')(["\)])'
+    def __init__(self, umap: pd.DataFrame, subtype: pd.Series | None = None) -> None:
+        self.umap = umap
+        x, y = umap["umap1"].to_numpy(float), umap["umap2"].to_numpy(float)
+        self.xlim, self.ylim = (
+            expand(np.nanmin(x), np.nanmax(x)),
+            expand(np.nanmin(y), np.nanmax(y)),
         )
-        svg = pattern.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}{m.group(3)}", svg)
-    svg = svg.replace(' version="1.1"', "", 1)
-    attrs = ' role="img" class="figure"'
-    if title:
-        attrs += f' aria-label="{_xml_escape(title)}"'
-    svg = svg.replace("<svg ", f"<svg{attrs} ", 1)
-    return svg.strip()
+        labels = (
+            np.full(len(umap), "all", dtype=object)
+            if subtype is None
+            else subtype.reindex(umap.index).astype("string").fillna("unassigned").to_numpy()
+        )
+        self.legend = []
+        chart = self._chart()
+        r = 1.8 if len(umap) <= 2000 else 1.0
+        for i, label in enumerate(sorted(set(labels), key=_natural_key)):
+            colour = PALETTE[i % len(PALETTE)] if subtype is not None else "#999999"
+            mask = labels == label
+            chart.points(x[mask], y[mask], colour=colour, r=r)
+            if subtype is not None:
+                self.legend.append((str(label), colour, "box"))
+        self.layer = "".join(chart.parts)
+
+    def _chart(self) -> Chart:
+        return Chart(300, 240, xlim=self.xlim, ylim=self.ylim, margins=(16, 16, 90, 6))
+
+    def render(self, highlight: object = None, *, name: str = "Cohort UMAP by subtype") -> str:
+        """``highlight`` is an index label of the UMAP table; it is never written into the figure."""
+        chart = self._chart()
+        chart.raw(self.layer)
+        legend = list(self.legend)
+        if highlight is not None and highlight in self.umap.index:
+            row = self.umap.loc[highlight]
+            chart.star(float(row["umap1"]), float(row["umap2"]))
+            legend.append(("this patient", PATIENT_COLOUR, "star"))
+        chart.frame()
+        chart.text((chart.x0 + chart.x1) / 2, chart.height - 4, "UMAP 1", anchor="middle")
+        chart.text(9, (chart.y0 + chart.y1) / 2, "UMAP 2", anchor="middle", rotate=True)
+        chart.legend(legend, x=chart.x1 + 8, y=chart.y1 + 10)
+        return chart.svg(name)
 
 
-def _xml_escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+def _bar_chart(
+    values: np.ndarray,
+    labels: Sequence[str],
+    *,
+    colours: Sequence[str],
+    xlim: tuple[float, float],
+    xlabel: str,
+    base: float = 0.0,
+    width: float = 320,
+) -> Chart:
+    """Horizontal bars from ``base``, first label on top; the caller adds reference lines."""
+    n = max(len(values), 1)
+    left = min(200.0, 12 + max((text_width(str(s), FONT * 0.9) for s in labels), default=20))
+    chart = Chart(
+        width + left - 40, 40 + 15 * n, xlim=xlim, ylim=(-0.5, n - 0.5), margins=(left, 30, 10, 6)
     )
+    pos = np.arange(len(values))[::-1].astype(float)
+    chart.rects(np.full(len(values), base), values, pos - 0.35, pos + 0.35, fill=list(colours))
+    chart.ylabels(pos, [str(s) for s in labels])
+    chart.frame()
+    chart.xaxis(xlabel)
+    return chart
+
+
+def target_z(z: pd.Series | Mapping[str, float], *, threshold: float = 2.0, name: str = "") -> str:
+    """Horizontal bars of target-gene expression z-scores (vs the cohort), first label on top."""
+    z = pd.Series(z, dtype=float)
+    v = z.fillna(0).to_numpy()
+    lim = max(threshold + 0.5, float(np.nanmax(np.abs(v))) + 0.3 if len(v) else 0.0)
+    chart = _bar_chart(
+        v,
+        list(z.index),
+        colours=["#D55E00" if x > 0 else "#0072B2" for x in v],
+        xlim=(-lim, lim),
+        xlabel="expression z-score vs cohort",
+    )
+    chart.vline(0, colour="#444", width=0.6)
+    for t in (-threshold, threshold):
+        chart.vline(t, colour="#999", width=0.6, dash="2 2")
+    return chart.svg(name or "Target-gene expression z-scores")
+
+
+def model_skill(metrics: pd.DataFrame, *, name: str = "") -> str:
+    """Per-drug held-out RMSE relative to the drug-mean baseline (below 1 = better than baseline).
+
+    Drugs whose model beats the baseline by the stated rule are drawn dark, the others light.
+    """
+    m = metrics.sort_values("rmse_ratio", ascending=True)
+    ratio = m["rmse_ratio"].to_numpy(float)
+    beats = m["beats_baseline"].astype(bool).to_numpy()
+    finite = ratio[np.isfinite(ratio)]
+    lo, hi = expand(min(1.0, finite.min(initial=1.0)), max(1.0, finite.max(initial=1.0)))
+    chart = _bar_chart(
+        ratio,
+        [str(d) for d in m["drug"]],
+        colours=np.where(beats, "#0072B2", "#BBBBBB").tolist(),
+        xlim=(lo, hi),
+        xlabel="CV RMSE / drug-mean baseline RMSE",
+        base=1.0,
+    )
+    chart.vline(1.0, colour="#444", width=0.7)
+    return chart.svg(name or "Drug models against the drug-mean baseline")
+
+
+def _diverging_rgb(values: np.ndarray, lim: float) -> np.ndarray:
+    """Blue-white-red colours (uint8 RGB) for values in [-lim, lim]; NaN is light grey."""
+    t = np.clip(np.nan_to_num(values / (lim or 1.0)), -1, 1)[..., None]
+    white, red, blue = np.array([255, 255, 255]), np.array([213, 94, 0]), np.array([0, 114, 178])
+    rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+    rgb[np.isnan(values)] = (225, 225, 225)
+    return rgb.astype(np.uint8)
+
+
+def _sequential_rgb(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Dark (low) to light (high) blue; NaN is light grey."""
+    t = np.clip(np.nan_to_num((values - lo) / ((hi - lo) or 1.0), nan=1.0), 0, 1)[..., None]
+    dark, light = np.array([8, 48, 107]), np.array([239, 243, 255])
+    rgb = dark + t * (light - dark)
+    rgb[np.isnan(values)] = (225, 225, 225)
+    return rgb.astype(np.uint8)
+
+
+def _png(rgb: np.ndarray) -> str:
+    """A base64 PNG of an RGB uint8 array (one pixel per cell), via matplotlib's writer."""
+    from matplotlib.image import imsave
+
+    buf = io.BytesIO()
+    imsave(buf, rgb, format="png", metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def heatmap(
+    matrix: pd.DataFrame,
+    *,
+    kind: str = "diverging",
+    lim: float | None = None,
+    value_label: str = "",
+    name: str = "",
+    cell_text: pd.DataFrame | None = None,
+    max_row_labels: int = 60,
+    cell: float = 16.0,
+) -> str:
+    """A heatmap of a labelled matrix: rows top to bottom, columns left to right.
+
+    ``kind`` is ``diverging`` (symmetric around 0, +-``lim``) or ``sequential`` (low = dark, for
+    ranks). Small matrices are SVG rectangles with a tooltip and optional ``cell_text``; large
+    ones are one embedded PNG (one pixel per cell, scaled without smoothing) so that the page
+    stays small. Row labels are left out beyond ``max_row_labels`` rows.
+    """
+    values = matrix.to_numpy(float)
+    n_rows, n_cols = values.shape
+    finite = values[np.isfinite(values)]
+    if kind == "diverging":
+        lim = lim or (float(np.abs(finite).max()) if finite.size else 1.0)
+        rgb = _diverging_rgb(values, lim)
+        low, high = -lim, lim
+    else:
+        low = float(finite.min()) if finite.size else 0.0
+        high = float(finite.max()) if finite.size else 1.0
+        rgb = _sequential_rgb(values, low, high)
+    row_h = cell if n_rows <= max_row_labels else max(600.0 / n_rows, 0.5)
+    col_w = cell if n_cols <= 40 else max(700.0 / n_cols, 2.0)
+    show_rows = n_rows <= max_row_labels
+    left = 6 + (
+        max((text_width(str(r), FONT * 0.85) for r in matrix.index), default=0) if show_rows else 0
+    )
+    top = 8 + min(110.0, max((text_width(str(c), FONT * 0.85) for c in matrix.columns), default=0))
+    width, height = left + col_w * n_cols + 90, top + row_h * n_rows + 12
+    chart = Chart(width, height, xlim=(0, n_cols), ylim=(n_rows, 0), margins=(left, 12, 90, top))
+    if n_rows * n_cols <= 2500:
+        rows, cols = np.divmod(np.arange(n_rows * n_cols), n_cols)
+        fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb.reshape(-1, 3)]
+        tips = [
+            f"{matrix.index[r]} / {matrix.columns[c]}: {values[r, c]:.3g}"
+            for r, c in zip(rows, cols, strict=True)
+        ]
+        chart.rects(cols, cols + 1, rows, rows + 1, fill=fills, titles=tips)
+        if cell_text is not None and n_rows * n_cols <= 400:
+            labels = cell_text.reindex(index=matrix.index, columns=matrix.columns)
+            for (r, c), text in np.ndenumerate(labels.to_numpy(object)):
+                if isinstance(text, str) and text:
+                    chart.text(
+                        float(chart.sx(c + 0.5)),
+                        float(chart.sy(r + 0.5)) + 3,
+                        text,
+                        anchor="middle",
+                        size=FONT * 0.8,
+                    )
+    else:
+        chart.raw(
+            f'<image x="{left:.1f}" y="{top:.1f}" width="{col_w * n_cols:.1f}" '
+            f'height="{row_h * n_rows:.1f}" preserveAspectRatio="none" '
+            f'style="image-rendering:pixelated" href="data:image/png;base64,{_png(rgb)}"/>'
+        )
+    for c, label in enumerate(matrix.columns):
+        x = float(chart.sx(c + 0.5))
+        chart.raw(
+            f'<text x="{x + 3:.1f}" y="{top - 4:.1f}" font-size="{FONT * 0.85:g}" '
+            f'transform="rotate(-60 {x + 3:.1f} {top - 4:.1f})">{escape(label)}</text>'
+        )
+    if show_rows:
+        chart.ylabels(np.arange(n_rows) + 0.5, [str(r) for r in matrix.index])
+    # colour key
+    key = np.linspace(high, low, 50)[:, None]
+    key_rgb = _diverging_rgb(key, lim) if kind == "diverging" else _sequential_rgb(key, low, high)
+    kx, ky, kh = width - 70, top, min(120.0, row_h * n_rows)
+    chart.raw(
+        f'<image x="{kx:.1f}" y="{ky:.1f}" width="10" height="{kh:.1f}" preserveAspectRatio="none" '
+        f'href="data:image/png;base64,{_png(key_rgb)}"/>'
+    )
+    chart.text(kx + 14, ky + 7, f"{high:.3g}", size=FONT * 0.85)
+    chart.text(kx + 14, ky + kh, f"{low:.3g}", size=FONT * 0.85)
+    if value_label:
+        chart.text(kx, ky + kh + 14, value_label, size=FONT * 0.85)
+    return chart.svg(name or "Heatmap")

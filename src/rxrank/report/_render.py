@@ -7,7 +7,7 @@ reaches them raw and is formatted by a filter (:func:`fmt_sig` and friends).
 
 Safety: autoescaping is on for every template, so every string that came from an input file (drug
 names, patient IDs, pathways, clinical values) is escaped; the only unescaped insertions are the
-package's own stylesheet and the SVG produced by matplotlib (whose text nodes matplotlib escapes).
+package's own stylesheet and the SVG figures, which escape every label they draw.
 Pages load nothing: a Content-Security-Policy forbids every source except inline styles and
 ``data:`` images, there are no scripts, and the finished page is checked for ``http(s)://``; any
 left (which can only come from input text) is defanged to ``http[:]//``.
@@ -80,6 +80,9 @@ class ReportBundle:
     cohort_name: str
     tier_table: list = field(default_factory=list)
     response_metric: str = "ln_ic50"
+    qc: pd.DataFrame | None = None  # per patient: total_counts, n_genes, qc_outlier
+    module_traits: pd.DataFrame | None = None  # module, trait, r, p, q
+    pseudonymised: bool = True  # IDs shown are pseudonyms (labels say so) or the original IDs
 
 
 # ----------------------------------------------------------------------------------------- filters
@@ -228,18 +231,6 @@ def _safe_filename(patient_id: str) -> str:
     return f"{patient_id}.html"
 
 
-class _FigureCounter:
-    """Unique SVG ID prefixes within one page."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def svg(self, ax, title: str) -> Markup:
-        self.n += 1
-        # the SVG comes from matplotlib, which escapes its text nodes; only our own prefix is added
-        return Markup(figs.to_svg(ax, prefix=f"f{self.n}", title=title))
-
-
 # ------------------------------------------------------------------------------------------ context
 
 
@@ -281,6 +272,13 @@ class _Cohort:
         self.metric = _metric_label(bundle.response_metric)
         self.pseudonyms = {str(k): str(v) for k, v in (bundle.pseudonyms or {}).items()}
         self._common: dict[str, Any] | None = None
+        self.survival_figure = figs.SurvivalFigure(
+            self.km if len(self.km) else pd.DataFrame(columns=["group", "time", "survival"]),
+            time_unit=self.time_unit,
+            t_max=_curve_end(self.km, self.curves),
+        )
+        has_umap = len(self.umap) and {"umap1", "umap2"} <= set(self.umap.columns)
+        self.umap_figure = figs.UmapFigure(self.umap, self.obs.get("subtype")) if has_umap else None
 
     # -- shared pieces -----------------------------------------------------------------------------
 
@@ -310,6 +308,7 @@ class _Cohort:
             prov = self.bundle.provenance or {}
             self._common = {
                 "css": Markup(_stylesheet()),
+                "id_label": "Patient (pseudonym)" if self.bundle.pseudonymised else "Patient",
                 "cohort_name": self.bundle.cohort_name,
                 "created": prov.get("created"),
                 "rxrank_version": prov.get("rxrank_version"),
@@ -364,7 +363,6 @@ class _Cohort:
         pseudonym = self.pseudonym(patient_id)
         rows = [self.table_row(r) for r in ranked.to_dict("records")]
         top = rows[:TOP_N]
-        fc = _FigureCounter()
         return {
             **self.common(),
             "pseudonym": pseudonym,
@@ -373,10 +371,10 @@ class _Cohort:
             "rows": rows[:max_rows],
             "more_rows": rows[max_rows:],
             "n_drugs": len(rows),
-            "reference_figures": [self.reference_figure(r, fc) for r in top],
-            "prognosis": self.prognosis_section(patient_id, fc),
-            "profile": self.profile_section(patient_id, fc),
-            "targets": self.target_section(patient_id, top, fc),
+            "reference_figures": [self.reference_figure(r) for r in top],
+            "prognosis": self.prognosis_section(patient_id),
+            "profile": self.profile_section(patient_id),
+            "targets": self.target_section(patient_id, top),
             "caveats": self.caveats(rows),
         }
 
@@ -484,27 +482,29 @@ class _Cohort:
             "flags": row["flags"],
         }
 
-    def reference_figure(self, row: Mapping[str, Any], fc: _FigureCounter) -> dict[str, Any]:
+    def reference_figure(self, row: Mapping[str, Any]) -> dict[str, Any]:
         drug = row["drug"]
         ref = self.reference.get(drug)
         out: dict[str, Any] = {"drug": drug, "svg": None, "n_lines": 0, "row": row}
         if ref is None or not len(ref):
             return out
-        ax = figs.plot_reference_response(
-            ref,
-            predicted=row["predicted"],
-            lower=row["lower"],
-            upper=row["upper"],
-            title=drug,
-            xlabel=f"{self.metric} (lower = more sensitive)"
-            if self.metric == "ln IC50"
-            else self.metric,
+        out["svg"] = Markup(
+            figs.reference_response(
+                ref,
+                predicted=row["predicted"],
+                lower=row["lower"],
+                upper=row["upper"],
+                title=drug,
+                xlabel=f"{self.metric} (lower = more sensitive)"
+                if self.metric == "ln IC50"
+                else self.metric,
+                name=f"{drug}: reference cell-line responses and the prediction",
+            )
         )
-        out["svg"] = fc.svg(ax, f"{drug}: reference cell-line responses and the prediction")
         out["n_lines"] = int(np.isfinite(ref).sum())
         return out
 
-    def prognosis_section(self, patient_id: str, fc: _FigureCounter) -> dict[str, Any] | None:
+    def prognosis_section(self, patient_id: str) -> dict[str, Any] | None:
         p = self.prognosis
         if patient_id not in p.index:
             return None
@@ -514,11 +514,13 @@ class _Cohort:
         curve = self.curves[patient_id] if patient_id in self.curves.columns else None
         svg = None
         if len(self.km) or curve is not None:
-            km = self.km if len(self.km) else pd.DataFrame(columns=["group", "time", "survival"])
-            ax = figs.plot_survival(
-                km, patient_curve=curve, patient_group=group, time_unit=self.time_unit
+            svg = Markup(
+                self.survival_figure.render(
+                    curve,
+                    group,
+                    name="Predicted survival of this patient and the cohort by risk group",
+                )
             )
-            svg = fc.svg(ax, "Predicted survival of this patient and the cohort by risk group")
         median = _float(rec.get("median_survival"))
         return {
             "risk_group": group,
@@ -534,7 +536,7 @@ class _Cohort:
             **self.survival_summary(),
         }
 
-    def profile_section(self, patient_id: str, fc: _FigureCounter) -> dict[str, Any]:
+    def profile_section(self, patient_id: str) -> dict[str, Any]:
         subtype = self.lookup(self.obs, patient_id, "subtype")
         clinical = []
         if patient_id in self.obs.index:
@@ -543,10 +545,12 @@ class _Cohort:
                     continue
                 clinical.append((str(col), val))
         svg = None
-        if len(self.umap) and {"umap1", "umap2"} <= set(self.umap.columns):
-            sub = self.obs["subtype"] if "subtype" in self.obs.columns else None
-            ax = figs.plot_umap(self.umap, sub, highlight=patient_id)
-            svg = fc.svg(ax, "Cohort UMAP coloured by subtype; the star marks this patient")
+        if self.umap_figure is not None:
+            svg = Markup(
+                self.umap_figure.render(
+                    patient_id, name="Cohort UMAP coloured by subtype; the star marks this patient"
+                )
+            )
         n_subtype = (
             int((self.obs["subtype"].astype(str) == str(subtype)).sum())
             if subtype is not None and "subtype" in self.obs.columns
@@ -560,9 +564,7 @@ class _Cohort:
             "svg": svg,
         }
 
-    def target_section(
-        self, patient_id: str, top: Iterable[Mapping[str, Any]], fc: _FigureCounter
-    ) -> dict[str, Any]:
+    def target_section(self, patient_id: str, top: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         rows: list[tuple[str, str, float]] = []  # (gene, drug, z)
         seen: set[str] = set()
         missing: list[str] = []
@@ -580,8 +582,9 @@ class _Cohort:
         svg = None
         if rows:
             z = pd.Series([z for _, _, z in rows], index=[f"{g} ({d})" for g, d, _ in rows])
-            ax = figs.plot_target_z(z)
-            svg = fc.svg(ax, "Expression z-scores of the top drugs' target genes")
+            svg = Markup(
+                figs.target_z(z, name="Expression z-scores of the top drugs' target genes")
+            )
         return {"rows": rows, "missing": missing, "svg": svg}
 
     def caveats(self, rows: list[dict[str, Any]]) -> list[str]:
@@ -622,6 +625,83 @@ class _Cohort:
         return out
 
     # -- index page --------------------------------------------------------------------------------
+
+    def qc_summary(self) -> dict[str, Any] | None:
+        qc = _str_index(self.bundle.qc)
+        if qc is None or not len(qc):
+            return None
+        flagged = qc.index[qc["qc_outlier"].astype(bool)] if "qc_outlier" in qc else []
+        stats = [
+            (label, qc[col].median(), qc[col].min(), qc[col].max())
+            for col, label in (("total_counts", "library size"), ("n_genes", "detected genes"))
+            if col in qc
+        ]
+        pseudonyms = self.pseudonyms
+        return {
+            "n": len(qc),
+            "stats": stats,
+            "flagged": [pseudonyms.get(str(pid), str(pid)) for pid in flagged],
+        }
+
+    def subtype_summary(self) -> dict[str, Any] | None:
+        if "subtype" not in self.obs.columns:
+            return None
+        counts = self.obs["subtype"].astype(str).value_counts()
+        order = sorted(counts.index, key=figs._natural_key)
+        svg = Markup(self.umap_figure.render()) if self.umap_figure is not None else None
+        return {"counts": [(k, int(counts[k])) for k in order], "svg": svg}
+
+    def module_summary(self) -> dict[str, Any] | None:
+        mt = self.bundle.module_traits
+        if mt is None or not len(mt) or not {"module", "trait", "r"} <= set(mt.columns):
+            return None
+        r = mt.pivot_table(index="module", columns="trait", values="r", sort=False)
+        r = r.loc[sorted(r.index, key=figs._natural_key)]
+        stars = None
+        n_sig = 0
+        if "q" in mt.columns:
+            q = mt.pivot_table(index="module", columns="trait", values="q", sort=False)
+            q = q.reindex(index=r.index, columns=r.columns)
+            n_sig = int((q < 0.05).sum().sum())
+            stars = pd.DataFrame(
+                np.where(q.to_numpy(float) < 0.05, "*", ""), index=r.index, columns=r.columns
+            )
+        svg = figs.heatmap(
+            r,
+            kind="diverging",
+            lim=1.0,
+            value_label="Pearson r",
+            cell_text=stars,
+            name="Module eigengenes against traits (Pearson r; * BH q < 0.05)",
+        )
+        return {"svg": Markup(svg), "n_modules": len(r), "n_traits": r.shape[1], "n_sig": n_sig}
+
+    def rank_heatmap(self) -> Markup | None:
+        """Patients (rows, grouped by subtype) x drugs (columns, by median rank) coloured by rank."""
+        rk = self.bundle.rankings
+        if not len(rk):
+            return None
+        ranks = rk.assign(patient_id=rk["patient_id"].astype(str)).pivot_table(
+            index="patient_id", columns="drug", values="rank", aggfunc="min"
+        )
+        ranks = ranks[ranks.median().sort_values(kind="stable").index]
+        order = ranks.idxmin(axis=1).map({d: i for i, d in enumerate(ranks.columns)})
+        keys = pd.DataFrame({"top": order})
+        if "subtype" in self.obs.columns:
+            keys["subtype"] = self.obs["subtype"].reindex(ranks.index).astype(str)
+            keys = keys.sort_values(["subtype", "top"], kind="stable")
+        else:
+            keys = keys.sort_values("top", kind="stable")
+        ranks = ranks.loc[keys.index]
+        pseudonyms = self.pseudonyms
+        ranks.index = [pseudonyms.get(pid, pid) for pid in ranks.index]
+        svg = figs.heatmap(
+            ranks,
+            kind="sequential",
+            value_label="rank (1 = top)",
+            name="Rank of every drug for every patient (dark = ranked high)",
+        )
+        return Markup(svg)
 
     def index(self) -> dict[str, Any]:
         rows = []
@@ -665,11 +745,14 @@ class _Cohort:
         ]
         skill_figure = None
         if len(metrics) and "rmse_ratio" in metrics:
-            skill_figure = _FigureCounter().svg(
-                figs.plot_model_skill(metrics), "Drug models against the drug-mean baseline"
-            )
+            skill_figure = Markup(figs.model_skill(metrics))
         return {
             **self.common(),
+            "qc": self.qc_summary(),
+            "subtypes": self.subtype_summary(),
+            "modules": self.module_summary(),
+            "km_figure": Markup(self.survival_figure.render()) if len(self.km) else None,
+            "rank_figure": self.rank_heatmap(),
             "rows": rows,
             "model_rows": model_rows,
             "skill_figure": skill_figure,
@@ -681,6 +764,14 @@ class _Cohort:
             "n_unreliable_top": sum(1 for r in rows if r["top_reliable"] is False),
             "survival": self.survival_summary(),
         }
+
+
+def _curve_end(km: pd.DataFrame, curves: pd.DataFrame) -> float:
+    """The time axis' end: the last Kaplan-Meier or predicted-curve time (1 if there is none)."""
+    ends = [float(km["time"].max())] if len(km) and "time" in km else []
+    if len(curves):
+        ends.append(float(np.nanmax(curves.index.to_numpy(float))))
+    return max(ends) if ends else 1.0
 
 
 def _count(n: int, total: int) -> str:
