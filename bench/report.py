@@ -426,6 +426,55 @@ def correlation_section(res: dict[str, Any], run: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def reports_section(res: dict[str, Any], run: dict[str, Any]) -> str:
+    title = "Reports: every patient's page and the cohort index"
+    out = _header("reports", title, run, [res])
+    n, peer = res["patients"], res["peer_patients"]
+    out += [
+        f"A synthetic cohort of {n:,} patients x {res['drugs']} drugs ({res['lines']} reference "
+        "cell lines): `rxrank.report.write_reports` writes every patient's page (six inline SVG "
+        "figures each, the ranked table of all drugs) and the cohort index, one process. The "
+        f"peer draws only the same six figures per patient with matplotlib (SVG), on {peer} "
+        "patients, and is compared per patient.",
+        "",
+    ]
+    rows = [
+        [
+            RXRANK_REPORTS,
+            f"{n:,}",
+            secs(res["rxrank_s"]),
+            f"{secs(res['rxrank_range'][0])} - {secs(res['rxrank_range'][1])}",
+            f"{res['rxrank_per_patient_s'] * 1e3:.1f} ms",
+            mib(res["rxrank_peak_mib"]),
+            "1.0x",
+        ],
+        [
+            MPL_FIGURES,
+            f"{peer:,}",
+            secs(res["mpl_s"]),
+            "",
+            f"{res['mpl_per_patient_s'] * 1e3:.0f} ms",
+            "",
+            times(res["ratio"]),
+        ],
+    ]
+    header = ["implementation", "patients", "median time", "range", "per patient"]
+    out.append(_table([*header, "peak RSS increase", "time per patient vs rxrank"], rows))
+    out += [
+        "",
+        f"Pages: median {res['median_kb']:.0f} kB, largest {res['max_kb']:.0f} kB per patient "
+        f"(aim: < 1 MB); index {res['index_kb']:.0f} kB. At this rate {n:,} pages take "
+        f"{secs(res['rxrank_s'])} (aim: under 2 minutes) and 10,000 about "
+        f"{secs(res['rxrank_per_patient_s'] * 10_000)}; the cost grows linearly with patients and, "
+        "through the ranked table, with drugs.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+RXRANK_REPORTS = "rxrank write_reports"
+MPL_FIGURES = "matplotlib figures only"
+
+
 def split_file(text: str) -> tuple[str, dict[str, str]]:
     """(intro above the marker, {section name: its text}) of an existing BENCHMARKS.md."""
     if MARKER not in text:

@@ -20,7 +20,7 @@ from bench import measure, report
 from bench.measure import machine_info, memory_method
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("ridge", "correlation")
+BENCHMARKS = ("ridge", "correlation", "reports")
 
 # sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats
 SIZES: dict[str, dict[str, Any]] = {
@@ -40,6 +40,7 @@ SIZES: dict[str, dict[str, Any]] = {
             "missing": (0.0, 0.2, 0.5),
         },
         "correlation": {"samples": 2000, "genes": (2000, 5000, 20000)},
+        "reports": {"patients": 1000, "drugs": 200, "lines": 500, "peer_patients": 20},
     },
     "quick": {
         "ridge": {"lines": 300, "genes": 3000, "drugs": 40, "missing": 0.2, "sklearn_slow": False},
@@ -51,6 +52,7 @@ SIZES: dict[str, dict[str, Any]] = {
             "missing": (0.0, 0.2, 0.5),
         },
         "correlation": {"samples": 2000, "genes": (2000,)},
+        "reports": {"patients": 200, "drugs": 50, "lines": 300, "peer_patients": 10},
     },
 }
 
@@ -127,6 +129,12 @@ def run_correlation(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str
     )
 
 
+def run_reports(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.reports import bench_reports
+
+    return bench_reports(**sizes["reports"], repeats=min(args.repeats, 2), seed=args.seed, log=log)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raw = sys.argv[1:] if argv is None else list(argv)
@@ -137,8 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     info["memory_method"] = memory_method()
     measure.WAIT_QUIET = args.wait_quiet
     log(f"{command}: {mode} mode, {args.only}; results -> {args.out}")
-    runners = {"ridge": run_ridge, "correlation": run_correlation}
-    renderers = {"ridge": report.ridge_section, "correlation": report.correlation_section}
+    runners = {"ridge": run_ridge, "correlation": run_correlation, "reports": run_reports}
+    renderers = {
+        "ridge": report.ridge_section,
+        "correlation": report.correlation_section,
+        "reports": report.reports_section,
+    }
     sections = {"machine": report.machine_section(info)}
     results: dict[str, Any] = {"machine": info}
     t_all = time.perf_counter()

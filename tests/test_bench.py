@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 from bench import correlation, report, ridge, synth  # noqa: E402
 from bench.measure import PeakRSS, Peer, interleaved  # noqa: E402
-from bench.run import parse_args  # noqa: E402
+from bench.run import BENCHMARKS, parse_args  # noqa: E402
 
 ROW_KEYS = {"impl", "repeats", "time_s", "time_min_s", "time_max_s", "peak_mib"}
 
@@ -176,6 +176,18 @@ def test_crashed_row_renders():
 def test_cli_arguments():
     args = parse_args(["--quick", "--only", "ridge", "--repeats", "2"])
     assert args.quick and args.only == ["ridge"] and args.repeats == 2 and args.slow_repeats == 1
-    assert parse_args([]).only == ["ridge", "correlation"]
+    assert parse_args([]).only == list(BENCHMARKS)
+    assert {"ridge", "correlation", "reports"} <= set(BENCHMARKS)
     with pytest.raises(SystemExit):
         parse_args(["--only", "nonsense"])
+
+
+def test_reports_benchmark_at_toy_size():
+    from bench.reports import bench_reports
+
+    res = bench_reports(6, 5, 20, peer_patients=2, repeats=1, log=lambda _: None)
+    assert res["pages"] == 7  # six patients and the index
+    assert 0 < res["median_kb"] < 1000 and res["ratio"] > 0
+    run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
+    text = report.reports_section(res, run)
+    assert "6 patients x 5 drugs" in text and "matplotlib figures only" in text
