@@ -56,6 +56,24 @@ def test_score_recomputable_from_components(ranked):
     assert sorted(table.groupby("patient_id")["rank"].max().unique()) == [table["drug"].nunique()]
 
 
+def test_patient_ranking_recomputed_from_the_written_table(ranked, tmp_path):
+    """From rankings.tsv alone (as a user would): score = weighted components, missing = 0; rank
+    = reliable models first, then score descending, ties by drug name (README, Ranking)."""
+    from rxrank.io import write_tsv
+
+    write_tsv(ranked[0], tmp_path / "rankings.tsv")
+    table = pd.read_csv(tmp_path / "rankings.tsv", sep="\t")
+    pid = table["patient_id"].iloc[0]
+    mine = table[table["patient_id"] == pid].copy()
+    comps = [c for c in mine.columns if c.startswith("comp_")]
+    mine["again"] = sum(DEFAULT_WEIGHTS[c.removeprefix("comp_")] * mine[c].fillna(0) for c in comps)
+    np.testing.assert_allclose(mine["again"], mine["score"], rtol=2e-5, atol=1e-5)  # 6 digits
+    order = mine.sort_values(["beats_baseline", "again", "drug"], ascending=[False, False, True])[
+        "drug"
+    ]
+    assert order.tolist() == mine.sort_values("rank")["drug"].tolist()
+
+
 def test_tier_table():
     assert assign_tier(False, True, True) == "D"
     assert assign_tier(True, True, True) == "A"

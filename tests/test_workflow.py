@@ -185,3 +185,29 @@ def test_killed_job_resumes_and_is_deterministic(run, tmp_path):
 def test_lint_is_clean(tmp_path):
     proc = _snakemake(tmp_path, "--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakemake_report_carries_outputs_with_captions(run):
+    proc = _snakemake(run, "--report", "workflow-report.html")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    html = (run / "workflow-report.html").read_text()
+    for name in ("rankings.tsv", "metrics.tsv", "cox_summary.tsv", "module_traits.tsv"):
+        assert name in html, name
+    caption = (ROOT / "workflow/report/rankings.rst").read_text().split()[:4]
+    assert " ".join(caption) in html
+
+
+def test_demo_reports_in_a_browser(run):
+    """The real demo pages in headless Chromium, offline: no request, no console error."""
+    from browser import browser, chromium_path, visit
+
+    if chromium_path() is None:
+        pytest.skip("no Chromium installed: ci/install-system-deps.sh installs Debian's chromium")
+    shots = Path(os.environ.get("RXRANK_SCREENSHOTS") or run / "screenshots")
+    reports = run / "results/reports"
+    page = sorted(reports.glob("RX-*.html"))[0]
+    with browser() as b:
+        for name, path in (("demo-index", reports / "index.html"), ("demo-patient", page)):
+            v = visit(b, path, screenshot=shots / f"{name}.png")
+            assert v.requests == [] and v.console == [] and v.errors == [], (name, v)
+            assert "Research use only" in v.text
