@@ -15,12 +15,15 @@ from rxrank.survival import (
     TREATMENT_EFFECT_COLUMNS,
     CoxModel,
     Design,
+    bootstrap_prognosis,
+    check_survival_data,
     design_matrix,
     km_by_group,
     patient_curves,
     prognosis,
     run_survival,
     treatment_effects,
+    uno_cindex,
 )
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
@@ -70,6 +73,8 @@ def outputs(clinical, features):
         "adjust_for": ["age", "stage", "M1"],
         "biomarkers": {"Erlotinib": "egfr", "Lapatinib": "erbb2"},
         "seed": 0,
+        "n_bootstrap": 30,
+        "outcome": {"column": None},
     }
     return run_survival(clinical, features, params=params)
 
@@ -324,6 +329,9 @@ def test_run_survival_outputs_follow_contract(outputs):
         "patient_curves.tsv",
         "treatment_effects.tsv",
         "metrics.json",
+        "outcome_metrics.tsv",
+        "outcome_calibration.tsv",
+        "outcome_patients.tsv",
     }
     assert list(outputs["patients.tsv"].columns) == [
         "patient_id",
@@ -333,6 +341,14 @@ def test_run_survival_outputs_follow_contract(outputs):
         "s_12",
         "s_36",
         "s_60",
+        "median_lower",
+        "median_upper",
+        "s_12_lower",
+        "s_12_upper",
+        "s_36_lower",
+        "s_36_upper",
+        "s_60_lower",
+        "s_60_upper",
     ]
     assert list(outputs["treatment_effects.tsv"].columns) == TREATMENT_EFFECT_COLUMNS
     assert outputs["patient_curves.tsv"].columns[0] == "time"
@@ -349,8 +365,16 @@ def test_run_survival_outputs_follow_contract(outputs):
         "logrank_p",
         "time_unit",
         "caveat",
+        "cv_uno_cindex_mean",
+        "cv_uno_cindex_sd",
+        "l1_ratio",
+        "selection_metric",
+        "intervals",
+        "outcome",
     ):
         assert key in metrics
+    assert metrics["selection_metric"] == "harrell"  # 30% censored
+    assert metrics["outcome"]["available"] is False  # this fixture's params switch it off
     assert metrics["n"] == 80 and metrics["events"] == 56 and metrics["time_unit"] == "months"
     assert metrics["cv_cindex_mean"] > 0.6
     lap = outputs["treatment_effects.tsv"].query("treatment == 'Lapatinib'")
@@ -360,3 +384,270 @@ def test_run_survival_outputs_follow_contract(outputs):
 def test_run_survival_rejects_unknown_feature(clinical, features):
     with pytest.raises(RxrankInputError, match="M9"):
         run_survival(clinical, features, params={"covariates": ["age"], "features": ["M9"]})
+
+
+# ---- Uno's C-index, elastic net, heavy censoring
+
+
+def _veterans():
+    sksurv_datasets = pytest.importorskip("sksurv.datasets")
+    X, y = sksurv_datasets.load_veterans_lung_cancer()
+    clin = X.copy()
+    clin["time"] = y["Survival_in_days"].astype(float)
+    clin["event"] = y["Status"].astype(int)
+    clin.index = pd.Index([f"VA{i:03d}" for i in range(len(clin))], name="patient_id")
+    return clin
+
+
+def test_uno_cindex_matches_scikit_survival():
+    """Reference implementation: sksurv.metrics.concordance_index_ipcw (Uno et al. 2011)."""
+    metrics = pytest.importorskip("sksurv.metrics")
+    from sksurv.util import Surv
+
+    clin = _veterans()
+    t, e = clin["time"].to_numpy(), clin["event"].to_numpy()
+    rng = np.random.default_rng(0)
+    risk = -clin["Karnofsky_score"].to_numpy() + rng.normal(0, 5, len(clin))
+    order = rng.permutation(len(clin))
+    tr, te = order[:90], order[90:]
+    ys = Surv.from_arrays(e.astype(bool), t)
+    tau = t[tr].max() - 1
+    ref = metrics.concordance_index_ipcw(ys[tr], ys[te], risk[te], tau=tau)[0]
+    ours = uno_cindex(t[tr], e[tr], t[te], e[te], risk[te], tau=tau)
+    assert ours == pytest.approx(ref, abs=1e-3)  # measured 0.6415 vs 0.6413
+    assert uno_cindex(t, e, t, e, risk) == pytest.approx(
+        metrics.concordance_index_ipcw(ys, ys, risk)[0], abs=1e-3
+    )
+    # reversing the risk score mirrors the index
+    assert uno_cindex(t, e, t, e, -risk) == pytest.approx(1 - uno_cindex(t, e, t, e, risk))
+
+
+def test_uno_cindex_without_censoring_equals_harrell():
+    from lifelines.utils import concordance_index
+
+    rng = np.random.default_rng(1)
+    t = rng.exponential(10, 60)
+    risk = -np.log(t) + rng.normal(0, 1, 60)
+    e = np.ones(60, int)
+    assert uno_cindex(t, e, t, e, risk) == pytest.approx(concordance_index(t, -risk, e))
+
+
+def _simulated(n=150, censor=30.0, seed=3, p_noise=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        rng.normal(size=(n, 2 + p_noise)),
+        columns=["x1", "x2", *[f"n{i}" for i in range(p_noise)]],
+        index=pd.Index([f"S{i}" for i in range(n)], name="patient_id"),
+    )
+    beta = np.array([0.8, -0.5, *[0.0] * p_noise])
+    t_event = rng.exponential(1 / (0.05 * np.exp(X.to_numpy() @ beta)))
+    t_cens = rng.uniform(0, censor, n)
+    return X, np.minimum(t_event, t_cens), (t_event <= t_cens).astype(int), beta
+
+
+def test_heavy_censoring_selects_by_uno_and_reports_both():
+    X, t, e, _ = _simulated(censor=8.0)
+    assert 1 - e.mean() > 0.5
+    model = CoxModel(penalizers=[0.01, 1.0], cv_folds=3).fit(X, t, e)
+    assert model.selection_metric_ == "uno"
+    assert {"cv_uno_mean", "cv_uno_sd", "l1_ratio"} <= set(model.cv_table_.columns)
+    assert 0.6 < model.cv_uno_mean_ < 0.9 and model.cv_uno_sd_ > 0
+    light = CoxModel(penalizers=[0.01], cv_folds=3).fit(*_simulated(censor=200.0)[:3])
+    assert light.selection_metric_ == "harrell"
+
+
+def test_l1_ratio_is_searched_and_lasso_zeroes_noise():
+    X, t, e, beta = _simulated(n=120, p_noise=4)
+    model = CoxModel(penalizers=[0.05, 0.2], l1_ratios=[0.0, 1.0], cv_folds=3).fit(X, t, e)
+    table = model.cv_table_
+    assert len(table) == 4 and set(table["l1_ratio"]) == {0.0, 1.0}
+    assert (model.penalizer_, model.l1_ratio_) in set(
+        zip(table["penalizer"], table["l1_ratio"], strict=True)
+    )
+    lasso = CoxModel._fit_one(CoxModel._frame(X, t, e), 0.2, l1_ratio=1.0)
+    noise = lasso.params_[[c for c in X.columns if c.startswith("n")]].abs()
+    assert noise.max() < 0.02 < abs(lasso.params_["x1"])  # L1 removes the noise, keeps x1
+
+
+# ---- intervals
+
+
+def test_bootstrap_intervals_cover_true_survival():
+    """Simulated Cox data with known baseline (exponential, rate 0.05): the 90% bootstrap interval
+    of S(12 | x) should contain the true value for about 90% of patients."""
+    X, t, e, beta = _simulated(n=200, censor=40.0, seed=5)
+    model = CoxModel(penalizers=[0.0], cv_folds=3).fit(X, t, e)
+    iv = bootstrap_prognosis(model, X, t, e, times=[12.0], n_boot=60, level=0.9, seed=1)
+    truth = np.exp(-0.05 * 12 * np.exp(X.to_numpy() @ beta))
+    point = model.predict_survival(X, [12.0]).loc[12.0]
+    assert (iv["s_12_lower"] <= point + 1e-9).all() and (point <= iv["s_12_upper"] + 1e-9).all()
+    covered = ((iv["s_12_lower"] <= truth) & (truth <= iv["s_12_upper"])).mean()
+    assert covered > 0.75  # measured 0.9
+    assert (iv["s_12_upper"] - iv["s_12_lower"]).median() < 0.25
+    median = model.predict_median(X)
+    finite = iv["median_lower"].notna() & median.notna()
+    assert finite.sum() > 100
+    assert (iv.loc[finite, "median_lower"] <= median[finite] + 1e-9).all()
+    assert (iv["median_upper"].isna() | (median <= iv["median_upper"] + 1e-9)).all()
+
+
+# ---- Veterans' Administration lung cancer trial (Kalbfleisch & Prentice 1980)
+
+# Golden values: Kalbfleisch & Prentice (1980), The Statistical Analysis of Failure Time Data,
+# Appendix I; the same Cox fit is R survival's `coxph(Surv(time, status) ~ trt + celltype + karno +
+# diagtime + age + prior, data = veteran)` (Efron ties, reference cell type squamous): trt 0.2946
+# (HR 1.34, p 0.156), smallcell 0.8616, adeno 1.1961, large 0.4013, karno -0.03282 per point.
+VA_COEF = {"Celltype=smallcell": 0.8616, "Celltype=adeno": 1.1961, "Celltype=large": 0.4013}
+
+
+def test_veterans_trial_no_treatment_difference_and_celltype_direction():
+    clin = _veterans()
+    adjust = ["Celltype", "Karnofsky_score", "Months_from_Diagnosis", "Age_in_years"]
+    adjust += ["Prior_therapy"]
+    refs = {"Celltype": "squamous", "Prior_therapy": "no", "Treatment": "standard"}
+    # treatment-benefit path: test vs standard chemotherapy, adjusted, no biomarker
+    X = Design(covariates=adjust, references=refs).fit_transform(clin)
+    eff = treatment_effects(
+        clin,
+        X,
+        treatment_column="Treatment",
+        reference_arm="standard",
+        biomarkers={},
+        adjust_for=adjust,
+        time_column="time",
+        event_column="event",
+        penalizer=0.0,
+    )
+    assert len(eff) == 137 and eff["hr"].nunique() == 1
+    row = eff.iloc[0]
+    assert row["hr"] == pytest.approx(1.343, abs=2e-3)  # published HR 1.34, p 0.156
+    assert row["p_treatment"] == pytest.approx(0.156, abs=2e-3)
+    assert row["hr_lower"] < 1 < row["hr_upper"]  # no significant difference
+    # cell-type effects: squamous and large better than small cell and adeno
+    design = Design(covariates=["Treatment", *adjust], references=refs)
+    Xall = design.fit_transform(clin)
+    model = CoxModel(penalizers=[0.0]).fit(Xall, clin["time"], clin["event"])
+    coef = model.summary.set_index("covariate")["coef"]
+    for name, expected in VA_COEF.items():
+        assert coef[name] == pytest.approx(expected, abs=2e-3), name
+    assert coef["Celltype=adeno"] > coef["Celltype=smallcell"] > coef["Celltype=large"] > 0
+    assert coef["Karnofsky_score"] / design.sds_["Karnofsky_score"] == pytest.approx(
+        -0.03282, abs=2e-4
+    )
+    # Karnofsky score is the known proportional-hazards violator of this trial (Therneau & Grambsch)
+    assert "Karnofsky_score" in model.ph_violations_
+
+
+# ---- clear errors
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("os_months", np.nan, "missing"),
+        ("os_event", np.nan, "missing"),
+        ("os_months", -3.0, "negative"),
+        ("os_months", 0.0, "positive times"),
+        ("os_event", 2, "must be 0"),
+    ],
+    ids=["missing_time", "missing_event", "negative_time", "zero_time", "event_2"],
+)
+def test_bad_survival_rows_name_file_rows_and_fix(clinical, column, value, expected):
+    bad = clinical.copy()
+    bad[column] = bad[column].astype(float)
+    bad.loc[["P003", "P017"], column] = value
+    with pytest.raises(RxrankInputError, match=expected) as err:
+        check_survival_data(
+            bad, time_column="os_months", event_column="os_event", source="clinical.tsv"
+        )
+    msg = str(err.value)
+    assert "clinical.tsv" in msg and "P003" in msg and "P017" in msg and "2 row(s)" in msg
+    assert any(word in msg for word in ("remove", "Recode", "correct"))
+    with pytest.raises(RxrankInputError, match="P003"):
+        run_survival(bad, None, params={"covariates": ["age", "stage"], "n_bootstrap": 0})
+
+
+def test_collinear_covariates_are_named(clinical):
+    clin = clinical.assign(age_months=clinical["age"] * 12 + 6)
+    with pytest.raises(RxrankInputError, match="collinear") as err:
+        design_matrix(clin, None, covariates=["age", "stage", "age_months"])
+    assert "age_months" in str(err.value) and "'age'" in str(err.value)
+    # a categorical that duplicates a dummy of another
+    clin = clinical.assign(late=(clinical["stage"] == "IV").map({True: "yes", False: "no"}))
+    with pytest.raises(RxrankInputError, match="late=yes"):
+        design_matrix(clin, None, covariates=["stage", "late"])
+
+
+def test_convergence_failure_suggests_a_penalizer():
+    rng = np.random.default_rng(0)
+    t = rng.exponential(10, 40)
+    X = pd.DataFrame(
+        {"separating": -np.argsort(np.argsort(t)).astype(float), "z": rng.normal(size=40)},
+        index=pd.Index([f"C{i}" for i in range(40)], name="patient_id"),
+    )
+    with pytest.raises(RxrankInputError, match="did not converge") as err:
+        CoxModel(penalizers=[0.0], cv_folds=2).fit(X, t, np.ones(40, int))
+    assert "penalizer 0.01" in str(err.value) and "survival.penalizers" in str(err.value)
+
+
+def test_cli_reports_bad_rows_without_traceback(tmp_path, clinical, truth, caplog):
+    import anndata as ad
+
+    from rxrank import cli
+
+    obs = clinical.copy()
+    obs.loc["P005", "os_months"] = -2.0
+    ad.AnnData(obs=obs, X=np.zeros((len(obs), 1), dtype=np.float32)).write_h5ad(
+        tmp_path / "cohort.h5ad"
+    )
+    truth[["m1_factor"]].rename(columns={"m1_factor": "M1"}).to_csv(
+        tmp_path / "eigengenes.tsv", sep="\t"
+    )
+    pd.DataFrame({"patient_id": ["P001"], "drug": ["Erlotinib"], "predicted": [1.0]}).to_csv(
+        tmp_path / "predictions.tsv", sep="\t", index=False
+    )
+    params = {
+        "cohort": {"clinical": "clin.tsv", "time_column": "os_months", "event_column": "os_event"},
+        "survival": {"n_bootstrap": 0},
+    }
+    argv = ["survival", "--params", json.dumps(params), "--outdir", str(tmp_path)]
+    for name in ("cohort.h5ad", "eigengenes.tsv", "predictions.tsv"):
+        argv += [f"--{name.split('.')[0]}", str(tmp_path / name)]
+    assert cli.main(argv) == 2
+    assert "clinical table clin.tsv: negative survival time" in caplog.text
+    assert "P005" in caplog.text and "Traceback" not in caplog.text
+
+
+# ---- planted interaction at a larger cohort from the same generator
+
+
+def test_planted_interaction_recovered_in_larger_demo_cohort():
+    """The demo generator at 400 patients (80 in the shipped demo has 4 EGFR-driven patients on
+    Erlotinib, too few for p < 0.05): EGFR expression as Erlotinib's biomarker recovers the planted
+    benefit of matched treatment (log HR -1.4 for EGFR-driven patients on Erlotinib)."""
+    from rxrank.demo import DemoSpec, generate
+
+    data = generate(DemoSpec(n_patients=400))
+    clin = data["demo/clinical.tsv"].set_index("patient_id")
+    expr = data["demo/expression.tsv.gz"]  # genes x patients, counts
+    egfr = np.log1p(expr.loc["EGFR"].astype(float) / expr.sum() * 1e6)
+    truth = data["demo/truth/patients.tsv"].set_index("patient_id")
+    feats = pd.DataFrame({"M1": truth["m1_factor"]})
+    X = design_matrix(clin, feats, covariates=["age", "stage"])
+    eff = treatment_effects(
+        clin,
+        X,
+        treatment_column="treatment",
+        reference_arm="standard_of_care",
+        biomarkers={"Erlotinib": egfr},
+        adjust_for=["age", "stage", "M1"],
+    )
+    erl = eff[eff["treatment"] == "Erlotinib"].set_index("patient_id")
+    assert erl["p_interaction"].iloc[0] < 0.05
+    egfr_driven = truth.loc[erl.index, "driver"] == "EGFR"
+    # measured: p_interaction 0.032; median HR 0.39 for EGFR-driven (truth exp(-1.4) = 0.25), every
+    # interval below 1; 0.86 for the others (truth 1), 91% of their intervals include 1
+    hr, lower, upper = erl["hr"], erl["hr_lower"], erl["hr_upper"]
+    assert hr[egfr_driven].median() < 0.6 < hr[~egfr_driven].median()
+    assert (upper[egfr_driven] < 1).mean() > 0.8
+    assert ((lower < 1) & (upper > 1))[~egfr_driven].mean() > 0.8

@@ -200,14 +200,16 @@ def cmd_survival(args) -> None:
         params.setdefault(
             "biomarkers", {a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features}
         )
-    out = run_survival(obs, features, params=params)
+    out = run_survival(
+        obs, features, params=params, source=f"clinical table {cohort.get('clinical', '')}".strip()
+    )
     outdir = Path(args.outdir)
     for name, value in out.items():
         if name.endswith(".json"):
             with io.atomic_path(outdir / name) as tmp:
                 tmp.write_text(json.dumps(value, indent=2, default=float))
         else:
-            io.write_tsv(value, outdir / name, index=name == "patients.tsv")
+            io.write_tsv(value, outdir / name)
 
 
 def cmd_rank(args) -> None:

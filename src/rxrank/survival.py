@@ -28,6 +28,8 @@ from rxrank.io import RxrankInputError
 __all__ = [
     "CoxModel",
     "Design",
+    "bootstrap_prognosis",
+    "check_survival_data",
     "TREATMENT_EFFECT_COLUMNS",
     "design_matrix",
     "km_by_group",
@@ -35,6 +37,7 @@ __all__ = [
     "prognosis",
     "run_survival",
     "treatment_effects",
+    "uno_cindex",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ TREATMENT_EFFECT_COLUMNS = [
     "hr_lower",
     "hr_upper",
     "p_interaction",
+    "p_treatment",
     "note",
 ]
 SUMMARY_COLUMNS = ["covariate", "coef", "hr", "hr_lower", "hr_upper", "p", "ph_p"]
@@ -79,6 +83,116 @@ def _quiet_lifelines(level: int = logging.DEBUG) -> Iterator[None]:
 def _finite_or_none(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _censoring_survival(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier of the censoring distribution G(t) (events at a tied time leave first)."""
+    order = np.unique(time)
+    at_risk = np.array([(time >= t).sum() for t in order], dtype=float)
+    censored = np.array([((time == t) & (event == 0)).sum() for t in order], dtype=float)
+    return order, np.cumprod(1.0 - censored / at_risk)
+
+
+def uno_cindex(
+    train_time, train_event, test_time, test_event, risk, *, tau: float | None = None
+) -> float:
+    """Uno's IPCW concordance (Uno et al. 2011, Stat Med 30:1105): pairs ordered by an event time
+    weighted by 1/G(T_i)^2, G = Kaplan-Meier of censoring in the training patients; ``risk``
+    higher = shorter survival. Events after ``tau`` (default: the last time where G > 0) are
+    left out. Agrees with scikit-survival's ``concordance_index_ipcw``."""
+    tr_t = np.asarray(train_time, dtype=float)
+    tr_e = np.asarray(train_event, dtype=int)
+    t = np.asarray(test_time, dtype=float)
+    e = np.asarray(test_event, dtype=int).astype(bool)
+    r = np.asarray(risk, dtype=float)
+    g_t, g = _censoring_survival(tr_t, tr_e)
+    idx = np.searchsorted(g_t, t, side="right") - 1
+    g_at = np.where(idx >= 0, g[np.clip(idx, 0, None)], 1.0)
+    limit = g_t[g > 0].max() if (g > 0).any() else -np.inf
+    if tau is not None:
+        limit = min(limit, float(tau))
+    use = e & (t < limit) & (g_at > 0)
+    if not use.any():
+        return float("nan")
+    w = np.zeros_like(t)
+    w[use] = 1.0 / g_at[use] ** 2
+    # comparable: i an event (weighted), j with a longer time
+    later = t[None, :] > t[:, None]
+    conc = (r[:, None] > r[None, :]) + 0.5 * (r[:, None] == r[None, :])
+    num = (w[:, None] * later * conc)[use].sum()
+    den = (w[:, None] * later)[use].sum()
+    return float(num / den) if den > 0 else float("nan")
+
+
+def check_survival_data(
+    clinical: pd.DataFrame, *, time_column: str, event_column: str, source: str = "clinical table"
+) -> None:
+    """Raise one message per problem in the survival columns, naming the file, the rows and the fix:
+    missing time or event, negative (or zero) times, events other than 0/1."""
+
+    def rows(mask: pd.Series) -> str:
+        ids = [str(i) for i in mask[mask].index[:10]]
+        more = f" and {int(mask.sum()) - 10} more" if mask.sum() > 10 else ""
+        return f"{int(mask.sum())} row(s): {', '.join(ids)}{more}"
+
+    for col in (time_column, event_column):
+        if col not in clinical.columns:
+            raise RxrankInputError(
+                f"{source} has no column {col!r} (columns {list(clinical.columns)[:12]}); set "
+                "`cohort.time_column` / `cohort.event_column` in the config."
+            )
+    time = pd.to_numeric(clinical[time_column], errors="coerce")
+    event = pd.to_numeric(clinical[event_column], errors="coerce")
+    missing = time.isna() | event.isna()
+    if missing.any():
+        raise RxrankInputError(
+            f"{source}: survival time {time_column!r} or event {event_column!r} is missing or "
+            f"not a number in {rows(missing)}. Fill them in from the source records, or remove "
+            "these patients from the clinical table (they cannot enter a survival model)."
+        )
+    negative = time < 0
+    if negative.any():
+        raise RxrankInputError(
+            f"{source}: negative survival time in column {time_column!r} in {rows(negative)}. "
+            "Times run from diagnosis (or study entry) to event or last follow-up; check for a "
+            "date subtraction in the wrong order and correct these rows."
+        )
+    zero = time == 0
+    if zero.any():
+        raise RxrankInputError(
+            f"{source}: survival time 0 in column {time_column!r} in {rows(zero)}. Cox models "
+            "need positive times: use the true follow-up (e.g. 0.5 days in your unit) or remove "
+            "these rows."
+        )
+    bad = ~event.isin([0, 1])
+    if bad.any():
+        values = sorted({str(v) for v in clinical.loc[bad, event_column]})[:5]
+        raise RxrankInputError(
+            f"{source}: event column {event_column!r} must be 0 (censored) or 1 (event), but has "
+            f"{values} in {rows(bad)}. Recode these rows (e.g. 1/2 coding: 2 -> 1 event, "
+            "1 -> 0 censored)."
+        )
+
+
+def _check_collinear(X: pd.DataFrame, *, tol: float = 1e-8) -> None:
+    """Raise when a design column is (almost exactly) a linear combination of the others."""
+    Z = X.to_numpy(dtype=float)
+    Z = (Z - Z.mean(0)) / Z.std(0)
+    kept: list[int] = []
+    for k in range(Z.shape[1]):
+        if kept:
+            A = Z[:, kept]
+            coef, *_ = np.linalg.lstsq(A, Z[:, k], rcond=None)
+            resid = Z[:, k] - A @ coef
+            if resid.var() < tol:
+                partners = [X.columns[kept[i]] for i in np.flatnonzero(np.abs(coef) > 1e-6)]
+                raise RxrankInputError(
+                    f"survival covariate {X.columns[k]!r} is collinear with {partners} in the "
+                    f"{len(X)} patients analysed (it is a linear combination of them), so their "
+                    "effects cannot be separated. Drop one of them from `cohort.covariates` / "
+                    "`survival.features`, or merge the categories that coincide."
+                )
+        kept.append(k)
 
 
 # ------------------------------------------------------------
@@ -153,7 +267,7 @@ class Design:
                     raise RxrankInputError(
                         f"survival covariate {col!r} has a single level ({levels[0]!r}) in the "
                         f"{len(values)} patients analysed; it cannot be estimated. Drop it from "
-                        "`covariates`."
+                        "`cohort.covariates` / `survival.features`."
                     )
                 ref = str(self.references.get(col, levels[0]))
                 if ref not in levels:
@@ -169,7 +283,8 @@ class Design:
                 if not sd > 0:
                     raise RxrankInputError(
                         f"survival covariate {col!r} takes a single value ({values.iloc[0]!r}) in "
-                        f"the {len(values)} patients analysed; it cannot be estimated. Drop it."
+                        f"the {len(values)} patients analysed; it cannot be estimated. Drop it from "
+                        "`cohort.covariates` / `survival.features`."
                     )
                 self.means_[col] = float(values.mean())
                 self.sds_[col] = sd
@@ -182,6 +297,7 @@ class Design:
                 else [col]
             )
         ]
+        _check_collinear(self.transform(clinical, features))
         return self
 
     def _complete(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -267,20 +383,28 @@ def design_matrix(
 
 
 class CoxModel:
-    """L2-penalised Cox model whose penalty is chosen by K-fold cross-validated C-index."""
+    """Penalised Cox model (lifelines) whose penalty and L1 ratio are chosen by K-fold CV C-index.
+
+    Harrell's C is computed in every fold, and Uno's IPCW C (censoring weights from the training
+    fold) beside it; when at least ``uno_censoring`` of the patients are censored the grid point is
+    chosen by Uno's C, which Harrell's C overstates under heavy censoring."""
 
     def __init__(
         self,
         *,
         penalizers: Sequence[float] = DEFAULT_PENALIZERS,
+        l1_ratios: Sequence[float] = (0.0,),
         cv_folds: int = 5,
         seed: int = 0,
         ph_alpha: float = 0.05,
+        uno_censoring: float = 0.5,
     ) -> None:
         self.penalizers = penalizers
+        self.l1_ratios = l1_ratios
         self.cv_folds = cv_folds
         self.seed = seed
         self.ph_alpha = ph_alpha
+        self.uno_censoring = uno_censoring
 
     @staticmethod
     def _frame(X: pd.DataFrame, duration, event) -> pd.DataFrame:
@@ -290,9 +414,29 @@ class CoxModel:
         return df
 
     @staticmethod
-    def _fit_one(df: pd.DataFrame, penalizer: float, level: int = logging.DEBUG) -> CoxPHFitter:
+    def _fit_one(
+        df: pd.DataFrame, penalizer: float, level: int = logging.DEBUG, l1_ratio: float = 0.0
+    ) -> CoxPHFitter:
         with _quiet_lifelines(level):
-            return CoxPHFitter(penalizer=penalizer).fit(df, _DURATION, _EVENT)
+            return CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio).fit(df, _DURATION, _EVENT)
+
+    @staticmethod
+    def _fit_strict(df: pd.DataFrame, penalizer: float, l1_ratio: float = 0.0) -> CoxPHFitter:
+        """Fit, raising ConvergenceError when lifelines only warns that Newton-Raphson failed."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cph = CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio).fit(df, _DURATION, _EVENT)
+        failed = [
+            str(w.message).splitlines()[0]
+            for w in caught
+            if "failed to converge" in str(w.message) or not np.isfinite(cph.params_).all()
+        ]
+        if failed or not np.isfinite(cph.params_).all():
+            raise ConvergenceError(failed[0] if failed else "non-finite coefficients")
+        for w in caught:
+            if not issubclass(w.category, DeprecationWarning | FutureWarning):
+                log.warning("lifelines: %s", str(w.message).splitlines()[0])
+        return cph
 
     def _folds(self, event: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         k = int(self.cv_folds)
@@ -303,10 +447,13 @@ class CoxModel:
         return list(KFold(k, shuffle=True, random_state=self.seed).split(event))
 
     def fit(self, X: pd.DataFrame, duration, event) -> CoxModel:
-        """Choose the penalty by CV C-index, refit on all patients, summarise and test PH."""
+        """Choose penalty and L1 ratio by CV C-index, refit on all patients, summarise, test PH."""
         penalizers = [float(p) for p in self.penalizers]
+        l1_ratios = [float(r) for r in self.l1_ratios]
         if not penalizers or any(p < 0 for p in penalizers):
             raise RxrankInputError(f"`penalizers` must be non-negative numbers, got {penalizers}.")
+        if not l1_ratios or any(not 0 <= r <= 1 for r in l1_ratios):
+            raise RxrankInputError(f"`l1_ratios` must be numbers in [0, 1], got {l1_ratios}.")
         if self.cv_folds < 2:
             raise RxrankInputError(f"`cv_folds` must be at least 2, got {self.cv_folds}.")
         df = self._frame(X, duration, event)
@@ -316,46 +463,104 @@ class CoxModel:
                 f"{self.cv_folds}-fold cross-validated Cox model."
             )
         self.columns_ = list(X.columns)
+        self.censored_fraction_ = float(1.0 - df[_EVENT].mean())
+        self.selection_metric_ = (
+            "uno" if self.censored_fraction_ >= self.uno_censoring else "harrell"
+        )
         folds = self._folds(df[_EVENT].to_numpy())
-        scores = np.full((len(penalizers), len(folds)), np.nan)
-        for i, pen in enumerate(penalizers):
+        grid = [(p, r) for r in l1_ratios for p in penalizers]
+        harrell = np.full((len(grid), len(folds)), np.nan)
+        uno = np.full((len(grid), len(folds)), np.nan)
+        for i, (pen, l1) in enumerate(grid):
+            if pen == 0 and l1 > 0:
+                continue  # an L1 ratio without a penalty is the unpenalised model again
             for j, (train, test) in enumerate(folds):
                 try:
-                    cph = self._fit_one(df.iloc[train], pen)
+                    cph = self._fit_one(df.iloc[train], pen, l1_ratio=l1)
                 except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
-                    log.debug("CV fit failed (penalizer %g, fold %d): %s", pen, j, err)
+                    log.debug("CV fit failed (penalizer %g, l1 %g, fold %d): %s", pen, l1, j, err)
                     continue
-                te = df.iloc[test]
+                te, tr = df.iloc[test], df.iloc[train]
                 if te[_EVENT].sum() == 0:
                     continue
-                risk = cph.predict_log_partial_hazard(te[self.columns_]).to_numpy()
-                scores[i, j] = concordance_index(te[_DURATION], -risk, te[_EVENT])
+                with _quiet_lifelines():
+                    risk = cph.predict_log_partial_hazard(te[self.columns_]).to_numpy()
+                harrell[i, j] = concordance_index(te[_DURATION], -risk, te[_EVENT])
+                uno[i, j] = uno_cindex(tr[_DURATION], tr[_EVENT], te[_DURATION], te[_EVENT], risk)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
-            means = np.nanmean(scores, axis=1)
-            sds = np.nanstd(scores, axis=1, ddof=1)
+            h_mean, h_sd = np.nanmean(harrell, axis=1), np.nanstd(harrell, axis=1, ddof=1)
+            u_mean, u_sd = np.nanmean(uno, axis=1), np.nanstd(uno, axis=1, ddof=1)
         self.cv_table_ = pd.DataFrame(
-            {"penalizer": penalizers, "cv_cindex_mean": means, "cv_cindex_sd": sds}
+            {
+                "penalizer": [g[0] for g in grid],
+                "l1_ratio": [g[1] for g in grid],
+                "cv_cindex_mean": h_mean,
+                "cv_cindex_sd": h_sd,
+                "cv_uno_mean": u_mean,
+                "cv_uno_sd": u_sd,
+            }
         )
-        if np.isnan(means).all():
-            best = int(np.argmax(penalizers))
-            log.warning("every CV fit failed; using the largest penalizer %g", penalizers[best])
+        target = u_mean if self.selection_metric_ == "uno" else h_mean
+        if np.isnan(target).all():
+            best = int(np.argmax([g[0] for g in grid]))
+            log.warning("every CV fit failed; using the largest penalizer %g", grid[best][0])
         else:
-            best = int(np.nanargmax(means))
-        self.penalizer_ = penalizers[best]
-        self.cv_cindex_mean_ = float(means[best])
-        self.cv_cindex_sd_ = float(sds[best])
-        self.model_ = self._fit_one(df, self.penalizer_, logging.WARNING)
+            best = int(np.nanargmax(target))
+        self.penalizer_, self.l1_ratio_ = grid[best]
+        self.cv_cindex_mean_ = float(h_mean[best])
+        self.cv_cindex_sd_ = float(h_sd[best])
+        self.cv_uno_mean_ = float(u_mean[best])
+        self.cv_uno_sd_ = float(u_sd[best])
+        self.cv_fold_cindex_ = harrell[best].tolist()
+        self.model_ = self._fit_final(df)
         self._summarise(df)
         log.info(
-            "Cox model: %d patients, %d events, penalizer %g, CV C-index %.3f +/- %.3f",
+            "Cox model: %d patients, %d events, penalizer %g (l1 %g), CV C-index %.3f +/- %.3f "
+            "(Uno %.3f +/- %.3f; chosen by %s)",
             len(df),
             int(df[_EVENT].sum()),
             self.penalizer_,
+            self.l1_ratio_,
             self.cv_cindex_mean_,
             self.cv_cindex_sd_,
+            self.cv_uno_mean_,
+            self.cv_uno_sd_,
+            self.selection_metric_,
         )
         return self
+
+    def _fit_final(self, df: pd.DataFrame) -> CoxPHFitter:
+        """Fit on every patient; a convergence failure becomes a message naming a penalty that
+        converges (tried at 10x steps), never a traceback."""
+        try:
+            return self._fit_strict(df, self.penalizer_, self.l1_ratio_)
+        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as err:
+            first = err
+        suggestion = None
+        for trial in (0.01, 0.1, 1.0, 10.0, 100.0):
+            if trial <= self.penalizer_:
+                continue
+            try:
+                self._fit_strict(df, trial, self.l1_ratio_)
+            except (ConvergenceError, np.linalg.LinAlgError, ValueError):
+                continue
+            suggestion = trial
+            break
+        spread = df[self.columns_].std(ddof=0).sort_values()
+        hint = (
+            f"It converges with penalizer {suggestion:g}: add {suggestion:g} to "
+            "`survival.penalizers` in the config (or set `survival.penalizers: "
+            f"[{suggestion:g}]`)."
+            if suggestion is not None
+            else "It did not converge with penalizer 100 either; remove covariates "
+            "that separate events perfectly or have almost no variation "
+            f"(least variable: {list(spread.index[:3])})."
+        )
+        raise RxrankInputError(
+            f"the Cox model of {len(df)} patients did not converge with penalizer "
+            f"{self.penalizer_:g} (lifelines: {str(first).splitlines()[0][:200]}). {hint}"
+        ) from None
 
     def _summarise(self, df: pd.DataFrame) -> None:
         s = self.model_.summary
@@ -409,28 +614,102 @@ class CoxModel:
         return pd.Series(np.asarray(risk, dtype=float), index=X.index, name="risk_score")
 
     def _baseline(self) -> tuple[np.ndarray, np.ndarray]:
-        base = self.model_.baseline_cumulative_hazard_
-        return base.index.to_numpy(dtype=float), base.iloc[:, 0].to_numpy(dtype=float)
+        return _baseline_of(self.model_)
 
     def predict_survival(self, X: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
         """S(t) as a step function (Breslow baseline): rows = times, columns = patients."""
-        t0, h0 = self._baseline()
-        times = np.asarray(times, dtype=float)
-        idx = np.searchsorted(t0, times, side="right") - 1
-        cum = np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)
-        hazard = np.exp(self.predict_risk(X).to_numpy())
-        surv = np.exp(-np.outer(cum, hazard))
-        return pd.DataFrame(surv, index=pd.Index(times, name="time"), columns=X.index)
+        surv = _survival_at(self.model_, self._check(X), times)
+        return pd.DataFrame(
+            surv, index=pd.Index(np.asarray(times, float), name="time"), columns=X.index
+        )
 
     def predict_median(self, X: pd.DataFrame) -> pd.Series:
         """Predicted median survival time; NaN where S(t) stays above 0.5 within follow-up."""
-        t0, h0 = self._baseline()
-        hazard = np.exp(self.predict_risk(X).to_numpy())
-        below = np.exp(-np.outer(h0, hazard)) <= 0.5  # times x patients
-        reached = below.any(axis=0)
-        first = np.argmax(below, axis=0)
-        median = np.where(reached, t0[first], np.nan)
+        median = _median_of(self.model_, self._check(X))
         return pd.Series(median, index=X.index, name="median_survival")
+
+
+def _baseline_of(cph: CoxPHFitter) -> tuple[np.ndarray, np.ndarray]:
+    base = cph.baseline_cumulative_hazard_
+    return base.index.to_numpy(dtype=float), base.iloc[:, 0].to_numpy(dtype=float)
+
+
+def _hazard_ratio_of(cph: CoxPHFitter, X: pd.DataFrame) -> np.ndarray:
+    with _quiet_lifelines():
+        return np.exp(np.asarray(cph.predict_log_partial_hazard(X), dtype=float))
+
+
+def _survival_at(cph: CoxPHFitter, X: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
+    """S(t | x) = exp(-H0(t) exp(x b)) at ``times`` (rows) for every patient (columns)."""
+    t0, h0 = _baseline_of(cph)
+    times = np.asarray(times, dtype=float)
+    idx = np.searchsorted(t0, times, side="right") - 1
+    cum = np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)
+    return np.exp(-np.outer(cum, _hazard_ratio_of(cph, X)))
+
+
+def _median_of(cph: CoxPHFitter, X: pd.DataFrame) -> np.ndarray:
+    t0, h0 = _baseline_of(cph)
+    below = np.exp(-np.outer(h0, _hazard_ratio_of(cph, X))) <= 0.5  # times x patients
+    first = np.argmax(below, axis=0)
+    return np.where(below.any(axis=0), t0[first], np.nan)
+
+
+def bootstrap_prognosis(
+    model: CoxModel,
+    X: pd.DataFrame,
+    duration,
+    event,
+    *,
+    times: Sequence[float] = (12, 36, 60),
+    n_boot: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Percentile bootstrap intervals of each patient's median survival and S(t).
+
+    Patients are resampled with replacement, the Cox model is refitted at the chosen penalty
+    (design and penalty held fixed) and every patient's curve recomputed; the interval is the
+    (1 - level)/2 and (1 + level)/2 quantiles over resamples. A median not reached within a
+    resample's follow-up counts as +infinity, so an upper limit 'not reached' is reported as NaN."""
+    Xc = model._check(X)
+    df = CoxModel._frame(Xc, duration, event)
+    rng = np.random.default_rng(seed)
+    times = [float(t) for t in times]
+    surv_draws, med_draws = [], []
+    for _ in range(int(n_boot)):
+        take = rng.integers(0, len(df), len(df))
+        sample = df.iloc[take]
+        if sample[_EVENT].sum() < 2:
+            continue
+        try:
+            cph = CoxModel._fit_one(
+                sample.reset_index(drop=True), model.penalizer_, l1_ratio=model.l1_ratio_
+            )
+        except (ConvergenceError, ValueError, np.linalg.LinAlgError):
+            continue
+        surv_draws.append(_survival_at(cph, Xc, times))
+        med = _median_of(cph, Xc)
+        med_draws.append(np.where(np.isnan(med), np.inf, med))
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    out = pd.DataFrame(index=X.index)
+    if len(surv_draws) < max(10, n_boot // 2):
+        log.warning("only %d of %d bootstrap fits succeeded; no intervals", len(surv_draws), n_boot)
+        out["median_lower"] = out["median_upper"] = np.nan
+        for t in times:
+            out[f"{_time_label(t)}_lower"] = out[f"{_time_label(t)}_upper"] = np.nan
+        return out
+    meds = np.stack(med_draws)  # draws x patients
+    lo = np.quantile(meds, lo_q, axis=0, method="lower")
+    hi = np.quantile(meds, hi_q, axis=0, method="higher")
+    out["median_lower"] = np.where(np.isfinite(lo), lo, np.nan)
+    out["median_upper"] = np.where(np.isfinite(hi), hi, np.nan)
+    surv = np.stack(surv_draws)  # draws x times x patients
+    for k, t in enumerate(times):
+        out[f"{_time_label(t)}_lower"] = np.quantile(surv[:, k, :], lo_q, axis=0)
+        out[f"{_time_label(t)}_upper"] = np.quantile(surv[:, k, :], hi_q, axis=0)
+    out.attrs["n_boot"] = len(surv_draws)
+    return out
 
 
 # ------------------------------------------------------------
@@ -670,6 +949,7 @@ def _one_arm(
             hr_lower=np.nan,
             hr_upper=np.nan,
             p_interaction=np.nan,
+            p_treatment=np.nan,
             note=note + f" Not estimated: fewer than {min_events} events or 3 patients per arm.",
         )
     try:
@@ -681,6 +961,7 @@ def _one_arm(
             hr_lower=np.nan,
             hr_upper=np.nan,
             p_interaction=np.nan,
+            p_treatment=np.nan,
             note=note + " Not estimated: the model did not converge.",
         )
     b = cph.params_
@@ -705,6 +986,7 @@ def _one_arm(
         hr_lower=np.exp(log_hr - _Z * se),
         hr_upper=np.exp(log_hr + _Z * se),
         p_interaction=p_int,
+        p_treatment=float(cph.summary.loc["treatment", "p"]),
         note=note,
     )
 
@@ -714,19 +996,25 @@ def _one_arm(
 
 
 def run_survival(
-    clinical: pd.DataFrame, features: pd.DataFrame | None, *, params: Mapping
+    clinical: pd.DataFrame,
+    features: pd.DataFrame | None,
+    *,
+    params: Mapping,
+    outcome_features: pd.DataFrame | None = None,
+    source: str = "clinical table",
 ) -> dict[str, pd.DataFrame | dict]:
-    """Fit the cohort Cox model and build every survival output, keyed by file name."""
+    """Fit the cohort Cox model and build every survival output, keyed by file name.
+
+    ``outcome_features`` (default: ``features``) are the molecular features offered to the
+    outcome classifiers of :mod:`rxrank.outcome` beside the clinical covariates."""
+    from rxrank.outcome import run_outcome
+
     time_col = params.get("time_column", "os_months")
     event_col = params.get("event_column", "os_event")
     covariates = list(params.get("covariates") or [])
     feature_cols = params.get("features")
     times = [float(t) for t in params.get("times", (12, 36, 60))]
-    for col in (time_col, event_col):
-        if col not in clinical.columns:
-            raise RxrankInputError(
-                f"clinical table lacks survival column {col!r}; set `time_column`/`event_column`."
-            )
+    check_survival_data(clinical, time_column=time_col, event_column=event_col, source=source)
     feats = None
     if features is not None:
         feats = features.copy()
@@ -749,12 +1037,22 @@ def run_survival(
     duration = clin.loc[X.index, time_col].astype(float)
     event = clin.loc[X.index, event_col].astype(int)
 
+    seed = int(params.get("seed", 0))
     model = CoxModel(
         penalizers=params.get("penalizers") or DEFAULT_PENALIZERS,
+        l1_ratios=params.get("l1_ratios") or (0.0,),
         cv_folds=int(params.get("cv_folds", 5)),
-        seed=int(params.get("seed", 0)),
+        seed=seed,
+        uno_censoring=float(params.get("uno_censoring", 0.5)),
     ).fit(X, duration, event)
     patients = prognosis(model, X, times=times)
+    n_boot = int(params.get("n_bootstrap", 100))
+    level = float(params.get("interval_level", 0.95))
+    if n_boot > 0:
+        intervals = bootstrap_prognosis(
+            model, X, duration, event, times=times, n_boot=n_boot, level=level, seed=seed
+        )
+        patients = patients.join(intervals)
     km, logrank_p = km_by_group(duration, event, patients["risk_group"])
 
     biomarker_cols = dict(params.get("biomarkers") or {})
@@ -777,24 +1075,50 @@ def run_survival(
         time_column=time_col,
         event_column=event_col,
     )
+    outcome = run_outcome(
+        clin,
+        features if outcome_features is None else outcome_features,
+        params=dict(params.get("outcome") or {}),
+        covariates=covariates + [c for c in [params.get("treatment_column")] if c in clin],
+        feature_columns=list(
+            dict.fromkeys([*(feats.columns if feats is not None else []), *biomarker_cols.values()])
+        ),
+        seed=seed,
+    )
     metrics = {
         "n": len(X),
         "events": int(event.sum()),
+        "censored_fraction": model.censored_fraction_,
         "covariates": list(X.columns),
         "penalizer": model.penalizer_,
+        "l1_ratio": model.l1_ratio_,
+        "selection_metric": model.selection_metric_,
         "cv_cindex_mean": _finite_or_none(model.cv_cindex_mean_),
         "cv_cindex_sd": _finite_or_none(model.cv_cindex_sd_),
+        "cv_uno_cindex_mean": _finite_or_none(model.cv_uno_mean_),
+        "cv_uno_cindex_sd": _finite_or_none(model.cv_uno_sd_),
+        "cv_fold_cindex": [_finite_or_none(v) for v in model.cv_fold_cindex_],
         "cv_folds": int(model.cv_folds),
         "cv_table": [
             {k: _finite_or_none(v) for k, v in row.items()}
             for row in model.cv_table_.to_dict("records")
         ],
+        "ph_test": "lifelines proportional_hazard_test, rank-transformed time, per covariate",
+        "ph_alpha": model.ph_alpha,
         "ph_violations": list(model.ph_violations_),
         "logrank_p": _finite_or_none(logrank_p),
         "time_unit": params.get("time_unit", "months"),
         "times": times,
+        "intervals": {
+            "method": "percentile bootstrap over patients (Cox refitted at the chosen penalty)"
+            if n_boot > 0
+            else "none (n_bootstrap: 0)",
+            "level": level,
+            "n_bootstrap": int(intervals.attrs.get("n_boot", 0)) if n_boot > 0 else 0,
+        },
         "design": design.to_dict(),
         "caveat": CAVEAT,
+        "outcome": outcome.pop("metrics"),
     }
     return {
         "cox_summary.tsv": model.summary.copy(),
@@ -805,4 +1129,5 @@ def run_survival(
         "patient_curves.tsv": patient_curves(model, X),
         "treatment_effects.tsv": effects,
         "metrics.json": metrics,
+        **outcome,
     }

@@ -10,6 +10,9 @@ rule survival:
         km="results/survival/km.tsv",
         patient_curves="results/survival/patient_curves.tsv",
         treatment_effects="results/survival/treatment_effects.tsv",
+        outcome_metrics="results/survival/outcome_metrics.tsv",
+        outcome_calibration="results/survival/outcome_calibration.tsv",
+        outcome_patients="results/survival/outcome_patients.tsv",
     params:
         p=stage_params("cohort", "survival"),
         outdir=subpath(output.cox_summary, parent=True),
