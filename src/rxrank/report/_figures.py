@@ -280,7 +280,7 @@ def _diverging_rgb(values: np.ndarray, lim: float) -> np.ndarray:
     t = np.clip(np.nan_to_num(values / (lim or 1.0)), -1, 1)[..., None]
     white, red, blue = np.array([255, 255, 255]), np.array([213, 94, 0]), np.array([0, 114, 178])
     rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
-    rgb[np.isnan(values)] = (225, 225, 225)
+    rgb[np.isnan(values)] = NAN_RGB
     return rgb.astype(np.uint8)
 
 
@@ -289,16 +289,25 @@ def _sequential_rgb(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     t = np.clip(np.nan_to_num((values - lo) / ((hi - lo) or 1.0), nan=1.0), 0, 1)[..., None]
     dark, light = np.array([8, 48, 107]), np.array([239, 243, 255])
     rgb = dark + t * (light - dark)
-    rgb[np.isnan(values)] = (225, 225, 225)
+    rgb[np.isnan(values)] = NAN_RGB
     return rgb.astype(np.uint8)
 
 
-def _png(rgb: np.ndarray) -> str:
-    """A base64 PNG of an RGB uint8 array (one pixel per cell), via matplotlib's writer."""
-    from matplotlib.image import imsave
+NAN_RGB = (225, 225, 225)
+PNG_LEVELS = 64  # colour levels of raster heatmaps: indexed PNGs stay small even for noisy data
 
+
+def _png(values: np.ndarray, lo: float, hi: float, colours) -> str:
+    """A base64 indexed-colour PNG, one pixel per value, in ``PNG_LEVELS`` levels (NaN grey)."""
+    from PIL import Image
+
+    t = np.clip((values - lo) / ((hi - lo) or 1.0), 0, 1)
+    idx = np.where(np.isnan(values), PNG_LEVELS, np.rint(np.nan_to_num(t) * (PNG_LEVELS - 1)))
+    palette = colours(lo + np.linspace(0, 1, PNG_LEVELS) * (hi - lo))
+    image = Image.fromarray(idx.astype(np.uint8), mode="P")
+    image.putpalette([*palette.ravel().tolist(), *NAN_RGB])
     buf = io.BytesIO()
-    imsave(buf, rgb, format="png", metadata={"Software": None})
+    image.save(buf, format="PNG", optimize=True)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -325,12 +334,12 @@ def heatmap(
     finite = values[np.isfinite(values)]
     if kind == "diverging":
         lim = lim or (float(np.abs(finite).max()) if finite.size else 1.0)
-        rgb = _diverging_rgb(values, lim)
         low, high = -lim, lim
+        colours = lambda v: _diverging_rgb(v, lim)  # noqa: E731
     else:
         low = float(finite.min()) if finite.size else 0.0
         high = float(finite.max()) if finite.size else 1.0
-        rgb = _sequential_rgb(values, low, high)
+        colours = lambda v: _sequential_rgb(v, low, high)  # noqa: E731
     row_h = cell if n_rows <= max_row_labels else max(600.0 / n_rows, 0.5)
     col_w = cell if n_cols <= 40 else max(700.0 / n_cols, 2.0)
     show_rows = n_rows <= max_row_labels
@@ -342,7 +351,7 @@ def heatmap(
     chart = Chart(width, height, xlim=(0, n_cols), ylim=(n_rows, 0), margins=(left, 12, 90, top))
     if n_rows * n_cols <= 2500:
         rows, cols = np.divmod(np.arange(n_rows * n_cols), n_cols)
-        fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb.reshape(-1, 3)]
+        fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in colours(values).reshape(-1, 3)]
         tips = [
             f"{matrix.index[r]} / {matrix.columns[c]}: {values[r, c]:.3g}"
             for r, c in zip(rows, cols, strict=True)
@@ -363,7 +372,7 @@ def heatmap(
         chart.raw(
             f'<image x="{left:.1f}" y="{top:.1f}" width="{col_w * n_cols:.1f}" '
             f'height="{row_h * n_rows:.1f}" preserveAspectRatio="none" '
-            f'style="image-rendering:pixelated" href="data:image/png;base64,{_png(rgb)}"/>'
+            f'style="image-rendering:pixelated" href="data:image/png;base64,{_png(values, low, high, colours)}"/>'
         )
     for c, label in enumerate(matrix.columns):
         x = float(chart.sx(c + 0.5))
@@ -374,12 +383,11 @@ def heatmap(
     if show_rows:
         chart.ylabels(np.arange(n_rows) + 0.5, [str(r) for r in matrix.index])
     # colour key
-    key = np.linspace(high, low, 50)[:, None]
-    key_rgb = _diverging_rgb(key, lim) if kind == "diverging" else _sequential_rgb(key, low, high)
+    key = np.linspace(high, low, PNG_LEVELS)[:, None]
     kx, ky, kh = width - 70, top, min(120.0, row_h * n_rows)
     chart.raw(
         f'<image x="{kx:.1f}" y="{ky:.1f}" width="10" height="{kh:.1f}" preserveAspectRatio="none" '
-        f'href="data:image/png;base64,{_png(key_rgb)}"/>'
+        f'href="data:image/png;base64,{_png(key, low, high, colours)}"/>'
     )
     chart.text(kx + 14, ky + 7, f"{high:.3g}", size=FONT * 0.85)
     chart.text(kx + 14, ky + kh, f"{low:.3g}", size=FONT * 0.85)
