@@ -20,7 +20,7 @@ from bench import measure, report
 from bench.measure import machine_info, memory_method
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("ridge", "correlation", "reports")
+BENCHMARKS = ("ridge", "correlation", "reports", "wgcna")
 
 # sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats
 SIZES: dict[str, dict[str, Any]] = {
@@ -39,7 +39,8 @@ SIZES: dict[str, dict[str, Any]] = {
             "drugs": (50, 250),
             "missing": (0.0, 0.2, 0.5),
         },
-        "correlation": {"samples": 2000, "genes": (2000, 5000, 20000)},
+        "correlation": {"samples": 500, "genes": (2000, 5000, 20000)},
+        "wgcna": {"samples": 500, "genes": 5000, "memory_genes": 20000},
         "reports": {"patients": 1000, "drugs": 200, "lines": 500, "peer_patients": 20},
     },
     "quick": {
@@ -52,9 +53,16 @@ SIZES: dict[str, dict[str, Any]] = {
             "missing": (0.0, 0.2, 0.5),
         },
         "correlation": {"samples": 2000, "genes": (2000,)},
+        "wgcna": {"samples": 200, "genes": 1500, "memory_genes": 3000},
         "reports": {"patients": 200, "drugs": 50, "lines": 300, "peer_patients": 10},
     },
 }
+
+
+def _wgcna_section(res: dict[str, Any], run: dict[str, Any]) -> str:
+    from bench.wgcna import wgcna_section
+
+    return wgcna_section(res, run)
 
 
 def log(msg: str) -> None:
@@ -135,6 +143,12 @@ def run_reports(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     return bench_reports(**sizes["reports"], repeats=min(args.repeats, 2), seed=args.seed, log=log)
 
 
+def run_wgcna(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.wgcna import bench_wgcna
+
+    return bench_wgcna(**sizes["wgcna"], repeats=args.repeats, seed=args.seed, log=log)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raw = sys.argv[1:] if argv is None else list(argv)
@@ -145,11 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     info["memory_method"] = memory_method()
     measure.WAIT_QUIET = args.wait_quiet
     log(f"{command}: {mode} mode, {args.only}; results -> {args.out}")
-    runners = {"ridge": run_ridge, "correlation": run_correlation, "reports": run_reports}
+    runners = {
+        "ridge": run_ridge,
+        "correlation": run_correlation,
+        "reports": run_reports,
+        "wgcna": run_wgcna,
+    }
     renderers = {
         "ridge": report.ridge_section,
         "correlation": report.correlation_section,
         "reports": report.reports_section,
+        "wgcna": _wgcna_section,
     }
     sections = {"machine": report.machine_section(info)}
     results: dict[str, Any] = {"machine": info}

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import wgcna  # noqa: E402
 from bench.synth import planted_modules  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
@@ -272,9 +273,14 @@ def _check_planted(pl, res):
         assert r > 0.97, (planted_mod, r)
 
 
-def test_find_modules_larger_planted_case(planted):
-    pl, adata = planted
-    res = C.find_modules(adata, n_genes=3000)
+@pytest.fixture(scope="module")
+def planted_result(planted):
+    return C.find_modules(planted[1], n_genes=3000)
+
+
+def test_find_modules_larger_planted_case(planted, planted_result):
+    pl, _ = planted
+    res = planted_result
     assert res.params["n_blocks"] == 1
     assert res.params["n_modules"] == 12
     _check_planted(pl, res)
@@ -550,6 +556,7 @@ def test_run_correlation_outputs(cohort, reference):
     )
     assert set(out) == {
         "modules.tsv",
+        "hub_genes.tsv",
         "eigengenes.tsv",
         "soft_threshold.tsv",
         "module_traits.tsv",
@@ -566,3 +573,203 @@ def test_run_correlation_outputs(cohort, reference):
     gd = out["gene_drug.tsv"]
     assert gd.groupby("drug").size().max() == 20
     assert out["module_traits.tsv"].attrs["params"]["n_genes"] == 600
+    hubs = out["hub_genes.tsv"]
+    assert list(hubs.columns) == ["module", "rank", "gene", "kME"]
+    assert set(hubs["module"]) == set(eig.columns[1:])
+    assert hubs.groupby("module").size().max() == 10
+
+
+# ------------------------------------------------------- WGCNA parity script (Python side, no R)
+
+
+def test_wgcna_matrix_is_gene_major(tmp_path):
+    x = np.arange(12.0).reshape(3, 4)  # 3 samples x 4 genes
+    wgcna.write_gene_major(x, tmp_path / "x.f64")
+    raw = np.fromfile(tmp_path / "x.f64", dtype="<f8")
+    # R's matrix(v, nrow = 3, ncol = 4) fills column by column: gene j is raw[3j : 3j + 3]
+    np.testing.assert_array_equal(raw.reshape(4, 3).T, x)
+    np.testing.assert_array_equal(raw[:3], x[:, 0])
+
+
+def test_wgcna_r_command():
+    cmd = wgcna.r_command(Path("m.f64"), (500, 5000), Path("out"), power=None, mode="both")
+    assert cmd[1] == str(wgcna.R_SCRIPT) and wgcna.R_SCRIPT.exists()
+    assert cmd[2:] == ["m.f64", "500", "5000", "out", "NA", "5000", "15", "0.25", "2", "0.3", "2",
+                       "both"]  # fmt: skip
+    cmd = wgcna.r_command(
+        Path("m"), (5, 6), Path("o"), power=7, mode="modules", params={"max_block_size": 100}
+    )
+    assert cmd[6:8] == ["7", "100"] and cmd[-1] == "modules"
+    # the R script reads exactly the arguments the command passes
+    assert "if (length(args) != 12)" in wgcna.R_SCRIPT.read_text()
+    assert len(cmd) - 2 == 12
+    with pytest.raises(ValueError):
+        wgcna.r_command(Path("m"), (5, 6), Path("o"), power=7, mode="tom")
+
+
+def _fake_r_outputs(outdir, pl, result, *, relabel):
+    """What wgcna_parity.R writes, built from the planted truth (labels) and rxrank's fit table."""
+    numbers = {m: i + 1 for i, m in enumerate(sorted(pl.hubs))}
+    labels = [0 if m == "grey" else numbers[m] for m in pl.modules]
+    if relabel:  # WGCNA's module numbers are its own
+        labels = [0 if v == 0 else 100 - v for v in labels]
+    (outdir / "labels.txt").write_text("\n".join(map(str, labels)) + "\n")
+    me = {f"ME{100 - numbers[m] if relabel else numbers[m]}": pl.factors[m] for m in pl.hubs}
+    pd.DataFrame(me).to_csv(outdir / "eigengenes.tsv", sep="\t", index=False)
+    fit = result.soft_threshold.copy()
+    fit["sft_r2"] = fit["sft_r2"].abs()  # WGCNA writes the plain R^2
+    fit.to_csv(outdir / "fit.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {"key": ["wgcna_version", "power_estimate", "modules_seconds"], "value": ["1.72.1", 5, 2.5]}
+    ).to_csv(outdir / "result.tsv", sep="\t", index=False)
+
+
+def test_wgcna_compare_against_planted_truth(tmp_path, planted, planted_result):
+    pl, _ = planted
+    _fake_r_outputs(tmp_path, pl, planted_result, relabel=True)
+    wg = wgcna.read_r_outputs(tmp_path)
+    assert wg["wgcna_version"] == "1.72.1" and wg["power_estimate"] == 5.0
+    assert wg["labels"].shape == (3000,)
+    par = wgcna.compare(planted_result, wg, pl)
+    # a "WGCNA" that returned the planted truth: rxrank vs it is rxrank vs the truth
+    assert par["ari_wgcna_planted"] == pytest.approx(1.0)
+    assert par["ari_rx_wgcna"] == pytest.approx(par["ari_rx_planted"])
+    assert par["ari_rx_planted"] >= 0.9
+    assert par["n_modules_wgcna"] == par["n_planted"] == 12
+    assert par["grey_wgcna"] == par["grey_planted"] == 900
+    assert par["eigengene_pairs"] == 12 and par["eigengene_r_min"] > 0.97
+    assert par["factor_r_min_wgcna"] == pytest.approx(1.0)
+    assert 1 <= par["hub_worst_rank_rx"] <= 5 and par["hubs"] == 36
+    assert par["power_rx"] == planted_result.params["power"] and par["power_wgcna"] == 5
+    # the same table, once signed the WGCNA way: no difference
+    assert par["fit_r2_max_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert par["fit_mean_k_max_rel_diff"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_wgcna_hub_ranks_flag_a_missing_hub(planted, planted_result):
+    pl, _ = planted
+    ranks = wgcna.hub_ranks(planted_result, pl)
+    assert all(1 <= r <= 5 for rs in ranks.values() for r in rs)
+    moved = planted_result.modules.copy()
+    hub = pl.hubs["P1"][0]
+    moved.loc[moved.gene == hub, "module"] = "grey"
+    res = C.ModuleResult(moved, planted_result.eigengenes, planted_result.soft_threshold)
+    assert wgcna.hub_ranks(res, pl)["P1"][0] == 0
+
+
+def test_wgcna_skipped_without_r(monkeypatch):
+    monkeypatch.setattr(wgcna.shutil, "which", lambda _name: None)
+    assert "Rscript not found" in wgcna.wgcna_available()
+    res = wgcna.bench_wgcna(20, 60, 60, log=lambda _m: None)
+    assert res == {"skipped": wgcna.wgcna_available()}
+    run = {"date": "2026-11-25", "command": "python -m bench --only wgcna"}
+    text = wgcna.wgcna_section(res, run)
+    assert text.startswith("<!-- bench:section wgcna -->") and "Not run" in text
+    assert "Rscript not found" in text
+    assert "not loadable" in wgcna.wgcna_available(rscript="false")
+
+
+# ------------------------------------------------------------- missing values, neighbours, hubs
+
+
+def test_corr_pairwise_complete_matches_pandas():
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(40, 12)) + rng.normal(size=(40, 1))
+    y = rng.normal(size=(40, 5)) + x[:, :5]
+    x[rng.random(x.shape) < 0.2] = np.nan
+    y[rng.random(y.shape) < 0.3] = np.nan
+    x[3:, 11] = np.nan  # only 3 observed: still a value
+    x[2:, 10] = np.nan  # 2 observed: NaN
+    r = C.corr(x, missing="pairwise", block_size=4)
+    ref = pd.DataFrame(x).corr(min_periods=3).to_numpy()
+    both = np.isfinite(ref)
+    np.testing.assert_allclose(r[both], ref[both], atol=1e-6)
+    assert np.isnan(r[10]).all() and np.isnan(r[:, 10]).all()
+    cross = C.corr(x, y, missing="pairwise")
+    ref = pd.concat([pd.DataFrame(x), pd.DataFrame(y, columns=range(12, 17))], axis=1)
+    ref = ref.corr(min_periods=3).to_numpy()[:12, 12:]
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(cross[fin], ref[fin], atol=1e-6)
+    complete = rng.normal(size=(30, 8))
+    np.testing.assert_allclose(C.corr(complete, missing="pairwise"), C.corr(complete), atol=1e-6)
+    with pytest.raises(RxrankInputError, match="Pearson only"):
+        C.corr(x, method="spearman", missing="pairwise")
+    with pytest.raises(RxrankInputError, match="missing or infinite.*missing='pairwise'"):
+        C.corr(x)
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_top_neighbours_match_brute_force(absolute):
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(25, 60)) @ rng.normal(size=(60, 60))
+    df = pd.DataFrame(x, columns=[f"g{i}" for i in range(60)])
+    nb = C.top_neighbours(df, 4, absolute=absolute, block_size=7)
+    assert list(nb.columns) == ["gene", "neighbour", "r", "rank"] and len(nb) == 240
+    full = np.corrcoef(x, rowvar=False)
+    score = np.abs(full) if absolute else full.copy()
+    np.fill_diagonal(score, -np.inf)
+    for i in (0, 17, 59):
+        got = nb[nb.gene == f"g{i}"]
+        expected = np.argsort(-score[:, i])[:4]
+        assert list(got["neighbour"]) == [f"g{j}" for j in expected]
+        np.testing.assert_allclose(got["r"], full[expected, i], atol=2e-6)
+        assert list(got["rank"]) == [1, 2, 3, 4]
+    assert (nb["gene"] != nb["neighbour"]).all()
+    same = C.top_neighbours(df, 4, absolute=absolute, block_size=1000)
+    pd.testing.assert_frame_equal(nb, same, atol=1e-6)
+
+
+def test_hub_genes_are_planted_hubs(planted, planted_result):
+    pl, _ = planted
+    hubs = C.hub_genes(planted_result.modules, top=5)
+    assert "grey" not in set(hubs["module"])
+    assert (hubs.groupby("module")["kME"].apply(lambda v: v.is_monotonic_decreasing)).all()
+    planted_hubs = {g for gs in pl.hubs.values() for g in gs}
+    assert planted_hubs <= set(hubs["gene"])  # every planted hub is a top-5 hub of its module
+
+
+def test_binary_feature_associations_match_t_test():
+    rng = np.random.default_rng(23)
+    lines = [f"L{i}" for i in range(60)]
+    feats = pd.DataFrame(
+        {
+            "KRAS_mut": (rng.random(60) < 0.3).astype(float),
+            "TP53_mut": (rng.random(60) < 0.5).astype(float),
+            "rare": np.r_[np.ones(2), np.zeros(58)],  # 2 lines only: left out
+        },
+        index=lines,
+    )
+    feats.iloc[5, 1] = np.nan  # not assessed
+    resp = []
+    for drug, driver in [("drugA", "KRAS_mut"), ("drugB", None)]:
+        y = rng.normal(2.5, 1.0, 60)
+        if driver:
+            y -= 1.5 * feats[driver].to_numpy()
+        for line, v in zip(lines, y, strict=True):
+            if rng.random() > 0.1:
+                resp.append((line, drug, v))
+    response = pd.DataFrame(resp, columns=["cell_line", "drug", "value"])
+    out = C.binary_feature_associations(feats, response)
+    assert set(out["feature"]) == {"KRAS_mut", "TP53_mut"}
+    wide = response.pivot(index="cell_line", columns="drug", values="value")
+    for row in out.itertuples():
+        f = feats[row.feature].reindex(wide.index)
+        y = wide[row.drug]
+        ok = f.notna() & y.notna()
+        a, b = y[ok & (f == 1)], y[ok & (f == 0)]
+        ref = stats.ttest_ind(a, b, equal_var=True)
+        assert (row.n_with, row.n_without) == (len(a), len(b))
+        assert row.t == pytest.approx(ref.statistic, rel=1e-9)
+        assert row.p == pytest.approx(ref.pvalue, rel=1e-6)
+        assert row.mean_with == pytest.approx(a.mean()) and row.delta == pytest.approx(
+            a.mean() - b.mean()
+        )
+        sp = np.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
+        assert row.cohen_d == pytest.approx((a.mean() - b.mean()) / sp)
+        assert row.glass_delta == pytest.approx((a.mean() - b.mean()) / b.std())
+    top = out[out.drug == "drugA"].iloc[0]
+    assert top.feature == "KRAS_mut" and top.delta < -1 and top.q < 1e-4
+    for _, grp in out.groupby("drug"):
+        np.testing.assert_allclose(grp["q"], stats.false_discovery_control(grp["p"]))
+    with pytest.raises(RxrankInputError, match="0/1"):
+        C.binary_feature_associations(feats.assign(KRAS_mut=2.0), response)

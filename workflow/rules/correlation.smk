@@ -6,6 +6,7 @@ rule correlation:
         predictions="results/sensitivity/predictions.tsv",
     output:
         modules="results/correlation/modules.tsv",
+        hub_genes="results/correlation/hub_genes.tsv",
         eigengenes="results/correlation/eigengenes.tsv",
         soft_threshold="results/correlation/soft_threshold.tsv",
         module_traits=report("results/correlation/module_traits.tsv", caption="../report/module_traits.rst", category="Correlation"),
