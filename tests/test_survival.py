@@ -328,6 +328,7 @@ def test_run_survival_outputs_follow_contract(outputs):
         "km.tsv",
         "patient_curves.tsv",
         "treatment_effects.tsv",
+        "longitudinal.tsv",
         "metrics.json",
         "outcome_metrics.tsv",
         "outcome_calibration.tsv",
@@ -375,6 +376,19 @@ def test_run_survival_outputs_follow_contract(outputs):
         assert key in metrics
     assert metrics["selection_metric"] == "harrell"  # 30% censored
     assert metrics["outcome"]["available"] is False  # this fixture's params switch it off
+    assert (
+        metrics["longitudinal"]["available"] is False
+        and "not set" in (metrics["longitudinal"]["note"])
+    )
+    assert outputs["longitudinal.tsv"].empty
+    assert list(outputs["longitudinal.tsv"].columns) == [
+        "covariate",
+        "coef",
+        "hr",
+        "hr_lower",
+        "hr_upper",
+        "p",
+    ]
     assert metrics["n"] == 80 and metrics["events"] == 56 and metrics["time_unit"] == "months"
     assert metrics["cv_cindex_mean"] > 0.6
     lap = outputs["treatment_effects.tsv"].query("treatment == 'Lapatinib'")
@@ -651,3 +665,73 @@ def test_planted_interaction_recovered_in_larger_demo_cohort():
     assert hr[egfr_driven].median() < 0.6 < hr[~egfr_driven].median()
     assert (upper[egfr_driven] < 1).mean() > 0.8
     assert ((lower < 1) & (upper > 1))[~egfr_driven].mean() > 0.8
+
+
+# ---- longitudinal (time-varying) covariates
+
+# Golden values: Stanford heart transplant data (Crowley & Hu 1977, JASA 72:27), R survival's
+# `coxph(Surv(start, stop, event) ~ age + year + surgery + transplant, data = heart)` as printed in
+# Therneau & Grambsch (2000) and the R `heart` documentation: age 0.0272, year -0.1463,
+# surgery -0.6372, transplant -0.0103 (p 0.97). lifelines ships the same table.
+HEART_COEF = {"age": 0.0272, "year": -0.1463, "surgery": -0.6372, "transplant": -0.0103}
+
+
+def test_time_varying_cox_reproduces_stanford_heart():
+    from lifelines.datasets import load_stanford_heart_transplants
+
+    from rxrank.survival import LONGITUDINAL_COLUMNS, time_varying_cox
+
+    heart = load_stanford_heart_transplants().rename(columns={"id": "patient_id"})
+    summary, metrics = time_varying_cox(heart, covariates=list(HEART_COEF))
+    assert list(summary.columns) == LONGITUDINAL_COLUMNS
+    coef = summary.set_index("covariate")["coef"]
+    for name, expected in HEART_COEF.items():
+        assert coef[name] == pytest.approx(expected, abs=5e-4), name
+    assert metrics["n_patients"] == 103 and metrics["events"] == 75
+    # without an event column, each patient's clinical event goes on their last interval
+    events = heart.groupby("patient_id")["event"].max()
+    again, _ = time_varying_cox(
+        heart.drop(columns="event"), covariates=list(HEART_COEF), events=events
+    )
+    assert np.allclose(again["coef"], summary["coef"])
+    # through the stage entry point, beside the baseline Cox model
+    clin = heart.groupby("patient_id").agg(
+        time=("stop", "max"),
+        event=("event", "max"),
+        age=("age", "first"),
+        surgery=("surgery", "first"),
+    )
+    out = run_survival(
+        clin,
+        None,
+        params={
+            "time_column": "time",
+            "event_column": "event",
+            "covariates": ["age", "surgery"],
+            "n_bootstrap": 0,
+            "longitudinal": {"covariates": list(HEART_COEF)},
+        },
+        longitudinal=heart,
+    )
+    assert np.allclose(out["longitudinal.tsv"]["coef"], summary["coef"])
+    assert out["metrics.json"]["longitudinal"]["available"] is True
+    assert out["metrics.json"]["outcome"]["available"] is False  # no `response` column
+
+
+def test_time_varying_cox_rejects_bad_intervals():
+    from rxrank.survival import time_varying_cox
+
+    long = pd.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "c", "d"],
+            "start": [0, 5, 0, 0, 0],
+            "stop": [5, 3, 4, 6, 8],
+            "event": [0, 1, 1, 0, 1],
+            "lab": [1.0, 2.0, 0.5, 0.1, 0.3],
+        }
+    )
+    with pytest.raises(RxrankInputError, match=r"a \[5, 3\]"):
+        time_varying_cox(long, covariates=["lab"], source="labs.tsv")
+    overlapping = long.assign(start=[0, 4, 0, 0, 0], stop=[5, 9, 4, 6, 8])
+    with pytest.raises(RxrankInputError, match="overlapping intervals for patient"):
+        time_varying_cox(overlapping, covariates=["lab"])

@@ -200,8 +200,19 @@ def cmd_survival(args) -> None:
         params.setdefault(
             "biomarkers", {a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features}
         )
+    longitudinal = None
+    if getattr(args, "longitudinal", None):
+        longitudinal = io.read_table(args.longitudinal, what="longitudinal covariates")
+        params["longitudinal"] = {
+            **(params.get("longitudinal") or {}),
+            "source": f"longitudinal table {args.longitudinal}",
+        }
     out = run_survival(
-        obs, features, params=params, source=f"clinical table {cohort.get('clinical', '')}".strip()
+        obs,
+        features,
+        params=params,
+        longitudinal=longitudinal,
+        source=f"clinical table {cohort.get('clinical', '')}".strip(),
     )
     outdir = Path(args.outdir)
     for name, value in out.items():
@@ -348,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         "eigengenes",
         "predictions",
         "outdir",
-        help="Cox models, prognosis and treatment effects",
+        "longitudinal?",
+        help="Cox models, prognosis, treatment effects, outcome classifiers",
     )
     add(
         "rank",

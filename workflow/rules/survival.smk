@@ -1,8 +1,26 @@
+def survival_inputs(wildcards):
+    """Stage inputs plus the optional long table of time-varying covariates."""
+    inputs = {
+        "cohort": "results/profiling/cohort.h5ad",
+        "eigengenes": "results/correlation/eigengenes.tsv",
+        "predictions": "results/sensitivity/predictions.tsv",
+    }
+    table = (config.get("survival", {}).get("longitudinal") or {}).get("table")
+    if table:
+        inputs["longitudinal"] = table
+    return inputs
+
+
+def survival_options(wildcards, input):
+    """--longitudinal when the config names a long table."""
+    if "longitudinal" in input.keys():
+        return f"--longitudinal {shlex.quote(input['longitudinal'])}"
+    return ""
+
+
 rule survival:
     input:
-        cohort="results/profiling/cohort.h5ad",
-        eigengenes="results/correlation/eigengenes.tsv",
-        predictions="results/sensitivity/predictions.tsv",
+        unpack(survival_inputs),
     output:
         cox_summary=report("results/survival/cox_summary.tsv", caption="../report/cox_summary.rst", category="Survival"),
         metrics="results/survival/metrics.json",
@@ -10,12 +28,14 @@ rule survival:
         km="results/survival/km.tsv",
         patient_curves="results/survival/patient_curves.tsv",
         treatment_effects="results/survival/treatment_effects.tsv",
+        longitudinal="results/survival/longitudinal.tsv",
         outcome_metrics="results/survival/outcome_metrics.tsv",
         outcome_calibration="results/survival/outcome_calibration.tsv",
         outcome_patients="results/survival/outcome_patients.tsv",
     params:
         p=stage_params("cohort", "survival"),
         outdir=subpath(output.cox_summary, parent=True),
+        options=survival_options,
     log:
         "logs/survival.log",
     conda:
@@ -23,4 +43,4 @@ rule survival:
     shell:
         "rxrank survival --params {params.p:q} --cohort {input.cohort:q} "
         "--eigengenes {input.eigengenes:q} --predictions {input.predictions:q} "
-        "--outdir {params.outdir:q} 2> {log:q}"
+        "--outdir {params.outdir:q} {params.options} 2> {log:q}"
