@@ -694,6 +694,8 @@ def test_time_varying_cox_reproduces_stanford_heart():
         heart.drop(columns="event"), covariates=list(HEART_COEF), events=events
     )
     assert np.allclose(again["coef"], summary["coef"])
+    as_text, _ = time_varying_cox(heart.astype(str), covariates=list(HEART_COEF))  # read_table
+    assert np.allclose(as_text["coef"], summary["coef"], atol=1e-6)
     # through the stage entry point, beside the baseline Cox model
     clin = heart.groupby("patient_id").agg(
         time=("stop", "max"),

@@ -202,7 +202,13 @@ def cmd_survival(args) -> None:
         )
     longitudinal = None
     if getattr(args, "longitudinal", None):
+        from .privacy import pseudonym_map
+
         longitudinal = io.read_table(args.longitudinal, what="longitudinal covariates")
+        id_col = (params.get("longitudinal") or {}).get("id_column", "patient_id")
+        if id_col in longitudinal.columns:  # the same pseudonyms as the profiled cohort
+            ids = longitudinal[id_col].astype(str).str.strip()
+            longitudinal[id_col] = ids.map(pseudonym_map(set(ids), p.get("privacy", {})))
         params["longitudinal"] = {
             **(params.get("longitudinal") or {}),
             "source": f"longitudinal table {args.longitudinal}",

@@ -1068,6 +1068,9 @@ def time_varying_cox(
     X = []
     for col in covariates:
         values = df[col]
+        as_number = pd.to_numeric(values, errors="coerce")
+        if not pd.api.types.is_numeric_dtype(values) and as_number.notna().eq(values.notna()).all():
+            values = as_number  # tables are read as text first
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             if values.nunique() < 2:
                 raise RxrankInputError(

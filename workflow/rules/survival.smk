@@ -33,7 +33,7 @@ rule survival:
         outcome_calibration="results/survival/outcome_calibration.tsv",
         outcome_patients="results/survival/outcome_patients.tsv",
     params:
-        p=stage_params("cohort", "survival"),
+        p=stage_params("cohort", "survival", "privacy"),
         outdir=subpath(output.cox_summary, parent=True),
         options=survival_options,
     log:
