@@ -95,6 +95,15 @@ def visit(b, html: Path, *, screenshot: Path | None = None, pdf: Path | None = N
     return out
 
 
+def _shrink(png: Path, colours: int = 64) -> None:
+    """Quantise a screenshot to a small palette so that the committed copies stay small."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        small = im.convert("RGB").quantize(colours)
+    small.save(png, optimize=True)
+
+
 def main(argv: list[str]) -> int:
     """``python -m tests.browser REPORTS_DIR`` writes docs/screenshots/{patient,index}.png."""
     reports = Path(argv[0] if argv else "results/reports")
@@ -104,6 +113,7 @@ def main(argv: list[str]) -> int:
         for name, page in (("index", reports / "index.html"), ("patient", patient)):
             v = visit(b, page, screenshot=out / f"{name}.png")
             print(f"{page.name}: console={v.console} errors={v.errors} requests={v.requests}")
+            _shrink(out / f"{name}.png")
     return 0
 
 

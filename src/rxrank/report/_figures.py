@@ -157,7 +157,8 @@ class SurvivalFigure:
         chart.frame()
         chart.xaxis(f"time ({self.time_unit})")
         chart.yaxis("survival probability", ticks=[0, 0.25, 0.5, 0.75, 1.0])
-        chart.legend(items, x=chart.x0 + 6, y=chart.y0 - 6 - (len(items) - 1) * (FONT + 3))
+        # top right: survival curves fall away from it
+        chart.legend(items, x=chart.x1 - 118, y=chart.y1 + 8)
         return chart.svg(name)
 
 
