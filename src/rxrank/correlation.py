@@ -2,7 +2,9 @@
 
 Correlations are computed by standardising columns and multiplying matrices in float32, in column
 blocks so that memory stays bounded; the second operand is always a separate contiguous copy so that
-BLAS takes its GEMM path (numpy's OpenBLAS SYRK path crashes on ~19,000 genes on some machines).
+BLAS takes its GEMM path (numpy's OpenBLAS SYRK path crashes on ~19,000 genes on some machines). A
+gene x gene matrix is symmetric, so only its upper triangle of blocks is multiplied and then mirrored
+(half the multiplications of a full GEMM).
 
 Modules follow WGCNA: soft-thresholded adjacency with the power chosen by a scale-free topology
 fit, topological overlap (TOM), average-linkage clustering of 1 - TOM, a dynamic ("hybrid"-style)
@@ -177,10 +179,23 @@ def corr(
         xa = _rank(xa)
         xb = None if xb is None else _rank(xb)
     za = _standardise(xa, block_size=block_size)
-    # a separate array for the second operand: BLAS then uses GEMM, never SYRK
-    zb = za.copy() if xb is None else _standardise(xb, block_size=block_size)
-    out = np.empty((za.shape[1], zb.shape[1]), dtype=np.float32)
     zat = za.T
+    if xb is None:
+        # symmetric: only the upper triangle of blocks is multiplied (half the GEMM work) and
+        # mirrored; the right operand is a separate copy so that BLAS uses GEMM, never SYRK
+        zc = za.copy()
+        g = za.shape[1]
+        out = np.empty((g, g), dtype=np.float32)
+        for i0 in range(0, g, block_size):
+            i1 = min(i0 + block_size, g)
+            strip = zat[i0:i1] @ zc[:, i0:]  # rows i0:i1, columns i0:
+            out[i0:i1, i0:] = strip
+            out[i1:, i0:i1] = strip[:, i1 - i0 :].T
+            del strip
+        np.clip(out, -1.0, 1.0, out=out)
+        return out
+    zb = _standardise(xb, block_size=block_size)
+    out = np.empty((za.shape[1], zb.shape[1]), dtype=np.float32)
     for j0 in range(0, zb.shape[1], block_size):
         blk = np.ascontiguousarray(zb[:, j0 : j0 + block_size])
         np.matmul(zat, blk, out=out[:, j0 : j0 + block_size])
