@@ -522,6 +522,20 @@ def test_gene_drug_q_per_drug_and_full_matrix(reference):
         assert list(grp["rank"]) == list(range(1, len(grp) + 1))
 
 
+def test_gene_drug_full_matrix_npz(reference, tmp_path):
+    expr, response = reference
+    r, p, n = C.gene_drug_matrix(expr, response)
+    C.write_gene_drug_matrix(tmp_path / "m.npz", r, p, n)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        assert z["r"].shape == r.shape and z["r"].dtype == np.float32
+        np.testing.assert_allclose(z["r"], r.to_numpy(), atol=1e-6, equal_nan=True)
+        assert list(z["genes"]) == list(r.index) and list(z["drugs"]) == list(r.columns)
+        drug = r.columns[0]
+        q = stats.false_discovery_control(p[drug].to_numpy())
+        np.testing.assert_allclose(z["q"][:, 0], q, rtol=1e-5, atol=1e-30)  # float32
+        assert list(z["n_lines"]) == list(n[r.columns])
+
+
 def test_gene_drug_constant_gene_and_sparse_drug():
     lines = [f"L{i}" for i in range(8)]
     expr = pd.DataFrame(

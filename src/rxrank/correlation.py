@@ -51,6 +51,7 @@ __all__ = [
     "hub_genes",
     "run_correlation",
     "top_neighbours",
+    "write_gene_drug_matrix",
 ]
 
 log = logging.getLogger(__name__)
@@ -1350,6 +1351,25 @@ def gene_drug_associations(
     columns = ["drug", "gene", "r", "p", "q", "n_lines", "rank"]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return (table, r) if return_matrix else table
+
+
+def write_gene_drug_matrix(
+    path: str | Any, r: pd.DataFrame, p: pd.DataFrame, n_lines: pd.Series
+) -> None:
+    """Save the full genes x drugs matrices of :func:`gene_drug_matrix` as a compressed ``.npz``.
+
+    Arrays: ``r`` and ``q`` (float32, genes x drugs; q is BH per drug), ``genes``, ``drugs``
+    (unicode) and ``n_lines`` (per drug). No pickles: load with ``np.load(path)``.
+    """
+    q = np.column_stack([bh(p[c].to_numpy()) for c in p.columns]) if p.shape[1] else p.to_numpy()
+    np.savez_compressed(
+        path,
+        r=r.to_numpy(dtype=np.float32),
+        q=np.asarray(q, dtype=np.float32),
+        genes=np.asarray(r.index.astype(str), dtype=str),
+        drugs=np.asarray(r.columns.astype(str), dtype=str),
+        n_lines=n_lines.reindex(r.columns).to_numpy(dtype=np.int64),
+    )
 
 
 def binary_feature_associations(
