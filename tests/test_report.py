@@ -147,7 +147,45 @@ def bundle() -> ReportBundle:
             "cv_cindex_sd": 0.04,
             "ph_violations": [],
             "time_unit": "months",
+            "outcome": {
+                "column": "response",
+                "available": True,
+                "note": "Probabilities are out-of-fold.",
+                "n": 3,
+                "positives": 1,
+                "best_model": "logistic_regression",
+                "best_beats_baseline": True,
+            },
         },
+        outcome_metrics=pd.DataFrame(
+            {
+                "model": ["logistic_regression", "random_forest", "baseline_prior"],
+                "auroc_mean": [0.81, 0.62, 0.5],
+                "auroc_sd": [0.05, 0.1, 0.0],
+                "auroc_pooled": [0.8, 0.6, 0.5],
+                "auroc_lower": [0.7, 0.45, 0.5],
+                "auroc_upper": [0.9, 0.75, 0.5],
+                "brier": [0.18, 0.24, 0.25],
+                "best": [True, False, False],
+                "beats_baseline": [True, False, False],
+            }
+        ),
+        outcome_calibration=pd.DataFrame(
+            {
+                "model": ["logistic_regression"] * 2 + ["baseline_prior"] * 2,
+                "bin": [1, 2, 1, 2],
+                "predicted": [0.2, 0.7, 0.33, 0.33],
+                "observed": [0.25, 0.65, 0.3, 0.36],
+                "n": [2, 1, 2, 1],
+            }
+        ),
+        outcome_patients=pd.DataFrame(
+            {
+                "patient_id": PATIENTS,
+                "probability": [0.734, 0.2, 0.5],
+                "model": "logistic_regression",
+            }
+        ),
         qc=pd.DataFrame(
             {
                 "total_counts": [2.0e6, 1.5e6, 1.1e4],
@@ -477,3 +515,27 @@ def test_chart_scales_and_steps():
     assert x.tolist() == [0, 1, 1, 2, 2] and y.tolist() == [1, 1, 0.5, 0.5, 0.2]
     chart.text(0, 0, '<b>"x" & y</b>')
     assert "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;" in chart.svg("t")
+
+
+def test_outcome_classifier_in_index_and_patient_page(bundle, written):
+    text = _text(_parse(_pages(written)["index.html"]))
+    assert "Binary outcome response (1 of 3 patients positive)" in text
+    assert re.search(r"logistic regression\s*0\.81 \u00b1 0\.050", text)
+    assert "Best: logistic regression." in text
+    html = _pages(written)["index.html"]
+    assert "Calibration of the outcome classifiers" in html
+    page = _text(_parse(_pages(written)["PT-ALPHA.html"]))
+    assert "Probability of response = 1" in page and "73%" in page
+    assert "CV AUROC 0.81 \u00b1 0.050" in page
+
+
+def test_outcome_classifier_absent_says_why(bundle):
+    from dataclasses import replace
+
+    note = "the clinical table has no column 'response'"
+    metrics = {**bundle.survival_metrics, "outcome": {"available": False, "note": note}}
+    empty = pd.DataFrame(columns=["model", "auroc_mean"])
+    plain = replace(bundle, survival_metrics=metrics, outcome_metrics=empty, outcome_patients=None)
+    index = _text(_parse(render_index(plain)))
+    assert f"No outcome classifier: {note}" in index and "CV AUROC" not in index
+    assert "Probability of response" not in render_patient(plain, "PT-ALPHA")

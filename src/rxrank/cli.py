@@ -286,6 +286,9 @@ def cmd_report(args) -> None:
         tier_table=TIERS,
         qc=qc,
         module_traits=read(args.module_traits),
+        outcome_metrics=read(args.outcome_metrics),
+        outcome_calibration=read(args.outcome_calibration),
+        outcome_patients=read(args.outcome_patients),
     )
     write_reports(bundle, args.outdir)
     with io.atomic_path(args.provenance) as tmp:
@@ -395,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         "survival-metrics",
         "target-z",
         "module-traits",
+        "outcome-metrics",
+        "outcome-calibration",
+        "outcome-patients",
         "outdir",
         "provenance",
         help="HTML reports",

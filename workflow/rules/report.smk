@@ -10,6 +10,9 @@ rule report:
         patient_curves="results/survival/patient_curves.tsv",
         survival_metrics="results/survival/metrics.json",
         module_traits="results/correlation/module_traits.tsv",
+        outcome_metrics="results/survival/outcome_metrics.tsv",
+        outcome_calibration="results/survival/outcome_calibration.tsv",
+        outcome_patients="results/survival/outcome_patients.tsv",
     output:
         index=report("results/reports/index.html", caption="../report/index.rst", category="Reports"),
         patients=expand("results/reports/{patient}.html", patient=PATIENTS),
@@ -26,5 +29,7 @@ rule report:
         "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
         "--prognosis {input.prognosis:q} --km {input.km:q} "
         "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
-        "--target-z {input.target_z:q} --module-traits {input.module_traits:q} --outdir {params.outdir:q} "
+        "--target-z {input.target_z:q} --module-traits {input.module_traits:q} "
+        "--outcome-metrics {input.outcome_metrics:q} --outcome-calibration {input.outcome_calibration:q} "
+        "--outcome-patients {input.outcome_patients:q} --outdir {params.outdir:q} "
         "--provenance {output.provenance:q} 2> {log:q}"

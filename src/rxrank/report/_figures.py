@@ -21,6 +21,7 @@ from ._svg import FONT, Chart, escape, expand, text_width
 __all__ = [
     "SurvivalFigure",
     "UmapFigure",
+    "calibration",
     "heatmap",
     "model_skill",
     "reference_response",
@@ -274,6 +275,24 @@ def model_skill(metrics: pd.DataFrame, *, name: str = "") -> str:
     )
     chart.vline(1.0, colour="#444", width=0.7)
     return chart.svg(name or "Drug models against the drug-mean baseline")
+
+
+def calibration(table: pd.DataFrame, *, name: str = "") -> str:
+    """Calibration curves (mean predicted vs observed frequency per bin), one line per model."""
+    chart = Chart(300, 240, xlim=(0, 1), ylim=(0, 1), margins=(40, 30, 110, 8))
+    chart.line([0, 1], [0, 1], colour="#999", width=0.7)
+    items = []
+    for i, (model, part) in enumerate(table.groupby("model", sort=False)):
+        colour = "#999999" if str(model).startswith("baseline") else PALETTE[i % len(PALETTE)]
+        part = part.sort_values("predicted")
+        chart.line(part["predicted"], part["observed"], colour=colour, width=1.3)
+        chart.points(part["predicted"], part["observed"], colour=colour, r=1.6)
+        items.append((str(model).replace("_", " "), colour, "line"))
+    chart.frame()
+    chart.xaxis("predicted probability", ticks=[0, 0.25, 0.5, 0.75, 1])
+    chart.yaxis("observed frequency", ticks=[0, 0.25, 0.5, 0.75, 1])
+    chart.legend(items, x=chart.x1 + 8, y=chart.y1 + 10)
+    return chart.svg(name or "Calibration of the outcome classifiers")
 
 
 def _diverging_rgb(values: np.ndarray, lim: float) -> np.ndarray:

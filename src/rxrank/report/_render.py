@@ -83,6 +83,9 @@ class ReportBundle:
     qc: pd.DataFrame | None = None  # per patient: total_counts, n_genes, qc_outlier
     module_traits: pd.DataFrame | None = None  # module, trait, r, p, q
     pseudonymised: bool = True  # IDs shown are pseudonyms (labels say so) or the original IDs
+    outcome_metrics: pd.DataFrame | None = None  # survival/outcome_metrics.tsv
+    outcome_calibration: pd.DataFrame | None = None  # survival/outcome_calibration.tsv
+    outcome_patients: pd.DataFrame | None = None  # survival/outcome_patients.tsv
 
 
 # ----------------------------------------------------------------------------------------- filters
@@ -272,6 +275,8 @@ class _Cohort:
         self.metric = _metric_label(bundle.response_metric)
         self.pseudonyms = {str(k): str(v) for k, v in (bundle.pseudonyms or {}).items()}
         self._common: dict[str, Any] | None = None
+        self._outcome: dict[str, Any] | None = None
+        self.outcome_probability = _str_index(bundle.outcome_patients)
         self.survival_figure = figs.SurvivalFigure(
             self.km if len(self.km) else pd.DataFrame(columns=["group", "time", "survival"]),
             time_unit=self.time_unit,
@@ -373,6 +378,7 @@ class _Cohort:
             "n_drugs": len(rows),
             "reference_figures": [self.reference_figure(r) for r in top],
             "prognosis": self.prognosis_section(patient_id),
+            "outcome": self.outcome_patient(patient_id),
             "profile": self.profile_section(patient_id),
             "targets": self.target_section(patient_id, top),
             "caveats": self.caveats(rows),
@@ -527,11 +533,18 @@ class _Cohort:
             "risk_score": _float(rec.get("risk_score")),
             "median": median,
             "median_reached": math.isfinite(median),
+            "median_lower": _float(rec.get("median_lower")),
+            "median_upper": _float(rec.get("median_upper")),
             "s": [
-                (12, _float(rec.get("s_12"))),
-                (36, _float(rec.get("s_36"))),
-                (60, _float(rec.get("s_60"))),
+                (
+                    f"{float(t):g}",
+                    _float(rec.get(f"s_{float(t):g}")),
+                    _float(rec.get(f"s_{float(t):g}_lower")),
+                    _float(rec.get(f"s_{float(t):g}_upper")),
+                )
+                for t in self.surv.get("times") or (12, 36, 60)
             ],
+            "interval_method": (self.surv.get("intervals") or {}).get("method"),
             "svg": svg,
             **self.survival_summary(),
         }
@@ -625,6 +638,61 @@ class _Cohort:
         return out
 
     # -- index page --------------------------------------------------------------------------------
+
+    def outcome_summary(self) -> dict[str, Any]:
+        """The outcome classifiers against the prevalence baseline, or why there are none."""
+        info = dict(self.surv.get("outcome") or {})
+        metrics = self.bundle.outcome_metrics
+        available = bool(info.get("available")) and metrics is not None and len(metrics) > 0
+        out: dict[str, Any] = {
+            "available": available,
+            "column": info.get("column"),
+            "note": info.get("note"),
+        }
+        if not available:
+            return out
+        rows = [
+            {
+                "model": str(r["model"]).replace("_", " "),
+                "auroc": _float(r.get("auroc_mean")),
+                "auroc_sd": _float(r.get("auroc_sd")),
+                "pooled": _float(r.get("auroc_pooled")),
+                "lower": _float(r.get("auroc_lower")),
+                "upper": _float(r.get("auroc_upper")),
+                "brier": _float(r.get("brier")),
+                "best": _bool(r.get("best")) is True,
+                "beats": _bool(r.get("beats_baseline")),
+            }
+            for r in metrics.to_dict("records")
+        ]
+        cal = self.bundle.outcome_calibration
+        svg = Markup(figs.calibration(cal)) if cal is not None and len(cal) else None
+        return {
+            **out,
+            "rows": rows,
+            "svg": svg,
+            "n": info.get("n"),
+            "positives": info.get("positives"),
+            "best_model": str(info.get("best_model") or "").replace("_", " "),
+            "best_beats": bool(info.get("best_beats_baseline")),
+        }
+
+    def outcome_patient(self, patient_id: str) -> dict[str, Any] | None:
+        """This patient's out-of-fold probability from the best outcome classifier."""
+        if self._outcome is None:  # computed once per cohort
+            self._outcome = self.outcome_summary()
+        summary, table = self._outcome, self.outcome_probability
+        if not summary["available"] or patient_id not in table.index:
+            return None
+        best = next((r for r in summary["rows"] if r["best"]), None)
+        return {
+            "column": summary["column"],
+            "probability": _float(table.at[patient_id, "probability"]),
+            "model": summary["best_model"],
+            "auroc": best["auroc"] if best else math.nan,
+            "auroc_sd": best["auroc_sd"] if best else math.nan,
+            "beats": summary["best_beats"],
+        }
 
     def qc_summary(self) -> dict[str, Any] | None:
         qc = _str_index(self.bundle.qc)
@@ -749,6 +817,7 @@ class _Cohort:
         return {
             **self.common(),
             "qc": self.qc_summary(),
+            "outcome": self._outcome or self.outcome_summary(),
             "subtypes": self.subtype_summary(),
             "modules": self.module_summary(),
             "km_figure": Markup(self.survival_figure.render()) if len(self.km) else None,
