@@ -566,7 +566,7 @@ def test_run_correlation_outputs(cohort, reference):
     adata = cohort.copy()
     adata.obs = adata.obs.join(clinical)
     out = C.run_correlation(
-        adata, expr, response, None, params={"n_genes": 600, "gene_drug_top": 20}
+        adata, expr, response, None, params={"n_genes": 600, "gene_drug_top": 20, "neighbours": 3}
     )
     assert set(out) == {
         "modules.tsv",
@@ -575,8 +575,11 @@ def test_run_correlation_outputs(cohort, reference):
         "soft_threshold.tsv",
         "module_traits.tsv",
         "gene_drug.tsv",
+        "neighbours.tsv",
     }
     assert list(out["modules.tsv"].columns) == ["gene", "module", "kME"]
+    nb = out["neighbours.tsv"]
+    assert len(nb) == 3 * 600 and set(nb["gene"]) == set(out["modules.tsv"]["gene"])
     eig = out["eigengenes.tsv"]
     assert eig.columns[0] == "patient_id" and len(eig) == adata.n_obs
     assert list(out["soft_threshold.tsv"].columns) == ["power", "sft_r2", "slope", "mean_k"]

@@ -81,6 +81,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "gene_drug_top": 50,
     "gene_drug_min_lines": 10,
     "hub_genes": 10,
+    "neighbours": 0,
 }
 
 
@@ -1528,6 +1529,12 @@ def run_correlation(
     }
     if binary_features is not None:
         out["feature_drug.tsv"] = binary_feature_associations(binary_features, response)
+    if int(par["neighbours"]) > 0:  # top-k co-expressed genes of each network gene
+        genes = result.modules["gene"].tolist()
+        x = cohort[:, genes].to_df()
+        out["neighbours.tsv"] = top_neighbours(
+            x, int(par["neighbours"]), block_size=int(par["block_size"])
+        )
     for frame in out.values():
         frame.attrs["params"] = used
     return out
