@@ -52,6 +52,7 @@ MODELS = ("logistic_regression", "svm", "random_forest", "gradient_boosting")
 BASELINE = "baseline_prior"
 CALIBRATION_COLUMNS = ["model", "bin", "predicted", "observed", "n"]
 PATIENT_COLUMNS = ["patient_id", "probability", "model"]
+SVM_MAX_PATIENTS = 3000
 _Z = 1.959963984540054
 
 
@@ -308,8 +309,14 @@ def run_outcome(
         )
         log.warning("%s", note)
         return _empty(cv_folds, {**base, "note": note})
+    models = list(params.get("models") or MODELS)
+    skipped = []
+    if "svm" in models and len(y) > SVM_MAX_PATIENTS:
+        models.remove("svm")  # kernel SVM fits grow with n^2: hours in nested CV at 10,000
+        skipped.append(f"svm (more than {SVM_MAX_PATIENTS} patients)")
+        log.warning("outcome classifiers: SVM skipped above %d patients", SVM_MAX_PATIENTS)
     comp = OutcomeComparison(
-        models=list(params.get("models") or MODELS),
+        models=models,
         categorical=list(params.get("categorical") or []),
         cv_folds=cv_folds,
         inner_folds=int(params.get("inner_folds", 3)),
@@ -336,6 +343,7 @@ def run_outcome(
         "prevalence": comp.prevalence_,
         "features": list(X.columns),
         "models": list(comp.metrics_["model"]),
+        "skipped": skipped,
         "best_model": best,
         "best_auroc_mean": float(row["auroc_mean"]),
         "best_auroc_sd": float(row["auroc_sd"]),
