@@ -609,32 +609,75 @@ def test_convergence_failure_suggests_a_penalizer():
     assert "penalizer 0.01" in str(err.value) and "survival.penalizers" in str(err.value)
 
 
-def test_cli_reports_bad_rows_without_traceback(tmp_path, clinical, truth, caplog):
+def _cli_inputs(tmp_path, obs, truth, survival_params):
     import anndata as ad
 
-    from rxrank import cli
-
-    obs = clinical.copy()
-    obs.loc["P005", "os_months"] = -2.0
     ad.AnnData(obs=obs, X=np.zeros((len(obs), 1), dtype=np.float32)).write_h5ad(
         tmp_path / "cohort.h5ad"
     )
     truth[["m1_factor"]].rename(columns={"m1_factor": "M1"}).to_csv(
         tmp_path / "eigengenes.tsv", sep="\t"
     )
-    pd.DataFrame({"patient_id": ["P001"], "drug": ["Erlotinib"], "predicted": [1.0]}).to_csv(
-        tmp_path / "predictions.tsv", sep="\t", index=False
-    )
+    rng = np.random.default_rng(0)
+    egfr = (truth["driver"] == "EGFR").to_numpy()
+    pd.DataFrame(
+        {
+            "patient_id": truth.index,
+            "drug": "Erlotinib",
+            "predicted": 3 - 2 * egfr + rng.normal(0, 0.3, len(truth)),
+        }
+    ).to_csv(tmp_path / "predictions.tsv", sep="\t", index=False)
     params = {
-        "cohort": {"clinical": "clin.tsv", "time_column": "os_months", "event_column": "os_event"},
-        "survival": {"n_bootstrap": 0},
+        "cohort": {
+            "clinical": "clin.tsv",
+            "time_column": "os_months",
+            "event_column": "os_event",
+            "covariates": ["age", "stage"],
+            "treatment_column": "treatment",
+            "reference_arm": "standard_of_care",
+        },
+        "survival": survival_params,
     }
     argv = ["survival", "--params", json.dumps(params), "--outdir", str(tmp_path)]
     for name in ("cohort.h5ad", "eigengenes.tsv", "predictions.tsv"):
         argv += [f"--{name.split('.')[0]}", str(tmp_path / name)]
+    return argv
+
+
+def test_cli_reports_bad_rows_without_traceback(tmp_path, clinical, truth, caplog):
+    from rxrank import cli
+
+    obs = clinical.copy()
+    obs.loc["P005", "os_months"] = -2.0
+    argv = _cli_inputs(tmp_path, obs, truth, {"n_bootstrap": 0})
     assert cli.main(argv) == 2
     assert "clinical table clin.tsv: negative survival time" in caplog.text
     assert "P005" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_cli_biomarkers_default_to_sensitivity_and_config_adds_features(tmp_path, clinical, truth):
+    """Erlotinib is in the reference: its biomarker is its predicted sensitivity; Lapatinib is not,
+    so the config names a feature (here the M1 eigengene) for it."""
+    from rxrank import cli
+
+    params = {
+        "n_bootstrap": 0,
+        "penalizers": [0.1],
+        "biomarkers": {"Lapatinib": "M1"},
+        "outcome": {"column": None},
+    }
+    assert cli.main(_cli_inputs(tmp_path, clinical, truth, params)) == 0
+    eff = pd.read_csv(tmp_path / "treatment_effects.tsv", sep="\t")
+    erl = eff[eff["treatment"] == "Erlotinib"].set_index("patient_id")
+    lap = eff[eff["treatment"] == "Lapatinib"].set_index("patient_id")
+    assert erl["p_interaction"].notna().all() and lap["p_interaction"].notna().all()
+    assert np.allclose(lap["biomarker"], truth.loc[lap.index, "m1_factor"], atol=1e-5)
+    pred = pd.read_csv(tmp_path / "predictions.tsv", sep="\t").set_index("patient_id")
+    assert np.allclose(erl["biomarker"], pred.loc[erl.index, "predicted"], atol=1e-5)
+    # adjusted for the cohort covariates by default (the note says so)
+    assert erl["note"].str.contains("adjusted for age, stage=II").all()
+    patients = pd.read_csv(tmp_path / "patients.tsv", sep="\t")
+    assert patients.columns[0] == "patient_id" and len(patients) == 80
 
 
 # ---- planted interaction at a larger cohort from the same generator

@@ -195,11 +195,15 @@ def cmd_survival(args) -> None:
     if treatment and treatment in obs:
         params.setdefault("treatment_column", treatment)
         params.setdefault("reference_arm", cohort.get("reference_arm"))
-        params.setdefault("adjust_for", cohort.get("covariates", []))
+        if params.get("adjust_for") is None:
+            params["adjust_for"] = cohort.get("covariates", [])
         arms = [a for a in obs[treatment].astype(str).unique() if a != params["reference_arm"]]
-        params.setdefault(
-            "biomarkers", {a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features}
-        )
+        # predicted sensitivity to the arm's drug when it is in the reference; the config's
+        # `survival.biomarkers` names a feature for any other arm (or overrides the default)
+        params["biomarkers"] = {
+            **{a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features},
+            **(params.get("biomarkers") or {}),
+        }
     longitudinal = None
     if getattr(args, "longitudinal", None):
         from .privacy import pseudonym_map
