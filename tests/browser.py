@@ -61,11 +61,12 @@ def browser():
             b.close()
 
 
-def visit(b, html: Path, *, screenshot: Path | None = None, pdf: Path | None = None) -> PageVisit:
-    """Open ``html`` (a file), record console output, errors and requests, optionally capture it."""
+@contextmanager
+def _opened(b, html: Path):
+    """A fresh offline context with ``html`` loaded: (page, visit record); closed on exit."""
     out = PageVisit()
     url = html.resolve().as_uri()
-    context = b.new_context(viewport={"width": 1200, "height": 900}, java_script_enabled=True)
+    context = b.new_context(viewport={"width": 1200, "height": 900})
     context.set_offline(True)
     page = context.new_page()
     page.on(
@@ -84,14 +85,37 @@ def visit(b, html: Path, *, screenshot: Path | None = None, pdf: Path | None = N
 
     page.route("**/*", route)
     page.goto(url, wait_until="load")
-    out.text = page.inner_text("body")
-    if screenshot is not None:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(screenshot), full_page=True)
-    if pdf is not None:
-        page.emulate_media(media="print")
-        page.pdf(path=str(pdf), format="A4", print_background=False)
-    context.close()
+    try:
+        yield page, out
+    finally:
+        context.close()
+
+
+def visit(b, html: Path, *, screenshot: Path | None = None, pdf: Path | None = None) -> PageVisit:
+    """Open ``html`` (a file), record console output, errors and requests, optionally capture it."""
+    with _opened(b, html) as (page, out):
+        out.text = page.inner_text("body")
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+        if pdf is not None:
+            page.emulate_media(media="print")
+            page.pdf(path=str(pdf), format="A4", print_background=False)
+    return out
+
+
+def unlock(b, html: Path, passphrase: str, *, screenshot: Path | None = None) -> PageVisit:
+    """Open an encrypted report, type ``passphrase`` and submit; the visit after decryption."""
+    with _opened(b, html) as (page, out):
+        page.fill("#passphrase", passphrase)
+        page.click("button[type=submit]")
+        page.wait_for_function(
+            "() => !document.getElementById('unlock') || !document.getElementById('error').hidden",
+            timeout=60_000,
+        )
+        out.text = page.inner_text("body")
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
     return out
 
 

@@ -211,3 +211,56 @@ def test_demo_reports_in_a_browser(run):
             v = visit(b, path, screenshot=shots / f"{name}.png")
             assert v.requests == [] and v.console == [] and v.errors == [], (name, v)
             assert "Research use only" in v.text
+
+
+def test_encrypted_demo_reports_round_trip_without_plaintext(run, tmp_path):
+    """privacy.encrypt_reports on the demo: every page opens with its passphrase only, and no
+    original or pseudonymised ID, drug name or clinical value is readable outside the ciphertext."""
+    import json
+    import re
+    from html import unescape as html_unescape
+
+    from rxrank.cli import main as cli
+    from rxrank.report.encrypt import WrongPassphrase, decrypt_page, read_passphrases
+
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    keys = tmp_path / "keys" / "passphrases.tsv"
+    config["privacy"].update(encrypt_reports=True, passphrase_file=str(keys))
+    params = {k: config.get(k) for k in ("cohort_name", "cohort", "reference", "privacy")}
+    r = run / "results"
+    out = tmp_path / "results" / "reports"
+    inputs = {
+        "cohort": "profiling/cohort.h5ad", "rankings": "ranking/rankings.tsv",
+        "metrics": "sensitivity/metrics.tsv", "response": "reference/response.tsv",
+        "prognosis": "survival/patients.tsv", "km": "survival/km.tsv",
+        "patient-curves": "survival/patient_curves.tsv",
+        "survival-metrics": "survival/metrics.json", "target-z": "profiling/target_z.tsv",
+        "module-traits": "correlation/module_traits.tsv",
+        "outcome-metrics": "survival/outcome_metrics.tsv",
+        "outcome-calibration": "survival/outcome_calibration.tsv",
+        "outcome-patients": "survival/outcome_patients.tsv",
+    }  # fmt: skip
+    args = [f"--{k}={r / v}" for k, v in inputs.items()]
+    argv = ["report", f"--params={json.dumps(params)}", *args, f"--outdir={out}"]
+    assert cli([*argv, f"--provenance={tmp_path / 'provenance.json'}"]) == 0
+    phrases = read_passphrases(keys)
+    clinical = pd.read_csv(ROOT / "resources/demo/clinical.tsv", sep="\t", dtype=str)
+    ids = list(clinical["patient_id"])
+    secrets = set(ids) | {pseudonym(pid, KEY.encode()) for pid in ids}
+    secrets |= set(pd.read_csv(r / "ranking/rankings.tsv", sep="\t")["drug"])
+    secrets |= set(clinical["treatment"]) | set(clinical["age"]) | set(clinical["os_months"])
+    pages = sorted(out.glob("*.html"))
+    assert len(pages) == len(ids) + 1 and set(phrases) == {p.stem for p in pages}
+    payload = re.compile(r'("ciphertext": ")[A-Za-z0-9+/=]+(")')
+    for page in pages:
+        text = page.read_text()
+        plain = html_unescape(payload.sub(r"\1\2", text))
+        # whole words only: a two-digit age must not match inside a checksum, a date or a time
+        near = r"[\w+/.:-]"
+        leaks = [s for s in secrets if re.search(rf"(?<!{near}){re.escape(s)}(?!{near})", plain)]
+        assert not leaks, (page.name, leaks[:3])
+        html = decrypt_page(text, phrases[page.stem], source=page.name)
+        assert page.stem in html or page.stem == "index"
+        (run / "results/reports" / page.name).read_text()  # the plain twin exists
+    with pytest.raises(WrongPassphrase):
+        decrypt_page(pages[0].read_text(), phrases[pages[1].stem])

@@ -294,9 +294,44 @@ def cmd_report(args) -> None:
         outcome_calibration=read(args.outcome_calibration),
         outcome_patients=read(args.outcome_patients),
     )
-    write_reports(bundle, args.outdir)
+    sealing = None
+    if (p.get("privacy") or {}).get("encrypt_reports"):
+        from .report.encrypt import sealing_from_config
+
+        sealing = sealing_from_config(p["privacy"], results=Path(args.outdir).parent)
+    write_reports(bundle, args.outdir, sealing=sealing)
     with io.atomic_path(args.provenance) as tmp:
         tmp.write_text(json.dumps(bundle.provenance, indent=2))
+
+
+def cmd_decrypt(args) -> int:
+    """Decrypt one encrypted report for scripted use (e.g. archiving it as PDF)."""
+    import os
+
+    from .report.encrypt import decrypt_page, read_passphrases, write_private
+
+    page = Path(args.report)
+    if args.passphrase_file:
+        phrases = read_passphrases(args.passphrase_file)
+        if page.stem not in phrases:
+            raise io.RxrankInputError(
+                f"{args.passphrase_file} has no passphrase for {page.stem!r} (the report's file "
+                "name without .html); pass the passphrase file written with these reports."
+            )
+        phrase = phrases[page.stem]
+    elif os.environ.get(args.passphrase_env):
+        phrase = os.environ[args.passphrase_env]
+    else:
+        raise io.RxrankInputError(
+            f"no passphrase: pass --passphrase-file or set the environment variable "
+            f"{args.passphrase_env} (never on the command line, where other users can see it)."
+        )
+    html = decrypt_page(page.read_text(encoding="utf-8"), phrase, source=str(page))
+    if args.out in (None, "-"):
+        sys.stdout.write(html)
+        return 0
+    write_private(args.out, html)  # mode 0600: it is patient data
+    return 0
 
 
 def cmd_demo(args) -> None:
@@ -414,6 +449,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", help="the config as JSON (the workflow passes its own)")
     sp.add_argument("--out", help="write the summary (counts, warnings) as JSON here")
     sp.set_defaults(func=cmd_check)
+    sp = sub.add_parser("decrypt", help="decrypt an encrypted report (privacy.encrypt_reports)")
+    sp.add_argument("report", help="the encrypted report (.html)")
+    sp.add_argument("--passphrase-file", help="the passphrase file written with the reports")
+    sp.add_argument(
+        "--passphrase-env",
+        default="RXRANK_REPORT_PASSPHRASE",
+        help="environment variable holding the passphrase (default RXRANK_REPORT_PASSPHRASE)",
+    )
+    sp.add_argument(
+        "-o", "--out", help="write the plaintext report here (mode 0600); default stdout"
+    )
+    sp.set_defaults(func=cmd_decrypt)
     sp = sub.add_parser("demo", help="write the demo cohort and reference")
     sp.add_argument("outdir", nargs="?", default="resources")
     sp.set_defaults(func=cmd_demo)

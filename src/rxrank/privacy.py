@@ -27,6 +27,7 @@ __all__ = [
     "config_hash",
     "file_sha256",
     "load_key",
+    "load_secret",
     "provenance",
     "pseudonym",
     "pseudonym_map",
@@ -48,6 +49,35 @@ LIBRARIES = (
 )
 
 
+def load_secret(env: str, key_file: str | None, *, create: bool = False) -> bytes | None:
+    """A secret from the environment variable ``env``, else from ``key_file`` (None if neither).
+
+    With ``create`` a missing key file is created holding a random 256-bit secret, mode 0600.
+    """
+    if os.environ.get(env):
+        return os.environ[env].encode()
+    if not key_file:
+        return None
+    path = Path(key_file).expanduser()
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            log.warning("key file %s is readable by others; run: chmod 600 %s", path, path)
+        key = path.read_text().strip()
+        if not key:
+            raise RxrankInputError(
+                f"key file {path} is empty; delete it or write a secret into it."
+            )
+        return key.encode()
+    if not create:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    log.info("created a new key file %s (mode 0600)", path)
+    return path.read_text().strip().encode()
+
+
 def load_key(privacy: dict) -> bytes:
     """The pseudonymisation key: the environment variable first, then the key file.
 
@@ -55,25 +85,9 @@ def load_key(privacy: dict) -> bytes:
     pseudonyms stay stable between runs without the key ever being typed into a config.
     """
     env = privacy.get("key_env") or KEY_ENV
-    if os.environ.get(env):
-        return os.environ[env].encode()
-    key_file = privacy.get("key_file")
-    if key_file:
-        path = Path(key_file).expanduser()
-        if path.exists():
-            if path.stat().st_mode & 0o077:
-                log.warning("key file %s is readable by others; run: chmod 600 %s", path, path)
-            key = path.read_text().strip()
-            if not key:
-                raise RxrankInputError(f"pseudonymisation key file {path} is empty.")
-            return key.encode()
-        if privacy.get("create_key"):
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32) + "\n")
-            log.info("created a new pseudonymisation key file %s (mode 0600)", path)
-            return path.read_text().strip().encode()
+    key = load_secret(env, privacy.get("key_file"), create=bool(privacy.get("create_key")))
+    if key is not None:
+        return key
     raise RxrankInputError(
         f"privacy.pseudonymize is true but no key was found: set the environment variable {env}, "
         "or set privacy.key_file to a file outside the repository holding a secret "

@@ -884,23 +884,65 @@ def render_index(bundle: ReportBundle) -> str:
     return _render("index.html", _Cohort(bundle).index())
 
 
-def write_reports(bundle: ReportBundle, outdir: str | Path, *, max_rows: int = 15) -> list[Path]:
+def write_reports(
+    bundle: ReportBundle, outdir: str | Path, *, max_rows: int = 15, sealing: Any = None
+) -> list[Path]:
     """Write ``<outdir>/<patient_id>.html`` for every ranked patient and ``<outdir>/index.html``.
 
-    Each file is written atomically. Returns the paths written, the index last.
+    With ``sealing`` (a :class:`rxrank.report.encrypt.Sealing`) every page is encrypted under its
+    own passphrase (the index under the passphrase of ``index``) and the passphrases are written to
+    ``sealing.passphrase_file``. Each file is written atomically. Returns the paths, index last.
     """
     outdir = Path(outdir)
     cohort = _Cohort(bundle)
     names = {pid: _safe_filename(pid) for pid in cohort.patients}
     if "index.html" in names.values():
         raise ValueError("a patient called 'index' would overwrite the cohort index; rename it.")
+    seal = _Sealer(bundle, sealing)
     written: list[Path] = []
     for pid, name in names.items():
         html = _render_patient(cohort, pid, max_rows=max_rows)
-        written.append(_write(outdir / name, html))
-    written.append(_write(outdir / "index.html", _render("index.html", cohort.index())))
+        # passphrases are keyed by file name (the pseudonym in a workflow run)
+        written.append(_write(outdir / name, seal(Path(name).stem, html, "patient report")))
+    index = _render("index.html", cohort.index())
+    written.append(_write(outdir / "index.html", seal("index", index, "cohort index")))
+    if sealing is not None and sealing.passphrase_file is not None:
+        from .encrypt import write_passphrases
+
+        write_passphrases(seal.passphrases, sealing.passphrase_file)
     log.info("wrote %d patient reports and the index to %s", len(names), outdir)
     return written
+
+
+class _Sealer:
+    """Turns a rendered page into the page written: encrypted when ``sealing`` is given."""
+
+    def __init__(self, bundle: ReportBundle, sealing: Any) -> None:
+        self.sealing = sealing
+        prov = bundle.provenance or {}
+        self.plain = {k: prov.get(k) for k in PLAIN_PROVENANCE if k in prov}
+        self.passphrases: dict[str, str] = {}
+
+    def __call__(self, name: str, html: str, kind: str) -> str:
+        if self.sealing is None:
+            return html
+        from .encrypt import encrypt_page
+
+        phrase = self.passphrases[name] = self.sealing.passphrase(name)
+        return encrypt_page(
+            html, phrase, provenance=self.plain, kind=kind, iterations=self.sealing.iterations
+        )
+
+
+#: provenance kept in plain text on encrypted pages: versions and checksums, no patient data
+PLAIN_PROVENANCE = (
+    "rxrank_version",
+    "python",
+    "libraries",
+    "config_hash",
+    "input_checksums",
+    "created",
+)
 
 
 def _write(path: Path, html: str) -> Path:
