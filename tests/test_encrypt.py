@@ -181,3 +181,16 @@ def test_browser_opens_with_the_right_passphrase_only(sealed, tmp_path):
     for v in (good, bad, index):
         assert v.requests == [] and v.errors == [], v
         assert not [c for c in v.console if "error" in c.lower()], v.console
+
+
+def test_check_refuses_a_passphrase_file_inside_results(tmp_path, monkeypatch):
+    from helpers import demo_config
+
+    from rxrank.check import run_check
+
+    config = demo_config()
+    config["privacy"].update(encrypt_reports=True, passphrase_file="results/keys.tsv")
+    monkeypatch.setenv("RXRANK_PSEUDONYM_KEY", "k")
+    monkeypatch.chdir(tmp_path)
+    report, _ = run_check("config.yaml", config)
+    assert not report.ok and any("outside the results folder" in e for e in report.errors)

@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import write_demo_config
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "test-key-not-secret"
@@ -149,24 +150,10 @@ def _cluster(tmp_path_factory, accounting: bool):
         cluster.stop()
 
 
-def _config(tmp: Path) -> Path:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = str(ROOT / value)
-    privacy = config.setdefault("privacy", {})
-    if "create_key" in privacy:
-        privacy.update(key_file=None, create_key=False)
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def _snakemake(tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-        "--configfile", str(_config(tmp)), *args,
+        "--configfile", str(write_demo_config(tmp)), *args,
     ]  # fmt: skip
     env = {**(env or os.environ), "RXRANK_PSEUDONYM_KEY": KEY}
     return _timed(cmd, RUN_TIMEOUT, cwd=tmp, env=env)
@@ -314,7 +301,7 @@ class TestWithoutAccounting:
     def test_controller_inside_an_allocation(self, cluster, tmp_path):
         # profiles/slurm/controller.sbatch: Snakemake's controller as a SLURM job, submitting the
         # workflow's jobs from inside its allocation (here up to the first group job only)
-        _config(tmp_path)
+        write_demo_config(tmp_path)
         env = {**cluster.env, "RXRANK_ROOT": str(ROOT), "RXRANK_PSEUDONYM_KEY": KEY}
         t0 = time.monotonic()
         proc = _timed(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-import yaml
+from helpers import demo_config, write_demo_config
 
 from rxrank.privacy import pseudonym
 
@@ -38,18 +38,6 @@ socket.socket.connect_ex = _refuse
 """
 
 
-def _config(tmp: Path) -> Path:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = str(ROOT / value)
-    config["privacy"].update(key_file=None, create_key=False)
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def _env(tmp: Path) -> dict:
     site = tmp / "site"
     site.mkdir(exist_ok=True)
@@ -61,7 +49,7 @@ def _env(tmp: Path) -> dict:
 def _command(tmp: Path, *args: str) -> list[str]:
     return [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-        "--configfile", str(_config(tmp)), "--cores", "2", *args,
+        "--configfile", str(write_demo_config(tmp)), "--cores", "2", *args,
     ]  # fmt: skip
 
 
@@ -223,7 +211,7 @@ def test_encrypted_demo_reports_round_trip_without_plaintext(run, tmp_path):
     from rxrank.cli import main as cli
     from rxrank.report.encrypt import WrongPassphrase, decrypt_page, read_passphrases
 
-    config = yaml.safe_load(_config(tmp_path).read_text())
+    config = demo_config()
     keys = tmp_path / "keys" / "passphrases.tsv"
     config["privacy"].update(encrypt_reports=True, passphrase_file=str(keys))
     params = {k: config.get(k) for k in ("cohort_name", "cohort", "reference", "privacy")}

@@ -287,6 +287,14 @@ def run_check(config_path: str | Path, config: dict | None = None) -> tuple[Chec
             ids = check_inputs(config, report)
         except io.RxrankInputError as err:
             report.errors.append(str(err))
+    privacy = config.get("privacy") or {}
+    if report.ok and privacy.get("encrypt_reports"):
+        from .report.encrypt import sealing_from_config
+
+        try:  # fail now rather than after every stage has run
+            sealing_from_config(privacy, results="results")
+        except io.RxrankInputError as err:
+            report.errors.append(str(err))
     if report.ok:
         n = report.counts.get("patients_with_expression_and_clinical", 0)
         log.info("check passed: %d patients", n)
