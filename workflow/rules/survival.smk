@@ -29,7 +29,7 @@ rule survival:
         patient_curves="results/survival/patient_curves.tsv",
         treatment_effects="results/survival/treatment_effects.tsv",
         longitudinal="results/survival/longitudinal.tsv",
-        outcome_metrics="results/survival/outcome_metrics.tsv",
+        outcome_metrics=report("results/survival/outcome_metrics.tsv", caption="../report/outcome_metrics.rst", category="Survival"),
         outcome_calibration="results/survival/outcome_calibration.tsv",
         outcome_patients="results/survival/outcome_patients.tsv",
     params:
