@@ -427,13 +427,11 @@ class CoxModel:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cph = CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio).fit(df, _DURATION, _EVENT)
-        failed = [
-            str(w.message).splitlines()[0]
-            for w in caught
-            if "failed to converge" in str(w.message) or not np.isfinite(cph.params_).all()
-        ]
-        if failed or not np.isfinite(cph.params_).all():
-            raise ConvergenceError(failed[0] if failed else "non-finite coefficients")
+        failed = [str(w.message) for w in caught if "failed to converge" in str(w.message)]
+        if not np.isfinite(cph.params_).all():
+            failed.append("non-finite coefficients")
+        if failed:
+            raise ConvergenceError(failed[0].splitlines()[0])
         for w in caught:
             if not issubclass(w.category, DeprecationWarning | FutureWarning):
                 log.warning("lifelines: %s", str(w.message).splitlines()[0])
