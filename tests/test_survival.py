@@ -758,6 +758,8 @@ def test_time_varying_cox_reproduces_stanford_heart():
             "time_column": "time",
             "event_column": "event",
             "covariates": ["age", "surgery"],
+            "penalizers": [0.1],
+            "cv_folds": 3,
             "n_bootstrap": 0,
             "longitudinal": {"covariates": list(HEART_COEF)},
         },

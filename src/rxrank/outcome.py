@@ -73,7 +73,12 @@ def metric_columns(cv_folds: int) -> list[str]:
 
 
 def make_model(
-    name: str, *, numeric: Sequence[str], categorical: Sequence[str], seed: int = 0
+    name: str,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    seed: int = 0,
+    n_estimators: int = 100,
 ) -> tuple[Pipeline, dict[str, list]]:
     """Unfitted pipeline (imputation, scaling, one-hot, classifier) and its tuning grid."""
     pre = ColumnTransformer(
@@ -103,10 +108,10 @@ def make_model(
         clf = CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", cv=3, ensemble=False)
         grid = {"clf__estimator__C": [0.1, 1.0, 10.0]}
     elif name == "random_forest":
-        clf = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+        clf = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
         grid = {"clf__min_samples_leaf": [1, 5]}
     elif name == "gradient_boosting":
-        clf = GradientBoostingClassifier(n_estimators=100, max_depth=2, random_state=seed)
+        clf = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=2, random_state=seed)
         grid = {"clf__learning_rate": [0.03, 0.1]}
     elif name == BASELINE:
         clf, grid = DummyClassifier(strategy="prior"), {}
@@ -156,6 +161,7 @@ class OutcomeComparison:
         cv_folds: int = 5,
         inner_folds: int = 3,
         calibration_bins: int = 5,
+        n_estimators: int = 100,
         seed: int = 0,
     ) -> None:
         self.models = models
@@ -163,6 +169,7 @@ class OutcomeComparison:
         self.cv_folds = cv_folds
         self.inner_folds = inner_folds
         self.calibration_bins = calibration_bins
+        self.n_estimators = n_estimators
         self.seed = seed
 
     def fit(self, X: pd.DataFrame, y) -> OutcomeComparison:
@@ -184,7 +191,11 @@ class OutcomeComparison:
         for k, (train, test) in enumerate(outer.split(np.zeros(len(y)), y)):
             for i, name in enumerate(names):
                 pipe, grid = make_model(
-                    name, numeric=numeric, categorical=categorical, seed=self.seed
+                    name,
+                    numeric=numeric,
+                    categorical=categorical,
+                    seed=self.seed,
+                    n_estimators=self.n_estimators,
                 )
                 if grid:
                     search = GridSearchCV(pipe, grid, cv=inner, scoring="roc_auc", refit=True)
