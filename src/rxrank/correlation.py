@@ -27,9 +27,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
+from scipy import linalg, stats
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
+from threadpoolctl import ThreadpoolController
 
 from rxrank.io import RxrankInputError
 
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_BLAS = ThreadpoolController()
 
 GREY = "grey"
 METHODS = ("pearson", "spearman")
@@ -182,18 +184,8 @@ def corr(
         xb = None if xb is None else _rank(xb)
     za = _standardise(xa, block_size=block_size)
     zat = za.T
-    if xb is None:
-        # symmetric: only the upper triangle of blocks is multiplied (half the GEMM work) and
-        # mirrored; the right operand is a separate copy so that BLAS uses GEMM, never SYRK
-        zc = za.copy()
-        g = za.shape[1]
-        out = np.empty((g, g), dtype=np.float32)
-        for i0 in range(0, g, block_size):
-            i1 = min(i0 + block_size, g)
-            strip = zat[i0:i1] @ zc[:, i0:]  # rows i0:i1, columns i0:
-            out[i0:i1, i0:] = strip
-            out[i1:, i0:i1] = strip[:, i1 - i0 :].T
-            del strip
+    if xb is None:  # symmetric: the upper triangle of blocks only (half the GEMM work)
+        out = _sym_gram(za, block_size)
         np.clip(out, -1.0, 1.0, out=out)
         return out
     zb = _standardise(xb, block_size=block_size)
@@ -396,8 +388,22 @@ def bh(p: Any) -> np.ndarray:
 
 def _adjacency(r: np.ndarray, power: float, *, signed: bool) -> np.ndarray:
     """Soft-thresholded adjacency (float32, zero diagonal): ((1+r)/2)^power or |r|^power."""
-    base = (1.0 + r) / 2.0 if signed else r
-    a = np.abs(base, dtype=np.float32) ** np.float32(power)
+    base = np.asarray(r, dtype=np.float32)
+    if signed:
+        base = (1.0 + base) / np.float32(2.0)
+    base = np.abs(base)
+    if float(power).is_integer() and 1 <= power <= 64:
+        # repeated squaring: a handful of in-place multiplies instead of a pow per element
+        a, sq, e = None, base, int(power)
+        while e:
+            if e & 1:
+                a = sq.copy() if a is None else np.multiply(a, sq, out=a)
+            e >>= 1
+            if e:
+                sq = sq * sq
+        del sq
+    else:
+        a = base ** np.float32(power)
     np.fill_diagonal(a, 0.0)
     return a
 
@@ -510,14 +516,41 @@ def pick_soft_threshold(
     return _choose_power(table, r2_cut), table
 
 
-def _tom_distance(adj: np.ndarray) -> np.ndarray:
-    """1 - topological overlap of a (zero-diagonal, non-negative) adjacency, as float32."""
+def _sym_gram(z: np.ndarray, block_size: int) -> np.ndarray:
+    """``z.T @ z`` (float32) from the upper triangle of column blocks, mirrored: half the work.
+
+    The right operand is a separate copy, so BLAS runs GEMM, never SYRK (see the module note).
+    """
+    zt = z.T
+    zc = np.array(z, dtype=np.float32, copy=True)
+    g = z.shape[1]
+    out = np.empty((g, g), dtype=np.float32)
+    for i0 in range(0, g, block_size):
+        i1 = min(i0 + block_size, g)
+        strip = zt[i0:i1] @ zc[:, i0:]  # rows i0:i1, columns i0:
+        out[i0:i1, i0:] = strip
+        out[i1:, i0:i1] = strip[:, i1 - i0 :].T
+        del strip
+    return out
+
+
+def _tom_distance(adj: np.ndarray, block_size: int = 2000) -> np.ndarray:
+    """1 - topological overlap of a (symmetric, zero-diagonal, non-negative) adjacency, float32.
+
+    TOM = (A A + A) / (min(k_i, k_j) + 1 - A); A A is symmetric and computed by
+    :func:`_sym_gram`, and the rest in place, so the result is exactly symmetric.
+    """
     k = adj.sum(axis=1, dtype=np.float64).astype(np.float32)
-    shared = adj @ np.ascontiguousarray(adj.copy())
-    tom = (shared + adj) / (np.minimum.outer(k, k) + 1.0 - adj)
-    tom = (tom + tom.T) / 2
+    tom = _sym_gram(adj, block_size)
+    tom += adj
+    den = np.minimum.outer(k, k)
+    den += np.float32(1.0)
+    den -= adj
+    tom /= den
+    del den
     np.fill_diagonal(tom, 1.0)
-    return np.clip(1.0 - tom, 0.0, 1.0)
+    np.subtract(np.float32(1.0), tom, out=tom)
+    return np.clip(tom, 0.0, 1.0, out=tom)
 
 
 def dynamic_tree_cut(
@@ -635,13 +668,31 @@ def dynamic_tree_cut(
 
 
 def _module_eigengenes(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigengenes (samples x modules, standardised) and variance explained for labels 0..k-1."""
+    """Eigengenes (samples x modules, standardised) and variance explained for labels 0..k-1.
+
+    Many small products and eigenproblems: BLAS is held to one thread (faster than two threads
+    contending on a shared machine).
+    """
     k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
     me = np.zeros((x.shape[0], k))
     ve = np.zeros(k)
-    for m in range(k):
-        me[:, m], ve[m] = _eigengene(x[:, labels == m])
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    with _BLAS.limit(limits=1, user_api="blas"):
+        for m in range(k):
+            me[:, m], ve[m] = _eigengene(x[:, order[bounds[m] : bounds[m + 1]]])
     return me, ve
+
+
+def _top_eigh(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest eigenvalue and its eigenvector of a symmetric matrix (LAPACK's ?syevx, one thread).
+
+    Only the top pair is computed, with BLAS held to one thread: on a shared 2-core machine a
+    multi-threaded full ``eigh`` of a few hundred rows was 10-50x slower.
+    """
+    m = gram.shape[0]
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return linalg.eigh(gram, subset_by_index=[m - 1, m - 1], driver="evx")
 
 
 def _eigengene(x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -656,11 +707,11 @@ def _eigengene(x: np.ndarray) -> tuple[np.ndarray, float]:
     # top eigenvector of the smaller Gram matrix (much faster than an SVD of the whole block)
     if zs.shape[1] >= zs.shape[0]:
         gram = zs @ np.ascontiguousarray(zs.T)
-        w, vec = np.linalg.eigh(gram)
+        w, vec = _top_eigh(gram)
         pc = vec[:, -1] * np.sqrt(max(w[-1], 0.0))
     else:
         gram = zs.T @ zs.copy()
-        w, vec = np.linalg.eigh(gram)
+        w, vec = _top_eigh(gram)
         pc = zs @ vec[:, -1]
     if pc @ zs.mean(axis=1) < 0:
         pc = -pc
