@@ -20,7 +20,7 @@ from bench import measure, report
 from bench.measure import machine_info, memory_method
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("ridge", "correlation", "reports", "wgcna")
+BENCHMARKS = ("ridge", "correlation", "reports", "wgcna", "survival")
 
 # sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats
 SIZES: dict[str, dict[str, Any]] = {
@@ -41,6 +41,7 @@ SIZES: dict[str, dict[str, Any]] = {
         },
         "correlation": {"samples": 500, "genes": (2000, 5000, 20000)},
         "wgcna": {"samples": 500, "genes": 5000, "memory_genes": 20000},
+        "survival": {"patients": [1000, 5000], "covariates": 12},
         "reports": {"patients": 1000, "drugs": 200, "lines": 500, "peer_patients": 20},
     },
     "quick": {
@@ -54,6 +55,7 @@ SIZES: dict[str, dict[str, Any]] = {
         },
         "correlation": {"samples": 2000, "genes": (2000,)},
         "wgcna": {"samples": 200, "genes": 1500, "memory_genes": 3000},
+        "survival": {"patients": [300], "covariates": 12},
         "reports": {"patients": 200, "drugs": 50, "lines": 300, "peer_patients": 10},
     },
 }
@@ -149,6 +151,12 @@ def run_wgcna(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     return bench_wgcna(**sizes["wgcna"], repeats=args.repeats, seed=args.seed, log=log)
 
 
+def run_survival(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.survival import bench_survival
+
+    return bench_survival(**sizes["survival"], repeats=args.repeats, seed=args.seed, log=log)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raw = sys.argv[1:] if argv is None else list(argv)
@@ -164,12 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "correlation": run_correlation,
         "reports": run_reports,
         "wgcna": run_wgcna,
+        "survival": run_survival,
     }
     renderers = {
         "ridge": report.ridge_section,
         "correlation": report.correlation_section,
         "reports": report.reports_section,
         "wgcna": _wgcna_section,
+        "survival": report.survival_section,
     }
     sections = {"machine": report.machine_section(info)}
     results: dict[str, Any] = {"machine": info}

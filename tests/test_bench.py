@@ -191,3 +191,13 @@ def test_reports_benchmark_at_toy_size():
     run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
     text = report.reports_section(res, run)
     assert "6 patients x 5 drugs" in text and "matplotlib figures only" in text
+
+
+def test_survival_benchmark_agrees_with_lifelines():
+    from bench.survival import bench_survival
+
+    res = bench_survival([120], covariates=4, folds=3, repeats=1, log=lambda _: None)
+    rows = res["rows"]
+    assert len(rows) == 2 and all(r["coef_max_abs_diff"] < 1e-8 for r in rows)
+    run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
+    assert "lifelines used directly" in report.survival_section(res, run)
