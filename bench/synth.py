@@ -103,13 +103,15 @@ def planted_modules(
     grey_fraction: float = 0.3,
     loading: tuple[float, float] = (0.4, 0.8),
     hub_loading: tuple[float, ...] = (0.97, 0.95, 0.93),
+    factor_r: float = 0.0,
     seed: int = 0,
 ) -> Planted:
     """Seeded planted-module expression: each module gene is ``a * factor + sqrt(1 - a^2) * noise``.
 
     Module sizes vary (up to 3x between modules); loadings ``a`` are uniform in ``loading`` except
     for each module's hubs, loaded ``hub_loading``, so that the hubs are the genes a method's kME
-    should rank first. Grey genes are pure noise. Genes get log-scale means (2-10) and spreads
+    should rank first. ``factor_r`` correlates the factors of module pairs (1-2, 3-4, ...), which
+    makes them harder to tell apart (and tests merging). Grey genes are pure noise. Genes get log-scale means (2-10) and spreads
     (0.2-1), and are shuffled, so module members are not adjacent columns.
     """
     rng = np.random.default_rng(seed)
@@ -118,6 +120,11 @@ def planted_modules(
     sizes = np.floor(weights / weights.sum() * (n_genes - n_grey)).astype(int)
     sizes[: (n_genes - n_grey) - sizes.sum()] += 1
     factors = rng.standard_normal((n_samples, n_modules))
+    if factor_r:  # modules 2, 4, ... driven by factors correlated ~factor_r with 1, 3, ...
+        odd = np.arange(1, n_modules, 2)
+        factors[:, odd] = (
+            factor_r * factors[:, odd - 1] + np.sqrt(1 - factor_r**2) * factors[:, odd]
+        )
     factors = (factors - factors.mean(0)) / factors.std(0)
     x = rng.standard_normal((n_samples, n_genes))
     labels = np.array(["grey"] * n_genes, dtype=object)

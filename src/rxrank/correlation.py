@@ -79,6 +79,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_block_size": 5000,
     "min_samples": 10,
     "seed": 0,
+    "pam_stage": True,
     "gene_drug_method": "pearson",
     "gene_drug_top": 50,
     "gene_drug_min_lines": 10,
@@ -571,8 +572,9 @@ def dynamic_tree_cut(
     exceeds ``ref + s * (cut - ref)``, when it joins less than ``0.75 * (1 - s) * (cut - ref)``
     above that scatter, or below ``ref``; ``s`` = (0.64, 0.73, 0.82, 0.91, 0.95)[deep_split]. A
     failing branch is absorbed by its partner (left unassigned if the partner is composite); two
-    passing branches stay apart as modules under a new composite branch. There is no PAM stage:
-    leaves absorbed by composite branches stay unassigned.
+    passing branches stay apart as modules under a new composite branch. Leaves absorbed by
+    composite branches stay unassigned here; :func:`find_modules` then assigns them in a PAM-like
+    stage (``_pam_assign``).
     """
     z = np.asarray(z, dtype=np.float64)
     dist = np.asarray(dist)
@@ -944,13 +946,52 @@ def _block_modules(
     min_module_size: int,
     deep_split: int,
     block_size: int,
+    detect_cut_height: float | None = None,
+    pam_stage: bool = True,
 ) -> np.ndarray:
-    """Tree-cut labels (0..k-1, -1 unassigned) of the genes of one block: adjacency, TOM, cut."""
+    """Tree-cut labels (0..k-1, -1 unassigned) of the genes of one block: adjacency, TOM, cut.
+
+    ``detect_cut_height`` caps the tree cut (WGCNA blockwiseModules' default 0.995; None: 99% of
+    the height range); with ``pam_stage`` genes the cut left unassigned join the module whose
+    genes they are closest to on average (TOM distance), if that is below the cut height.
+    """
     if x.shape[1] < 2:
         return np.full(x.shape[1], -1)
     dist = _tom_distance(_adjacency(corr(x, block_size=block_size), power, signed=signed))
     tree = linkage(squareform(dist.astype(np.float64), checks=False), method="average")
-    return dynamic_tree_cut(tree, dist, min_cluster_size=min_module_size, deep_split=deep_split)
+    heights = tree[:, 2]
+    if detect_cut_height is None:  # dynamic_tree_cut's own default
+        ref = float(heights[max(int(round(heights.size * 0.05)), 1) - 1])
+        cut = ref + 0.99 * (float(heights.max()) - ref)
+    else:
+        cut = min(detect_cut_height, float(heights.max()))
+    labels = dynamic_tree_cut(
+        tree, dist, min_cluster_size=min_module_size, deep_split=deep_split, cut_height=cut
+    )
+    if pam_stage:
+        labels = _pam_assign(dist, labels, cut)
+    return labels
+
+
+def _pam_assign(dist: np.ndarray, labels: np.ndarray, max_dist: float) -> np.ndarray:
+    """Give each unassigned gene the module with the least mean distance to it, if <= max_dist.
+
+    The assignment step of a hybrid tree cut (WGCNA's PAM stage with average dissimilarity, not
+    bound to the dendrogram); one matrix product for all genes and modules.
+    """
+    k = int(labels.max()) + 1
+    free = np.flatnonzero(labels < 0)
+    if k == 0 or free.size == 0:
+        return labels
+    assigned = np.flatnonzero(labels >= 0)
+    onehot = np.zeros((assigned.size, k), dtype=np.float32)
+    onehot[np.arange(assigned.size), labels[assigned]] = 1.0
+    mean_d = (dist[np.ix_(free, assigned)] @ onehot) / onehot.sum(axis=0)
+    best = mean_d.argmin(axis=1)
+    ok = mean_d[np.arange(free.size), best] <= max_dist
+    out = labels.copy()
+    out[free[ok]] = best[ok]
+    return out
 
 
 def _reassign(x: np.ndarray, labels: np.ndarray, *, signed: bool, block_size: int) -> np.ndarray:
@@ -988,11 +1029,16 @@ def find_modules(
     max_block_size: int = 5000,
     min_samples: int = 10,
     seed: int = 0,
+    pam_stage: bool = True,
 ) -> ModuleResult:
     """WGCNA-style co-expression modules on the ``n_genes`` most variable genes of log-scale ``.X``.
 
     Modules are named M1, M2, ... by decreasing size; ``grey`` genes are unassigned (kME NaN). Genes
     whose kME falls below ``min_kme`` go to grey, as WGCNA's ``minKMEtoStay`` does.
+
+    The tree cut is followed by a PAM-like stage (``pam_stage``, as WGCNA's default): genes the cut
+    left unassigned join the module they are closest to on average (TOM distance) when that is
+    below the cut height; genes below ``min_kme`` then still go grey.
 
     Blockwise mode: when more than ``max_block_size`` genes enter, they are first split into blocks
     of at most that many co-varying genes (:func:`gene_blocks`, seeded by ``seed``); modules are cut
@@ -1077,6 +1123,7 @@ def find_modules(
             min_module_size=min_module_size,
             deep_split=deep_split,
             block_size=block_size,
+            pam_stage=pam_stage,
         )
         offset = int(labels.max()) + 1
         labels[blk[lab >= 0]] = lab[lab >= 0] + offset
@@ -1558,6 +1605,7 @@ def run_correlation(
         max_block_size=int(par["max_block_size"]),
         min_samples=int(par["min_samples"]),
         seed=int(par["seed"]),
+        pam_stage=bool(par["pam_stage"]),
     )
     if traits is None:
         traits = build_traits(cohort.obs)
