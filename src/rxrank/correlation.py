@@ -831,8 +831,16 @@ def gene_blocks(
     labels = _spherical_kmeans(z, k, signed=signed, n_iter=n_iter, rng=rng)
     used = np.unique(labels)
     members = {int(c): np.flatnonzero(labels == c) for c in used}
-    # centre profiles of the used clusters, as unit vectors
-    cent = np.stack([z[:, members[int(c)]].mean(axis=1) for c in used], axis=1).astype(np.float64)
+    # centre profiles of the used clusters, as unit vectors (unsigned: genes sign-aligned first,
+    # so that a module's anti-correlated genes do not cancel its centre out)
+    cols = []
+    for c in used:
+        zc = z[:, members[int(c)]].astype(np.float64)
+        if not signed:  # align to the first gene, then to the aligned sum (robust to that pick)
+            ref = zc @ np.where(zc.T @ zc[:, 0] < 0, -1.0, 1.0)
+            zc = zc * np.where(zc.T @ ref < 0, -1.0, 1.0)
+        cols.append(zc.mean(axis=1))
+    cent = np.stack(cols, axis=1)
     cent /= np.maximum(np.sqrt((cent * cent).sum(axis=0)), 1e-300)
     sizes = np.array([members[int(c)].size for c in used])
     if used.size == 1:
