@@ -156,8 +156,9 @@ def corr(
     ``missing="error"`` (default) rejects NaN. ``missing="pairwise"`` gives pairwise-complete
     Pearson r (each pair on the samples where both are observed; NaN where fewer than 3 are, 0
     where either is constant there), exact, from six float64 matrix products per column block
-    instead of one float32 product: about 10-15x the time and 4x the memory of the complete-data
-    path, so it is used only when asked. Spearman has no pairwise form here (ranks would have to be
+    instead of one float32 product: 10-15x the time of the complete-data path (measured at 500
+    samples x 4,000 genes, 10% missing) plus about six genes x ``block_size`` float64 temporaries,
+    so it is used only when asked. Spearman has no pairwise form here (ranks would have to be
     recomputed per pair).
     """
     if method not in METHODS:
