@@ -886,3 +886,18 @@ def test_binary_feature_associations_match_t_test():
         np.testing.assert_allclose(grp["q"], stats.false_discovery_control(grp["p"]))
     with pytest.raises(RxrankInputError, match="0/1"):
         C.binary_feature_associations(feats.assign(KRAS_mut=2.0), response)
+
+
+def test_demo_driver_alterations_are_each_drugs_top_binary_feature(demo_dir, reference, truth):
+    from rxrank.correlation import binary_feature_associations
+    from rxrank.io import read_binary_features
+
+    _, response = reference
+    calls = read_binary_features(demo_dir / "cell_line_features.tsv")
+    table = binary_feature_associations(calls, response)
+    drivers = truth["biomarkers"].query("driver == True")
+    assert len(drivers) == 6
+    for drug, gene in zip(drivers["drug"], drivers["biomarker"], strict=True):
+        top = table[table["drug"] == drug].sort_values("p").iloc[0]
+        # the planted driver: lines carrying it are more sensitive (lower ln IC50), strongly
+        assert top["feature"] == f"{gene}_alt" and top["delta"] < -1 and top["q"] < 1e-3, top

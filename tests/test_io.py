@@ -150,3 +150,17 @@ def test_duplicate_sample_ids_rejected_in_header(tmp_path):
     path = _write(tmp_path / "d.tsv", "gene\tp1\tp1\nA\t1\t2\nB\t3\t4\nC\t5\t6\n")
     with pytest.raises(io.RxrankInputError, match="duplicate sample IDs.*p1"):
         io.read_expression(path, orientation="genes_by_samples")
+
+
+def test_binary_features_values_and_errors(tmp_path):
+    from rxrank.io import read_binary_features
+
+    path = tmp_path / "features.tsv"
+    path.write_text("cell_line\tEGFR_alt\tKRAS_mut\nCL1\t1\tTRUE\nCL2\t0\t\nCL3\tNA\tfalse\n")
+    calls = read_binary_features(path)
+    assert calls.index.tolist() == ["CL1", "CL2", "CL3"]
+    assert calls["EGFR_alt"].tolist()[:2] == [1.0, 0.0] and np.isnan(calls.at["CL3", "EGFR_alt"])
+    assert calls.at["CL1", "KRAS_mut"] == 1.0 and calls.at["CL3", "KRAS_mut"] == 0.0
+    path.write_text("cell_line\tEGFR_alt\nCL1\t1\nCL2\tyes\n")
+    with pytest.raises(io.RxrankInputError, match=r"column .EGFR_alt. holds .yes. for cell line"):
+        read_binary_features(path)

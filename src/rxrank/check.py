@@ -42,6 +42,7 @@ INPUT_KEYS = [
     ("reference", "response"),
     ("reference", "cell_lines"),
     ("reference", "drugs"),
+    ("reference", "binary_features"),
 ]
 
 

@@ -166,10 +166,21 @@ def cmd_correlation(args) -> None:
     cohort = ad.read_h5ad(args.cohort)
     lines, response = _read_reference(args, p["reference"])
     traits = build_traits(cohort.obs, pd.read_csv(args.predictions, sep="\t"))
-    out = run_correlation(cohort, lines, response, traits, params=p["correlation"])
+    features = io.read_binary_features(args.binary_features) if args.binary_features else None
+    out = run_correlation(
+        cohort, lines, response, traits, params=p["correlation"], binary_features=features
+    )
+    # feature_drug.tsv is always written (headers only without a binary features table)
+    out.setdefault("feature_drug.tsv", pd.DataFrame(columns=FEATURE_DRUG_COLUMNS))
     outdir = Path(args.outdir)
     for name, frame in out.items():
         io.write_tsv(frame, outdir / name)
+
+
+FEATURE_DRUG_COLUMNS = [
+    "drug", "feature", "n_with", "n_without", "mean_with", "mean_without", "delta", "cohen_d",
+    "glass_delta", "t", "p", "q",
+]  # fmt: skip
 
 
 def cmd_survival(args) -> None:
@@ -397,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reference-expression",
         "response",
         "predictions",
+        "binary-features?",
         "outdir",
         help="co-expression modules and gene-drug associations",
     )

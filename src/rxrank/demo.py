@@ -178,6 +178,12 @@ def generate(spec: DemoSpec = DemoSpec()) -> dict[str, pd.DataFrame]:
     )
     tissue = rng.choice(TISSUES, size=spec.n_lines)
     cell_lines = pd.DataFrame({"cell_line": lines, "tissue": tissue})
+    # binary alteration calls (as from a mutation/copy-number pipeline): the planted driver of each
+    # line, derived from the latents without any further random draw
+    features = pd.DataFrame(
+        {f"{g}_alt": (llat["driver"] == g).astype(int) for g in (d[3] for d in DRUGS if d[5])},
+        index=pd.Index(lines, name="cell_line"),
+    )
 
     # ---- responses ----
     true_lines = _true_response(llog, genes, llog)
@@ -261,6 +267,7 @@ def generate(spec: DemoSpec = DemoSpec()) -> dict[str, pd.DataFrame]:
         "demo/reference_expression.tsv.gz": ref_expression,
         "demo/reference_response.tsv": response,
         "demo/cell_lines.tsv": cell_lines,
+        "demo/cell_line_features.tsv": features,
         "reference/drugs.tsv": drugs,
         "demo/truth/modules.tsv": truth_modules,
         "demo/truth/biomarkers.tsv": truth_biomarkers,
@@ -276,7 +283,7 @@ def write_demo(outdir: str | Path, spec: DemoSpec = DemoSpec()) -> dict[str, Pat
     for rel, frame in generate(spec).items():
         path = outdir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        keep_index = frame.index.name == "gene_id"
+        keep_index = frame.index.name in ("gene_id", "cell_line")
         # mtime=0 keeps gzip output byte-identical between runs
         compression = {"method": "gzip", "mtime": 0} if rel.endswith(".gz") else None
         frame.to_csv(path, sep="\t", index=keep_index, compression=compression)

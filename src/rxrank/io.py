@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "read_binary_features",
     "RxrankInputError",
     "atomic_path",
     "read_clinical",
@@ -308,6 +309,30 @@ def read_drugs(path: str | Path) -> pd.DataFrame:
     frame["targets"] = frame["targets"].fillna("").astype(str)
     frame["pathway"] = frame["pathway"].fillna("").astype(str)
     return frame.set_index("drug")[["targets", "pathway"]]
+
+
+def read_binary_features(path: str | Path) -> pd.DataFrame:
+    """Cell lines x binary features (mutation or copy-number calls): first column the cell line ID,
+    then one column per feature holding 0/1 (empty or NA: not assessed)."""
+    path = Path(path)
+    frame = read_table(path, what="binary features")
+    ids = frame.iloc[:, 0].astype(str).str.strip()
+    _check_unique(pd.Index(ids), path, "binary features", "cell line")
+    calls = frame.iloc[:, 1:].copy()
+    calls.index = pd.Index(ids, name="cell_line")
+    for col in calls.columns:
+        text = calls[col].astype("string").str.strip().str.lower()
+        value = text.map({"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "true": 1.0, "false": 0.0})
+        bad = text.notna() & (text != "") & (text != "na") & value.isna()
+        if bad.any():
+            rows = list(calls.index[bad.to_numpy()][:5])
+            raise RxrankInputError(
+                f"binary features file {path}: column {col!r} holds {text[bad].iloc[0]!r} for "
+                f"cell line(s) {rows}; calls must be 0 or 1 (empty = not assessed). Recode the "
+                "column, or drop it if it is not a binary call."
+            )
+        calls[col] = value.astype(float)
+    return calls
 
 
 def target_genes(targets: str) -> list[str]:

@@ -21,17 +21,28 @@ def check_inputs(wildcards):
     return files
 
 
-def reference_inputs(wildcards):
-    """The drug screen plus the optional cell-line and drug annotation tables."""
-    ref = config["reference"]
-    inputs = {"response": ref["response"], "check": "results/check/summary.json"}
-    for key in ("cell_lines", "drugs"):
-        if ref.get(key):
-            inputs[key] = ref[key]
+def inputs_with_optional(required, **optional):
+    """An input function: the ``required`` files plus each optional input whose config entry (a
+    path of keys, e.g. ``("survival", "longitudinal", "table")``) names a file."""
+
+    def inputs(wildcards):
+        files = dict(required)
+        for name, keys in optional.items():
+            value = config
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value:
+                files[name] = value
+        return files
+
     return inputs
 
 
-def reference_options(wildcards, input):
-    """Command-line options for the annotation tables that the config names."""
-    present = [key for key in ("cell_lines", "drugs") if key in input.keys()]
-    return " ".join(f"--{key.replace('_', '-')} {shlex.quote(input[key])}" for key in present)
+def optional_options(*keys):
+    """A params function: ``--key path`` for each of the optional inputs the config names."""
+
+    def options(wildcards, input):
+        present = [key for key in keys if key in input.keys()]
+        return " ".join(f"--{key.replace('_', '-')} {shlex.quote(input[key])}" for key in present)
+
+    return options

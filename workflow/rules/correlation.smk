@@ -1,9 +1,16 @@
 rule correlation:
     input:
-        cohort="results/profiling/cohort.h5ad",
-        reference_expression=config["reference"]["expression"],
-        response="results/reference/response.tsv",
-        predictions="results/sensitivity/predictions.tsv",
+        unpack(
+            inputs_with_optional(
+                {
+                    "cohort": "results/profiling/cohort.h5ad",
+                    "reference_expression": config["reference"]["expression"],
+                    "response": "results/reference/response.tsv",
+                    "predictions": "results/sensitivity/predictions.tsv",
+                },
+                binary_features=("reference", "binary_features"),
+            )
+        ),
     output:
         modules="results/correlation/modules.tsv",
         hub_genes="results/correlation/hub_genes.tsv",
@@ -11,9 +18,11 @@ rule correlation:
         soft_threshold="results/correlation/soft_threshold.tsv",
         module_traits=report("results/correlation/module_traits.tsv", caption="../report/module_traits.rst", category="Correlation"),
         gene_drug=report("results/correlation/gene_drug.tsv", caption="../report/gene_drug.rst", category="Correlation"),
+        feature_drug="results/correlation/feature_drug.tsv",
     params:
         p=stage_params("reference", "correlation"),
         outdir=subpath(output.modules, parent=True),
+        options=optional_options("binary_features"),
     log:
         "logs/correlation.log",
     conda:
@@ -21,4 +30,4 @@ rule correlation:
     shell:
         "rxrank correlation --params {params.p:q} --cohort {input.cohort:q} "
         "--reference-expression {input.reference_expression:q} --response {input.response:q} "
-        "--predictions {input.predictions:q} --outdir {params.outdir:q} 2> {log:q}"
+        "--predictions {input.predictions:q} --outdir {params.outdir:q} {params.options} 2> {log:q}"

@@ -1,13 +1,19 @@
 rule reference:
     input:
-        unpack(reference_inputs),
+        unpack(
+            inputs_with_optional(
+                {"response": config["reference"]["response"], "check": "results/check/summary.json"},
+                cell_lines=("reference", "cell_lines"),
+                drugs=("reference", "drugs"),
+            )
+        ),
     output:
         response="results/reference/response.tsv",
         cell_lines="results/reference/cell_lines.tsv",
         drugs="results/reference/drugs.tsv",
     params:
         p=stage_params("reference"),
-        optional=reference_options,
+        optional=optional_options("cell_lines", "drugs"),
     log:
         "logs/reference.log",
     conda:

@@ -1,26 +1,15 @@
-def survival_inputs(wildcards):
-    """Stage inputs plus the optional long table of time-varying covariates."""
-    inputs = {
-        "cohort": "results/profiling/cohort.h5ad",
-        "eigengenes": "results/correlation/eigengenes.tsv",
-        "predictions": "results/sensitivity/predictions.tsv",
-    }
-    table = (config.get("survival", {}).get("longitudinal") or {}).get("table")
-    if table:
-        inputs["longitudinal"] = table
-    return inputs
-
-
-def survival_options(wildcards, input):
-    """--longitudinal when the config names a long table."""
-    if "longitudinal" in input.keys():
-        return f"--longitudinal {shlex.quote(input['longitudinal'])}"
-    return ""
-
-
 rule survival:
     input:
-        unpack(survival_inputs),
+        unpack(
+            inputs_with_optional(
+                {
+                    "cohort": "results/profiling/cohort.h5ad",
+                    "eigengenes": "results/correlation/eigengenes.tsv",
+                    "predictions": "results/sensitivity/predictions.tsv",
+                },
+                longitudinal=("survival", "longitudinal", "table"),
+            )
+        ),
     output:
         cox_summary=report("results/survival/cox_summary.tsv", caption="../report/cox_summary.rst", category="Survival"),
         metrics="results/survival/metrics.json",
@@ -35,7 +24,7 @@ rule survival:
     params:
         p=stage_params("cohort", "survival", "privacy"),
         outdir=subpath(output.cox_summary, parent=True),
-        options=survival_options,
+        options=optional_options("longitudinal"),
     log:
         "logs/survival.log",
     conda:
