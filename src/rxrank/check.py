@@ -152,7 +152,9 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         cohort["expression"],
         expression_type=cohort["expression_type"],
         orientation=cohort.get("orientation", "auto"),
+        layer=cohort.get("expression_layer"),
     )
+    report.warnings.extend(expr.uns["rxrank_io"]["warnings"])
     clinical = io.read_clinical(
         cohort["clinical"],
         id_column=cohort.get("id_column", "patient_id"),
@@ -181,7 +183,10 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
             f"no patient ID is in both {cohort['expression']} and {cohort['clinical']} "
             f"(column {cohort.get('id_column', 'patient_id')!r}); make the IDs match exactly."
         )
-    problem = _species_problem(expr.var_names, f"cohort expression {cohort['expression']}:")
+    problem = _species_problem(
+        pd.Index(expr.uns["rxrank_io"]["gene_ids"]["input_id"]),
+        f"cohort expression {cohort['expression']}:",
+    )
     if problem:
         report.errors.append(problem)
 
@@ -221,9 +226,15 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     from .screens import read_screen
 
     lines = io.read_expression(
-        ref["expression"], expression_type=ref["expression_type"], what="reference expression"
+        ref["expression"],
+        expression_type=ref["expression_type"],
+        orientation=ref.get("orientation", "auto"),
+        layer=ref.get("expression_layer"),
+        what="reference expression",
     )
-    problem = _species_problem(lines.var_names, f"reference expression {ref['expression']}:")
+    report.warnings.extend(lines.uns["rxrank_io"]["warnings"])
+    as_given = pd.Index(lines.uns["rxrank_io"]["gene_ids"]["input_id"])  # before case/ID mapping
+    problem = _species_problem(as_given, f"reference expression {ref['expression']}:")
     if problem:
         report.errors.append(problem)
     shared = expr.var_names.intersection(lines.var_names)

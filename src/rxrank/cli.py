@@ -28,6 +28,8 @@ def _read_reference(args, params: dict):
     ref = io.read_expression(
         args.reference_expression,
         expression_type=params.get("expression_type", "log"),
+        orientation=params.get("orientation", "auto"),
+        layer=params.get("expression_layer"),
         what="reference expression",
     )
     from .profiling import normalise
@@ -106,7 +108,9 @@ def cmd_profile(args) -> None:
         args.expression,
         expression_type=cohort["expression_type"],
         orientation=cohort.get("orientation", "auto"),
+        layer=cohort.get("expression_layer"),
     )
+    gene_ids = adata.uns["rxrank_io"].pop("gene_ids")  # written last: no output on failure
     clinical = io.read_clinical(
         args.clinical,
         id_column=cohort.get("id_column", "patient_id"),
@@ -137,6 +141,8 @@ def cmd_profile(args) -> None:
             adata.obs[col] = adata.obs[col].astype(str)
     with io.atomic_path(args.cohort) as tmp:
         adata.write_h5ad(tmp)
+    if args.gene_ids:
+        io.write_tsv(gene_ids, args.gene_ids)
 
 
 def cmd_sensitivity(args) -> None:
@@ -387,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cohort",
         "markers",
         "target-z",
+        "gene-ids?",
         help="profile the cohort's expression",
     )
     add(

@@ -20,6 +20,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .gene_ids import GeneMap, gene_like_fraction, load_gene_map, normalise_gene_ids
+
 __all__ = [
     "read_binary_features",
     "RxrankInputError",
@@ -35,7 +37,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EXPRESSION_TYPES = ("counts", "tpm", "log")
-ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 
 
 class RxrankInputError(ValueError):
@@ -127,19 +128,145 @@ def _check_unique(ids: pd.Index, path: Path, what: str, kind: str) -> None:
         )
 
 
-def _genes_on_rows(row_ids, col_ids, orientation: str) -> bool:
-    """Whether gene IDs run down the first column: Ensembl-looking IDs decide, else the longer axis."""
+SAMPLE_LIKE = re.compile(
+    r"^(TCGA-|TARGET-|GSM\d|SRR\d|ERR\d|DRR\d|SAM[NED]\d|sample|patient|case|subject|"
+    r"[A-Za-z]{1,3}[-_.]?\d{2,}$)",
+    re.IGNORECASE,
+)
+
+
+def _section(what: str) -> str:
+    return "reference" if what.startswith("reference") else "cohort"
+
+
+def _genes_on_rows(
+    row_ids, col_ids, orientation: str, *, path: Path | str = "", what: str = "expression"
+) -> bool:
+    """Whether gene IDs run down the first column.
+
+    ``auto`` decides from the IDs: the axis with (many more) Ensembl IDs or known HGNC symbols holds
+    the genes; failing that, the axis whose IDs look like sample IDs (TCGA barcodes, GSM/SRR
+    accessions, P001-style codes) holds the samples; failing that, the longer axis holds the genes
+    (with a warning). Equal axes with nothing to go on are an error saying what to set.
+    """
     if orientation == "genes_by_samples":
         return True
     if orientation == "samples_by_genes":
         return False
-    rows = pd.Series(list(row_ids), dtype=str)
-    cols = pd.Series(list(col_ids), dtype=str)
-    row_ens = rows.str.match(ENSEMBL).mean()
-    col_ens = cols.str.match(ENSEMBL).mean()
-    if row_ens > 0.5 or col_ens > 0.5:
-        return row_ens >= col_ens
-    return len(rows) >= len(cols)
+    key = f"{_section(what)}.orientation"
+    if orientation != "auto":
+        raise RxrankInputError(
+            f"{key} is {orientation!r} for {what} file {path}; use auto, genes_by_samples or "
+            "samples_by_genes."
+        )
+    rows = [str(i).strip() for i in row_ids]
+    cols = [str(i).strip() for i in col_ids]
+    gmap = load_gene_map()
+    r, c = gene_like_fraction(rows, gmap), gene_like_fraction(cols, gmap)
+    if max(r, c) > 0 and min(r, c) * 4 < max(r, c):
+        return r > c
+    if r == c == 0:
+        rs = np.mean([bool(SAMPLE_LIKE.match(i)) for i in rows]) if rows else 0.0
+        cs = np.mean([bool(SAMPLE_LIKE.match(i)) for i in cols]) if cols else 0.0
+        if max(rs, cs) > 0.5 and min(rs, cs) * 2 < max(rs, cs):
+            return cs > rs
+    if len(rows) == len(cols):
+        raise RxrankInputError(
+            f"{what} file {path}: cannot tell genes from samples (the first column and the header "
+            f"both have {len(rows)} IDs, e.g. {rows[:2]} and {cols[:2]}). Set {key}: "
+            "genes_by_samples (genes down the first column) or samples_by_genes in the config."
+        )
+    longer = len(rows) > len(cols)
+    log.warning(
+        "%s file %s: gene IDs not recognised on either axis; assuming genes on the %s (the longer "
+        "axis). If that is wrong, set %s: %s.",
+        what,
+        path,
+        "rows" if longer else "columns",
+        key,
+        "samples_by_genes" if longer else "genes_by_samples",
+    )
+    return longer
+
+
+def _read_h5ad(path: Path, layer: str | None, what: str) -> pd.DataFrame:
+    """obs x var of an .h5ad (``.X`` or ``layer``) as a dense frame."""
+    try:
+        adata = ad.read_h5ad(path)
+    except FileNotFoundError:
+        raise RxrankInputError(
+            f"{what} file not found: {path}. Check the path in your config."
+        ) from None
+    except Exception as err:  # h5py/anndata raise many types for a damaged file
+        raise RxrankInputError(
+            f"{what} file {path} could not be read as .h5ad ({type(err).__name__}: {err}). "
+            "Write it again with anndata (adata.write_h5ad)."
+        ) from None
+    if layer:
+        if layer not in adata.layers:
+            raise RxrankInputError(
+                f"{what} file {path} has no layer {layer!r}; its layers are "
+                f"{sorted(adata.layers)}. Set {_section(what)}.expression_layer to one of them, "
+                "or to null to use .X."
+            )
+        matrix = adata.layers[layer]
+    else:
+        matrix = adata.X
+    if matrix is None:
+        raise RxrankInputError(
+            f"{what} file {path} has no .X matrix. Set {_section(what)}.expression_layer to one "
+            f"of its layers: {sorted(adata.layers)}."
+        )
+    dense = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+    return pd.DataFrame(
+        dense, index=adata.obs_names.astype(str), columns=adata.var_names.astype(str)
+    )
+
+
+def _check_declared_type(
+    X: np.ndarray, values: pd.DataFrame, expression_type: str, path: Path, what: str
+) -> str | None:
+    """Errors for numbers that cannot be of the declared type; a warning text for doubtful ones."""
+    key = f"{_section(what)}.expression_type"
+
+    def where(mask: np.ndarray) -> str:
+        r, c = np.argwhere(mask)[0]
+        return f"sample {values.index[r]!r}, gene {values.columns[c]!r} ({X[r, c]:g})"
+
+    if X.size == 0:
+        return None
+    if expression_type == "counts":
+        if (X < 0).any():
+            raise RxrankInputError(
+                f"{what} file {path}: negative count at {where(X < 0)}. Counts cannot be "
+                f"negative; if the values are log-scale set {key}: log."
+            )
+        frac = np.abs(X - np.round(X)) > 1e-6 * np.maximum(1.0, np.abs(X))
+        if frac.any():
+            raise RxrankInputError(
+                f"{what} file {path} is declared as counts but holds non-integer values, e.g. at "
+                f"{where(frac)}. Set {key}: tpm (or log) to match the data."
+            )
+    elif expression_type == "log":
+        if X.max() > 50:
+            raise RxrankInputError(
+                f"{what} file {path} is declared as log but holds values up to {X.max():g} (e.g. "
+                f"{where(X == X.max())}); log2 expression rarely exceeds 20. Set {key}: counts "
+                "(raw integer counts) or tpm (TPM/FPKM) so that rxrank log-transforms them."
+            )
+    elif expression_type == "tpm":
+        if (X < 0).any():
+            raise RxrankInputError(
+                f"{what} file {path}: negative value at {where(X < 0)} declared as tpm; TPM "
+                f"cannot be negative. If the values are log-scale set {key}: log."
+            )
+        if X.max() <= 30:
+            return (
+                f"{what} file {path} is declared as tpm but its largest value is {X.max():g}; "
+                f"it looks log-scale already. If so, set {key}: log (it would be log-transformed "
+                "twice otherwise)."
+            )
+    return None
 
 
 def read_expression(
@@ -148,30 +275,37 @@ def read_expression(
     expression_type: str = "counts",
     orientation: str = "auto",
     what: str = "expression",
+    layer: str | None = None,
+    gene_map: GeneMap | None = None,
 ) -> ad.AnnData:
-    """Read an expression table (genes x samples or samples x genes) into samples x genes AnnData.
+    """Read an expression table or ``.h5ad`` into a samples x genes AnnData.
 
-    Duplicate gene IDs are summed for counts and averaged otherwise; ``.uns['rxrank_io']`` records
-    the orientation detected and how many duplicates were merged.
+    TSV/CSV (optionally gzipped) in either orientation (``auto`` decides from the IDs), or an
+    ``.h5ad`` whose ``obs`` are the samples (``.X``, or ``layer``). Gene IDs are normalised
+    (:func:`rxrank.gene_ids.normalise_gene_ids`: Ensembl versions stripped and mapped to HGNC
+    symbols, symbol case normalised) and duplicates merged: summed for counts, averaged otherwise.
+    ``.uns['rxrank_io']`` records the orientation, the merges, any warning and, under
+    ``gene_ids``, the per-ID table (input_id, gene, id_type, action, detail).
     """
     path = Path(path)
     if expression_type not in EXPRESSION_TYPES:
         raise RxrankInputError(
             f"expression_type {expression_type!r} for {path} is not one of {EXPRESSION_TYPES}."
         )
-    if path.suffix == ".h5ad":
-        adata = ad.read_h5ad(path)
-        genes_on_rows = False
-        values = pd.DataFrame(
-            np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X),
-            index=adata.obs_names.astype(str),
-            columns=adata.var_names.astype(str),
-        )
+    if path.suffix.lower() == ".h5ad":
+        if orientation not in ("auto", "samples_by_genes", "genes_by_samples"):
+            _genes_on_rows([], [], orientation, path=path, what=what)
+        values = _read_h5ad(path, layer, what)
+        genes_on_rows = orientation == "genes_by_samples"  # obs are samples unless told otherwise
+        if genes_on_rows:
+            values = values.T
     else:
         frame = read_table(path, what=what)
-        genes_on_rows = _genes_on_rows(frame.iloc[:, 0], frame.columns[1:], orientation)
         first = frame.columns[0]
         frame[first] = frame[first].astype(str).str.strip()
+        genes_on_rows = _genes_on_rows(
+            frame[first], frame.columns[1:], orientation, path=path, what=what
+        )
         if genes_on_rows:
             _check_unique(pd.Index(_raw_header(path)[1:]), path, what, "sample")
         else:
@@ -189,41 +323,50 @@ def read_expression(
             values = values.T
     values.index = values.index.astype(str)
     values.columns = values.columns.astype(str)
-    X = values.to_numpy(dtype=np.float32)
+    X = values.to_numpy(dtype=np.float64)
     if not np.isfinite(X).all():
         r, c = np.argwhere(~np.isfinite(X))[0]
         raise RxrankInputError(
             f"{what} file {path}: missing or infinite value for sample {values.index[r]!r}, gene "
             f"{values.columns[c]!r}. Fill or remove it before running rxrank."
         )
-    if expression_type == "counts":
-        if (X < 0).any():
-            r, c = np.argwhere(X < 0)[0]
-            raise RxrankInputError(
-                f"{what} file {path}: negative count at sample {values.index[r]!r}, gene "
-                f"{values.columns[c]!r}. Counts cannot be negative; if the values are log-scale "
-                "set expression_type: log."
-            )
-        if not np.allclose(X, np.round(X)):
-            raise RxrankInputError(
-                f"{what} file {path} is declared as counts but holds non-integer values. "
-                "Set expression_type: tpm (or log) to match the data."
-            )
+    warning = _check_declared_type(X, values, expression_type, path, what)
+    if warning:
+        log.warning(warning)
+    agg = "sum" if expression_type == "counts" else "mean"
+    new_ids, table = normalise_gene_ids(
+        values.columns, load_gene_map() if gene_map is None else gene_map, merge=agg
+    )
+    keep = np.array([g is not None for g in new_ids], dtype=bool)
+    values = values.loc[:, keep]
+    values.columns = pd.Index([g for g in new_ids if g is not None])
     n_dup = int(values.columns.duplicated().sum())
     if n_dup:
-        agg = "sum" if expression_type == "counts" else "mean"
         values = values.T.groupby(level=0, sort=False).agg(agg).T
-        X = values.to_numpy(dtype=np.float32)
         log.warning("%s: %d duplicate gene IDs merged by %s", path, n_dup, agg)
+    X = values.to_numpy(dtype=np.float32)
     adata = ad.AnnData(
         X=X, obs=pd.DataFrame(index=values.index), var=pd.DataFrame(index=values.columns)
     )
     _check_unique(adata.obs_names, path, what, "sample")
+    if adata.n_vars == 0:
+        raise RxrankInputError(
+            f"{what} file {path} has no usable gene IDs (all empty or NA). Put gene IDs (HGNC "
+            "symbols or Ensembl IDs) in the first column or the header."
+        )
+    actions = table["action"].value_counts()
     adata.uns["rxrank_io"] = {
         "path": str(path),
         "expression_type": expression_type,
         "orientation": "genes_by_samples" if genes_on_rows else "samples_by_genes",
+        "layer": layer or "X",
         "duplicate_genes_merged": n_dup,
+        "gene_ids_mapped": int(actions.get("mapped", 0)),
+        "gene_ids_renamed": int(actions.get("renamed", 0)),
+        "gene_ids_merged": int(actions.get("merged", 0)),
+        "gene_ids_dropped": int(actions.get("dropped", 0)),
+        "warnings": [warning] if warning else [],
+        "gene_ids": table,
     }
     return adata
 
@@ -343,8 +486,10 @@ def target_genes(targets: str) -> list[str]:
 def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> list[str]:
     """Sample IDs of an expression file, read without loading the matrix."""
     path = Path(path)
-    if path.suffix == ".h5ad":
-        return list(ad.read_h5ad(path, backed="r").obs_names)
+    if path.suffix.lower() == ".h5ad":
+        backed = ad.read_h5ad(path, backed="r")
+        ids = backed.var_names if orientation == "genes_by_samples" else backed.obs_names
+        return list(ids)
     if not path.exists():
         raise RxrankInputError(f"expression file not found: {path}. Check the path in your config.")
     try:
@@ -354,4 +499,5 @@ def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> lis
         raise RxrankInputError(f"expression file {path} could not be read: {err}") from None
     rows = first.iloc[:, 0].astype(str).str.strip()
     cols = [str(c).strip() for c in header[1:]]
-    return cols if _genes_on_rows(rows, cols, orientation) else list(rows)
+    genes_on_rows = _genes_on_rows(rows, cols, orientation, path=path, what="expression")
+    return cols if genes_on_rows else list(rows)

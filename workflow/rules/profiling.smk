@@ -8,6 +8,7 @@ rule profile:
         cohort="results/profiling/cohort.h5ad",
         markers=report("results/profiling/markers.tsv", caption="../report/markers.rst", category="Profiling"),
         target_z="results/profiling/target_z.tsv",
+        gene_ids="results/profiling/gene_ids.tsv",
     params:
         p=stage_params("cohort", "profiling", "privacy"),
     log:
@@ -17,4 +18,5 @@ rule profile:
     shell:
         "rxrank profile --params {params.p:q} --expression {input.expression:q} "
         "--clinical {input.clinical:q} --drugs {input.drugs:q} --cohort {output.cohort:q} "
-        "--markers {output.markers:q} --target-z {output.target_z:q} 2> {log:q}"
+        "--markers {output.markers:q} --target-z {output.target_z:q} "
+        "--gene-ids {output.gene_ids:q} 2> {log:q}"
