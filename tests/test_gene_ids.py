@@ -334,3 +334,22 @@ def test_check_passes_ensembl_cohort_against_symbol_reference(tmp_path, monkeypa
     report, _ = run_check("config.yaml", config)
     assert report.ok, report.text()
     assert report.counts["genes_shared"] == report.counts["genes_reference"] == 300
+
+
+def test_annotation_column_and_header_only_tables(tmp_path):
+    # RSEM/STAR-style table with a gene-name column next to the IDs
+    path = tmp_path / "rsem.tsv"
+    path.write_text(f"gene_id\tgene_name\tS1\tS2\n{TP53}.1\tTP53\t1\t2\n{EGFR}.1\tEGFR\t3\t4\n")
+    with pytest.raises(io.RxrankInputError) as err:
+        io.read_expression(path, expression_type="counts")
+    for fragment in ["rsem.tsv", "['gene_name']", "'TP53'", "Delete it"]:
+        assert fragment in str(err.value)
+    path.write_text(f"gene_id\tS1\tS2\n{TP53}.1\t1\t2\n{EGFR}.1\t3\t4\n")  # the fix
+    pd.testing.assert_frame_equal(
+        _as_frame(io.read_expression(path, expression_type="counts")),
+        _frame([[1, 3], [2, 4]], ["TP53", "EGFR"], ["S1", "S2"]),
+    )
+    empty = tmp_path / "header.tsv"
+    empty.write_text("gene_id\tS1\tS2\n")
+    with pytest.raises(io.RxrankInputError, match=r"header\.tsv has a header but no data rows"):
+        io.read_expression(empty)

@@ -311,8 +311,21 @@ def read_expression(
         else:
             _check_unique(pd.Index(frame[first]), path, what, "sample")
         frame = frame.set_index(first)
+        if frame.shape[0] == 0:
+            raise RxrankInputError(
+                f"{what} file {path} has a header but no data rows. Export the table again with "
+                "its values."
+            )
         values = frame.apply(pd.to_numeric, errors="coerce")
         bad = values.isna() & frame.notna()
+        text_columns = [c for c in frame.columns if frame[c].notna().any() and bad[c].all()]
+        if text_columns and frame.shape[0] > 1:
+            raise RxrankInputError(
+                f"{what} file {path}: column(s) {text_columns[:3]} hold text in every row (e.g. "
+                f"{frame[text_columns[0]].dropna().iloc[0]!r}); an annotation column such as a gene "
+                "name or description? Delete it: the first column holds the IDs and every other "
+                "column must be numeric."
+            )
         if bad.to_numpy().any():
             r, c = np.argwhere(bad.to_numpy())[0]
             raise RxrankInputError(
@@ -355,6 +368,14 @@ def read_expression(
             "symbols or Ensembl IDs) in the first column or the header."
         )
     actions = table["action"].value_counts()
+    log.info(
+        "%s: %d samples x %d genes (%s); gene IDs: %s",
+        path,
+        adata.n_obs,
+        adata.n_vars,
+        "genes on rows" if genes_on_rows else "genes in the header",
+        ", ".join(f"{n} {a}" for a, n in actions.items()),
+    )
     adata.uns["rxrank_io"] = {
         "path": str(path),
         "expression_type": expression_type,
