@@ -20,7 +20,7 @@ from bench import measure, report
 from bench.measure import machine_info, memory_method
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("ridge", "correlation", "reports", "wgcna", "survival")
+BENCHMARKS = ("ridge", "correlation", "reports", "wgcna", "survival", "profiling")
 
 # sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats
 SIZES: dict[str, dict[str, Any]] = {
@@ -42,6 +42,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "correlation": {"samples": 500, "genes": (2000, 5000, 20000)},
         "wgcna": {"samples": 500, "genes": 5000, "memory_genes": 20000},
         "survival": {"patients": [1000, 5000], "covariates": 12},
+        "profiling": {"samples": 2000, "genes": 20000},
         "reports": {"patients": 1000, "drugs": 200, "lines": 500, "peer_patients": 20},
     },
     "quick": {
@@ -56,6 +57,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "correlation": {"samples": 2000, "genes": (2000,)},
         "wgcna": {"samples": 200, "genes": 1500, "memory_genes": 3000},
         "survival": {"patients": [300], "covariates": 12},
+        "profiling": {"samples": 300, "genes": 2000},
         "reports": {"patients": 200, "drugs": 50, "lines": 300, "peer_patients": 10},
     },
 }
@@ -157,6 +159,14 @@ def run_survival(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, A
     return bench_survival(**sizes["survival"], repeats=args.repeats, seed=args.seed, log=log)
 
 
+def run_profiling(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.profiling import bench_profiling
+
+    return bench_profiling(
+        **sizes["profiling"], repeats=min(args.repeats, 2), seed=args.seed, log=log
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raw = sys.argv[1:] if argv is None else list(argv)
@@ -173,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reports": run_reports,
         "wgcna": run_wgcna,
         "survival": run_survival,
+        "profiling": run_profiling,
     }
     renderers = {
         "ridge": report.ridge_section,
@@ -180,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reports": report.reports_section,
         "wgcna": _wgcna_section,
         "survival": report.survival_section,
+        "profiling": report.profiling_section,
     }
     sections = {"machine": report.machine_section(info)}
     results: dict[str, Any] = {"machine": info}

@@ -201,3 +201,12 @@ def test_survival_benchmark_agrees_with_lifelines():
     assert len(rows) == 2 and all(r["coef_max_abs_diff"] < 1e-8 for r in rows)
     run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
     assert "lifelines used directly" in report.survival_section(res, run)
+
+
+def test_profiling_benchmark_at_toy_size():
+    from bench.profiling import bench_profiling
+
+    res = bench_profiling(150, 600, repeats=1, log=lambda _: None)
+    assert res["ari_planted"] > 0.9 and len(res["rows"]) == 2
+    run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
+    assert "150 samples x 600 genes" in report.profiling_section(res, run)
