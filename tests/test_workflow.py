@@ -75,6 +75,7 @@ def test_every_output_of_the_design_exists(run):
     results = run / "results"
     for rel in [
         "check/summary.json", "reference/response.tsv", "profiling/cohort.h5ad",
+        "profiling/gene_ids.tsv", "correlation/feature_drug.tsv",
         "profiling/markers.tsv", "profiling/target_z.tsv", "correlation/modules.tsv",
         "correlation/eigengenes.tsv", "correlation/module_traits.tsv", "correlation/gene_drug.tsv",
         "sensitivity/metrics.tsv", "sensitivity/predictions.tsv", "sensitivity/model/model.npz",
