@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +275,6 @@ class _Cohort:
         self.metric = _metric_label(bundle.response_metric)
         self.pseudonyms = {str(k): str(v) for k, v in (bundle.pseudonyms or {}).items()}
         self._common: dict[str, Any] | None = None
-        self._outcome: dict[str, Any] | None = None
         self.outcome_probability = _str_index(bundle.outcome_patients)
         self.survival_figure = figs.SurvivalFigure(
             self.km if len(self.km) else pd.DataFrame(columns=["group", "time", "survival"]),
@@ -639,6 +638,7 @@ class _Cohort:
 
     # -- index page --------------------------------------------------------------------------------
 
+    @cached_property
     def outcome_summary(self) -> dict[str, Any]:
         """The outcome classifiers against the prevalence baseline, or why there are none."""
         info = dict(self.surv.get("outcome") or {})
@@ -679,9 +679,7 @@ class _Cohort:
 
     def outcome_patient(self, patient_id: str) -> dict[str, Any] | None:
         """This patient's out-of-fold probability from the best outcome classifier."""
-        if self._outcome is None:  # computed once per cohort
-            self._outcome = self.outcome_summary()
-        summary, table = self._outcome, self.outcome_probability
+        summary, table = self.outcome_summary, self.outcome_probability
         if not summary["available"] or patient_id not in table.index:
             return None
         best = next((r for r in summary["rows"] if r["best"]), None)
@@ -817,7 +815,7 @@ class _Cohort:
         return {
             **self.common(),
             "qc": self.qc_summary(),
-            "outcome": self._outcome or self.outcome_summary(),
+            "outcome": self.outcome_summary,
             "subtypes": self.subtype_summary(),
             "modules": self.module_summary(),
             "km_figure": Markup(self.survival_figure.render()) if len(self.km) else None,
