@@ -28,6 +28,7 @@ __all__ = [
     "load_config",
     "run_check",
     "schema",
+    "single_cell_config",
     "workflow_patients",
 ]
 
@@ -114,7 +115,22 @@ def check_config(config: dict, *, path: str = "config") -> list[str]:
     """Schema errors and missing input files, each naming the key, the file and the fix."""
     validator = jsonschema.Draft202012Validator(schema())
     errors = [_schema_message(e, path) for e in validator.iter_errors(config)]
+    cohort = config.get("cohort")
+    single_cell = single_cell_config(config)
+    if isinstance(cohort, dict) and not cohort.get("expression") and not single_cell:
+        errors.append(
+            f"config {path}: cohort needs `expression` (a bulk expression file) or "
+            "`single_cell: {samples: ...}` (one .h5ad per patient). Set one of them."
+        )
+    samples = (single_cell or {}).get("samples")
+    if isinstance(samples, str) and not Path(samples).expanduser().exists():
+        errors.append(
+            f"config {path}: cohort.single_cell.samples points to {samples!r}, which does not "
+            "exist. Fix the path (relative paths start from the directory snakemake runs in)."
+        )
     for section, key in INPUT_KEYS:
+        if single_cell and (section, key) == ("cohort", "expression"):
+            continue  # ignored: the pseudobulk replaces it
         block = config.get(section)
         value = block.get(key) if isinstance(block, dict) else None
         if isinstance(value, str) and not Path(value).expanduser().exists():
@@ -148,45 +164,45 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     """
     cohort, ref = config["cohort"], config["reference"]
     sens = config.get("sensitivity", {})
-    expr = io.read_expression(
-        cohort["expression"],
-        expression_type=cohort["expression_type"],
-        orientation=cohort.get("orientation", "auto"),
-        layer=cohort.get("expression_layer"),
-    )
-    report.warnings.extend(expr.uns["rxrank_io"]["warnings"])
+    if single_cell_config(config):
+        samples, genes, input_ids, source = _check_single_cell(config, report)
+    else:
+        expr = io.read_expression(
+            cohort["expression"],
+            expression_type=cohort["expression_type"],
+            orientation=cohort.get("orientation", "auto"),
+            layer=cohort.get("expression_layer"),
+        )
+        report.warnings.extend(expr.uns["rxrank_io"]["warnings"])
+        samples, genes, source = expr.obs_names, expr.var_names, cohort["expression"]
+        input_ids = pd.Index(expr.uns["rxrank_io"]["gene_ids"]["input_id"])
     clinical = io.read_clinical(
         cohort["clinical"],
         id_column=cohort.get("id_column", "patient_id"),
         time_column=cohort["time_column"],
         event_column=cohort["event_column"],
     )
-    ids = pseudonym_map(
-        sorted(set(expr.obs_names) | set(clinical.index)), config.get("privacy", {})
-    )
-    both = expr.obs_names.intersection(clinical.index)
-    only_expr = sorted(ids[p] for p in expr.obs_names.difference(clinical.index))
-    only_clin = sorted(ids[p] for p in clinical.index.difference(expr.obs_names))
+    ids = pseudonym_map(sorted(set(samples) | set(clinical.index)), config.get("privacy", {}))
+    both = samples.intersection(clinical.index)
+    only_expr = sorted(ids[p] for p in samples.difference(clinical.index))
+    only_clin = sorted(ids[p] for p in clinical.index.difference(samples))
     report.counts["patients_with_expression_and_clinical"] = len(both)
     if only_expr:
         report.warnings.append(
-            f"{len(only_expr)} patient(s) in {cohort['expression']} have no row in "
+            f"{len(only_expr)} patient(s) in {source} have no row in "
             f"{cohort['clinical']} and are left out: {only_expr[:10]}"
         )
     if only_clin:
         report.warnings.append(
             f"{len(only_clin)} patient(s) in {cohort['clinical']} have no expression in "
-            f"{cohort['expression']} and are left out: {only_clin[:10]}"
+            f"{source} and are left out: {only_clin[:10]}"
         )
     if len(both) == 0:
         report.errors.append(
-            f"no patient ID is in both {cohort['expression']} and {cohort['clinical']} "
+            f"no patient ID is in both {source} and {cohort['clinical']} "
             f"(column {cohort.get('id_column', 'patient_id')!r}); make the IDs match exactly."
         )
-    problem = _species_problem(
-        pd.Index(expr.uns["rxrank_io"]["gene_ids"]["input_id"]),
-        f"cohort expression {cohort['expression']}:",
-    )
+    problem = _species_problem(input_ids, f"cohort expression {source}:")
     if problem:
         report.errors.append(problem)
 
@@ -237,17 +253,17 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     problem = _species_problem(as_given, f"reference expression {ref['expression']}:")
     if problem:
         report.errors.append(problem)
-    shared = expr.var_names.intersection(lines.var_names)
-    report.counts["genes_cohort"] = expr.n_vars
+    shared = genes.intersection(lines.var_names)
+    report.counts["genes_cohort"] = len(genes)
     report.counts["genes_reference"] = lines.n_vars
     report.counts["genes_shared"] = len(shared)
     if len(shared) == 0:
         report.errors.append(
-            f"{cohort['expression']} and {ref['expression']} share no gene IDs (e.g. "
-            f"{list(expr.var_names[:2])} vs {list(lines.var_names[:2])}); use the same identifier "
+            f"{source} and {ref['expression']} share no gene IDs (e.g. "
+            f"{list(genes[:2])} vs {list(lines.var_names[:2])}); use the same identifier "
             "type (HGNC symbols or Ensembl IDs) in both."
         )
-    elif len(shared) < 0.5 * min(expr.n_vars, lines.n_vars):
+    elif len(shared) < 0.5 * min(len(genes), lines.n_vars):
         report.warnings.append(
             f"only {len(shared)} genes are shared by cohort and reference; check identifier types."
         )
@@ -288,6 +304,58 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     return ids
 
 
+def single_cell_config(config: dict) -> dict | None:
+    """``cohort.single_cell`` when it names a samples sheet (the single-cell input), else None."""
+    cohort = config.get("cohort")
+    block = cohort.get("single_cell") if isinstance(cohort, dict) else None
+    return block if isinstance(block, dict) and block.get("samples") else None
+
+
+def _check_single_cell(
+    config: dict, report: CheckReport
+) -> tuple[pd.Index, pd.Index, pd.Index, str]:
+    """Scan the samples sheet and its files (not the matrices beyond their first cells).
+
+    Returns the patients, the normalised gene IDs, the genes as given, and the sheet's path.
+    """
+    from .gene_ids import load_gene_map, normalise_gene_ids
+    from .singlecell import read_samples, scan_samples
+
+    cohort = config["cohort"]
+    sc = single_cell_config(config)
+    id_column = cohort.get("id_column", "patient_id")
+    patients = [s.patient_id for s in read_samples(sc["samples"], id_column=id_column)]
+    ids = pseudonym_map(patients, config.get("privacy", {}))  # warnings name pseudonyms
+    scan = scan_samples(
+        sc["samples"],
+        cell_type_column=sc.get("cell_type_column", "cell_type"),
+        layer=sc.get("layer"),
+        min_cells=sc.get("min_cells", 50),
+        gene_join=sc.get("gene_join", "union"),
+        id_column=id_column,
+        label=ids.__getitem__,
+    )
+    report.warnings.extend(scan.warnings)
+    if cohort.get("expression"):
+        report.warnings.append(
+            f"cohort.expression ({cohort['expression']}) is ignored: cohort.single_cell is set, "
+            "so the profile is the pseudobulk of the single-cell files."
+        )
+    if cohort.get("expression_type", "counts") != "counts":
+        report.warnings.append(
+            f"cohort.expression_type {cohort['expression_type']!r} is ignored: the pseudobulk of "
+            "the single-cell files holds raw counts."
+        )
+    report.counts["single_cell_files"] = len(scan.files)
+    report.counts["single_cell_cells"] = scan.n_cells
+    report.counts["single_cell_cell_types"] = len(
+        set().union(*(f.cell_types.index for f in scan.files))
+    )
+    new_ids, _ = normalise_gene_ids(scan.genes, load_gene_map(), merge="sum")
+    genes = pd.Index(dict.fromkeys(g for g in new_ids if g is not None))
+    return pd.Index(scan.patients), genes, pd.Index(scan.genes), str(sc["samples"])
+
+
 def run_check(config_path: str | Path, config: dict | None = None) -> tuple[CheckReport, dict]:
     """Validate the config then the inputs; input errors stop at the first unreadable file."""
     config = load_config(config_path) if config is None else config
@@ -316,8 +384,8 @@ def run_check(config_path: str | Path, config: dict | None = None) -> tuple[Chec
 def workflow_patients(config: dict) -> list[str]:
     """Output IDs (pseudonyms when on) of patients with expression and clinical data.
 
-    Read from the clinical table and the expression file's IDs only, so a DAG for 10,000 patients
-    builds without loading any matrix.
+    Read from the clinical table and the expression file's IDs (or the single-cell samples sheet)
+    only, so a DAG for 10,000 patients builds without loading any matrix.
     """
     cohort = config["cohort"]
     clinical = io.read_table(cohort["clinical"], what="clinical")
@@ -327,9 +395,16 @@ def workflow_patients(config: dict) -> list[str]:
             f"clinical file {cohort['clinical']} has no column {id_column!r} (cohort.id_column)."
         )
     ids = set(clinical[id_column].astype(str).str.strip())
-    samples = io.expression_sample_ids(
-        cohort["expression"], orientation=cohort.get("orientation", "auto")
-    )
+    single_cell = single_cell_config(config)
+    if single_cell:
+        from .singlecell import read_samples
+
+        sheet = read_samples(single_cell["samples"], id_column=id_column)
+        samples = [s.patient_id for s in sheet]
+    else:
+        samples = io.expression_sample_ids(
+            cohort["expression"], orientation=cohort.get("orientation", "auto")
+        )
     both = sorted(ids.intersection(samples))
     mapping = pseudonym_map(both, config.get("privacy", {}))
     return sorted(mapping[p] for p in both)

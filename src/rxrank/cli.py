@@ -98,12 +98,50 @@ def cmd_reference(args) -> None:
     io.write_tsv(drugs.rename_axis("drug"), args.out_drugs, index=True)
 
 
+def cmd_pseudobulk(args) -> None:
+    """Single-cell input: pseudobulk counts (genes x patients) and composition, pseudonymised."""
+    from .privacy import pseudonym_map
+    from .singlecell import pseudobulk, read_samples
+
+    p = _params(args.params)
+    cohort = p["cohort"]
+    sc = cohort["single_cell"]
+    id_column = cohort.get("id_column", "patient_id")
+    patients = [s.patient_id for s in read_samples(args.samples, id_column=id_column)]
+    ids = pseudonym_map(patients, p.get("privacy", {}))
+    counts, composition, scan = pseudobulk(
+        args.samples,
+        cell_type_column=sc.get("cell_type_column", "cell_type"),
+        layer=sc.get("layer"),
+        min_cells=sc.get("min_cells", 50),
+        gene_join=sc.get("gene_join", "union"),
+        id_column=id_column,
+        label=ids.__getitem__,
+    )
+    counts.columns = [ids[c] for c in counts.columns]
+    composition["patient_id"] = composition["patient_id"].map(ids)
+    log.info(
+        "pseudobulk: %d patients, %d cells, %d genes (%s of the files' genes)",
+        counts.shape[1],
+        scan.n_cells,
+        counts.shape[0],
+        scan.gene_join,
+    )
+    with io.atomic_path(args.pseudobulk) as tmp:
+        counts.to_csv(tmp, sep="\t", compression={"method": "gzip", "mtime": 0})
+    io.write_tsv(composition, args.composition)
+
+
 def cmd_profile(args) -> None:
     from .privacy import pseudonym_map
     from .profiling import markers, profile, target_zscores
 
     p = _params(args.params)
-    cohort = p["cohort"]
+    cohort = dict(p["cohort"])
+    single_cell = cohort.get("single_cell")
+    if single_cell:  # the pseudobulk: counts, genes x patients, IDs pseudonymised already
+        cohort.update(expression_type="counts", orientation="genes_by_samples")
+        cohort["expression_layer"] = None
     adata = io.read_expression(
         args.expression,
         expression_type=cohort["expression_type"],
@@ -118,8 +156,10 @@ def cmd_profile(args) -> None:
         event_column=cohort["event_column"],
     )
     # pseudonymise as soon as IDs are read, so that no original ID reaches any output
-    ids = pseudonym_map(set(adata.obs_names) | set(clinical.index), p.get("privacy", {}))
-    adata.obs_names = [ids[i] for i in adata.obs_names]
+    ids = pseudonym_map(set(clinical.index), p.get("privacy", {}))
+    if not single_cell:
+        ids = pseudonym_map(set(adata.obs_names) | set(clinical.index), p.get("privacy", {}))
+        adata.obs_names = [ids[i] for i in adata.obs_names]
     clinical.index = pd.Index([ids[i] for i in clinical.index], name=clinical.index.name)
     prof = p.get("profiling", {})
     adata = profile(
@@ -133,6 +173,14 @@ def cmd_profile(args) -> None:
         drop_outliers=prof.get("drop_outliers", False),
         seed=prof.get("seed", 0),
     )
+    if single_cell:
+        adata.uns["rxrank"]["single_cell"] = {
+            "cell_type_column": single_cell.get("cell_type_column", "cell_type"),
+            "layer": single_cell.get("layer") or "X",
+            "min_cells": single_cell.get("min_cells", 50),
+            "gene_join": single_cell.get("gene_join", "union"),
+            "aggregation": "sum of raw counts over each patient's cells",
+        }
     drugs = io.read_drugs(args.drugs)
     io.write_tsv(markers(adata), args.markers)
     io.write_tsv(target_zscores(adata, drugs), args.target_z, index=True)
@@ -383,6 +431,14 @@ def build_parser() -> argparse.ArgumentParser:
         "out-cell-lines",
         "out-drugs",
         help="read the drug screen (GDSC, PRISM, wide or long) into rxrank's tables",
+    )
+    add(
+        "pseudobulk",
+        cmd_pseudobulk,
+        "samples",
+        "pseudobulk",
+        "composition",
+        help="single-cell input: pseudobulk counts per patient and cell-type composition",
     )
     add(
         "profile",

@@ -3,11 +3,13 @@ import shlex
 
 from snakemake.utils import validate
 
-from rxrank.check import INPUT_KEYS, workflow_patients
+from rxrank.check import INPUT_KEYS, single_cell_config, workflow_patients
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 PATIENTS = workflow_patients(config)
+SINGLE_CELL = single_cell_config(config)
+PSEUDOBULK = "results/profiling/pseudobulk.tsv.gz"
 
 
 def stage_params(*sections):
@@ -18,7 +20,24 @@ def stage_params(*sections):
 def check_inputs(wildcards):
     """Every input file the config names; the check rule reads them all before any stage runs."""
     files = {f"{s}_{k}": config[s][k] for s, k in INPUT_KEYS if config.get(s, {}).get(k)}
+    if SINGLE_CELL:  # the samples sheet and every .h5ad it lists replace cohort.expression
+        files.pop("cohort_expression", None)
+        files.update(single_cell_files())
     return files
+
+
+def single_cell_files(wildcards=None):
+    """The samples sheet and the .h5ad file of every patient it lists (single-cell input only)."""
+    from rxrank.singlecell import read_samples
+
+    sheet = SINGLE_CELL["samples"]
+    rows = read_samples(sheet, id_column=config["cohort"].get("id_column", "patient_id"))
+    return {"samples": sheet, **{f"h5ad_{i}": str(s.path) for i, s in enumerate(rows)}}
+
+
+def cohort_expression(wildcards):
+    """The profile stage's expression: the pseudobulk with single-cell input, else the file."""
+    return PSEUDOBULK if SINGLE_CELL else config["cohort"]["expression"]
 
 
 def inputs_with_optional(required, **optional):

@@ -1,6 +1,6 @@
 rule profile:
     input:
-        expression=config["cohort"]["expression"],
+        expression=cohort_expression,
         clinical=config["cohort"]["clinical"],
         drugs="results/reference/drugs.tsv",
         check="results/check/summary.json",
