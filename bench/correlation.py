@@ -131,14 +131,7 @@ def bench_correlation(
                     "samples": samples,
                     "genes": g,
                     "impl": p.name,
-                    "repeats": len(tm.seconds),
-                    "failures": list(tm.failures),
-                    "time_s": tm.median,
-                    "time_min_s": min(tm.seconds, default=float("nan")),
-                    "time_max_s": max(tm.seconds, default=float("nan")),
-                    "peak_mib": tm.peak_mib,
-                    "others_cores": tm.others_cores,
-                    "time_vs_rxrank": tm.median / base,
+                    **tm.stats(base),
                     "isolated": isolated and p.name == NUMPY,
                 }
             )

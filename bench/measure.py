@@ -234,6 +234,19 @@ class Timings:
         """Median over the repeats of the cores other processes used meanwhile."""
         return statistics.median(self.others) if self.others else float("nan")
 
+    def stats(self, base: float) -> dict[str, Any]:
+        """The row fields every benchmark table shares; ``base`` is rxrank's median time."""
+        return {
+            "repeats": len(self.seconds),
+            "failures": list(self.failures),
+            "time_s": self.median,
+            "time_min_s": min(self.seconds, default=float("nan")),
+            "time_max_s": max(self.seconds, default=float("nan")),
+            "peak_mib": self.peak_mib,
+            "others_cores": self.others_cores,
+            "time_vs_rxrank": self.median / base,
+        }
+
 
 def interleaved(peers: list[Peer], *, log: Callable[[str], None] = print) -> dict[str, Timings]:
     """Run the peers' repeats interleaved (A B A B ...) so that drift on a shared machine hits all.

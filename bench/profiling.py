@@ -98,13 +98,7 @@ def bench_profiling(
                 "samples": samples,
                 "genes": genes,
                 "impl": name,
-                "time_s": timing.median,
-                "time_min_s": min(timing.seconds),
-                "time_max_s": max(timing.seconds),
-                "peak_mib": timing.peak_mib,
-                "others_cores": timing.others_cores,
-                "repeats": len(timing.seconds),
-                "time_vs_rxrank": timing.median / t[RXRANK].median,
+                **timing.stats(t[RXRANK].median),
             }
         )
     ari = float(adjusted_rand_score(label, t[RXRANK].result))
