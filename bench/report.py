@@ -24,7 +24,17 @@ __all__ = [
 
 MARKER = "<!-- generated results below: written by `python -m bench`; edit only above this line -->"
 _SECTION = re.compile(r"^<!-- bench:section (\w+) -->$", re.MULTILINE)
-ORDER = ("machine", "ridge", "correlation")
+ORDER = (
+    "machine",
+    "ridge",
+    "correlation",
+    "wgcna",
+    "profiling",
+    "survival",
+    "reports",
+    "dag",
+    "workflow",
+)
 OTHERS = "others' load (cores)"
 
 DEFAULT_INTRO = """# rxrank benchmarks
@@ -154,6 +164,7 @@ def machine_section(info: dict[str, Any]) -> str:
         f"- {info['os']}, Python {info['python']}; rxrank {v['rxrank']}, numpy {v['numpy']}, "
         f"scipy {v['scipy']}, scikit-learn {v['scikit-learn']}, pandas {v['pandas']}",
         f"- thread pools (threadpoolctl; numpy's and scipy's OpenBLAS are separate builds): {blas}",
+        *_elapsed_line(info.get("elapsed")),
         "- timing: wall clock (`time.perf_counter`), peers interleaved repeat by repeat, median of "
         "the repeats; peak memory: increase of the process's peak RSS over its RSS before the call "
         f"({info.get('memory_method', 'VmHWM')}), median of the repeats. The machine is shared, so "
@@ -165,6 +176,18 @@ def machine_section(info: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _elapsed_line(elapsed: dict[str, Any] | None) -> list[str]:
+    """The run's total time and each benchmark's (empty before the first benchmark ends)."""
+    if not elapsed or not elapsed.get("sections_s"):
+        return []
+    parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in elapsed["sections_s"].items())
+    what = "took" if elapsed.get("finished") else "had taken (still running)"
+    return [
+        f"- this run {what} **{elapsed['total_s'] / 60:.1f} min** in all (minutes per benchmark: "
+        f"{parts})"
+    ]
 
 
 def ridge_growth(scaling: list[dict[str, Any]]) -> str:

@@ -1,7 +1,8 @@
 """Command line of the benchmark harness: ``python -m bench [options]``.
 
-Full mode (the issue's acceptance sizes) takes about 10 minutes on a quiet 2-core machine; ``--quick``
-about 1-2 minutes. Heavy benchmarks run one after another, never at the same time.
+Full mode (the issue's acceptance sizes, every benchmark) takes about 25 minutes on a quiet 2-core
+machine; ``--quick`` (small sizes of every benchmark) about 2.5. Heavy benchmarks run one after
+another, never at the same time.
 """
 
 from __future__ import annotations
@@ -20,9 +21,19 @@ from bench import measure, report
 from bench.measure import machine_info, memory_method
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("ridge", "correlation", "reports", "wgcna", "survival", "profiling")
+BENCHMARKS = (
+    "ridge",
+    "correlation",
+    "reports",
+    "wgcna",
+    "survival",
+    "profiling",
+    "dag",
+    "workflow",
+)
 
-# sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats
+# sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats; a
+# "repeats" entry caps --repeats for that benchmark
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "ridge": {
@@ -38,36 +49,53 @@ SIZES: dict[str, dict[str, Any]] = {
             "lines": (250, 500, 1000),
             "drugs": (50, 250),
             "missing": (0.0, 0.2, 0.5),
+            "repeats": 2,
         },
-        "correlation": {"samples": 500, "genes": (2000, 5000, 20000)},
-        "wgcna": {"samples": 500, "genes": 5000, "memory_genes": 20000},
+        "correlation": {"samples": 500, "genes": (2000, 5000, 20000), "pandas_max_genes": 2000},
+        # two timed repeats of each (a WGCNA repeat at 5,000 genes is about 45 s with R's start)
+        "wgcna": {"samples": 500, "genes": 5000, "memory_genes": 20000, "repeats": 2},
         "survival": {"patients": [1000, 5000], "covariates": 12},
-        "profiling": {"samples": 2000, "genes": 20000},
-        "reports": {"patients": 1000, "drugs": 200, "lines": 500, "peer_patients": 20},
+        "profiling": {"samples": 2000, "genes": 20000, "repeats": 2},
+        "reports": {
+            "patients": 1000,
+            "drugs": 200,
+            "lines": 500,
+            "peer_patients": 20,
+            "repeats": 2,
+        },
+        "dag": {"patients": (1000, 10000), "profiles": ("default", "slurm"), "repeats": 2},
+        # 10,000 patients take about 15 minutes more: --workflow-patients 1000,10000
+        "workflow": {"patients": (1000,)},
     },
     "quick": {
-        "ridge": {"lines": 300, "genes": 3000, "drugs": 40, "missing": 0.2, "sklearn_slow": False},
+        "ridge": {"lines": 200, "genes": 2000, "drugs": 30, "missing": 0.2, "sklearn_slow": False},
         "ridge_scaling": {
-            "genes": 3000,
-            "base": (300, 40, 0.2),
-            "lines": (75, 150, 300),
-            "drugs": (10, 40),
+            "genes": 2000,
+            "base": (200, 30, 0.2),
+            "lines": (50, 100, 200),
+            "drugs": (10, 30),
             "missing": (0.0, 0.2, 0.5),
         },
-        "correlation": {"samples": 500, "genes": (2000,)},
-        # R's start-up dominates WGCNA at this size: one timed repeat, no WGCNA memory run
+        "correlation": {"samples": 500, "genes": (1000, 2000), "pandas_max_genes": 1000},
+        # R's start-up (about 12 s to load WGCNA) dominates at this size: the clear case only, one
+        # R run (WGCNA's time from the parity run), no WGCNA memory run
         "wgcna": {
             "samples": 200,
-            "genes": 1500,
-            "memory_genes": 3000,
+            "genes": 1000,
+            "memory_genes": 2000,
             "repeats": 1,
             "wgcna_at_memory_size": False,
+            "weak_case": False,
+            "separate_wgcna_timing": False,
         },
-        "survival": {"patients": [300], "covariates": 12},
-        "profiling": {"samples": 300, "genes": 2000},
-        "reports": {"patients": 200, "drugs": 50, "lines": 300, "peer_patients": 10},
+        "survival": {"patients": [200], "covariates": 12},
+        "profiling": {"samples": 300, "genes": 2000, "repeats": 2},
+        "reports": {"patients": 100, "drugs": 50, "lines": 200, "peer_patients": 5, "repeats": 1},
+        "dag": {"patients": (200, 1000), "profiles": ("slurm",), "repeats": 1},
+        "workflow": {"patients": (100,)},
     },
 }
+DEFAULT_REPEATS = {"full": 3, "quick": 2}
 
 
 def _wgcna_section(res: dict[str, Any], run: dict[str, Any]) -> str:
@@ -76,8 +104,35 @@ def _wgcna_section(res: dict[str, Any], run: dict[str, Any]) -> str:
     return wgcna_section(res, run)
 
 
+def _dag_section(res: dict[str, Any], run: dict[str, Any]) -> str:
+    from bench.workflow import dag_section
+
+    return dag_section(res, run)
+
+
+def _workflow_section(res: dict[str, Any], run: dict[str, Any]) -> str:
+    from bench.workflow import workflow_section
+
+    return workflow_section(res, run)
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"comma-separated integers expected: {text!r}") from err
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"positive integers expected: {text!r}")
+    return values
+
+
+def _repeats(entry: dict[str, Any], args: argparse.Namespace) -> int:
+    """--repeats, capped by the benchmark's own ``repeats`` entry of SIZES."""
+    return min(args.repeats, entry.get("repeats", args.repeats))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -88,7 +143,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(BENCHMARKS),
         help=f"comma-separated benchmarks to run (default: all of {','.join(BENCHMARKS)})",
     )
-    p.add_argument("--repeats", type=int, default=3, help="repeats per peer (default 3)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats per peer (default 3, quick mode 2; some benchmarks use fewer)",
+    )
     p.add_argument(
         "--slow-repeats",
         type=int,
@@ -103,6 +163,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="before each measured call wait up to SECONDS for other processes to use < 0.5 "
         "cores (default 0: never wait; the cores others used are recorded either way)",
     )
+    p.add_argument(
+        "--workflow-patients",
+        type=_int_list,
+        default=None,
+        metavar="N[,N...]",
+        help="cohort sizes of the workflow benchmark (default 1,000; quick mode 100); "
+        "1000,10000 adds the 10,000-patient run (about 15 minutes more)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="markdown to update")
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
@@ -111,6 +179,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.only) - set(BENCHMARKS))
     if unknown or not args.only:
         p.error(f"--only takes names from {','.join(BENCHMARKS)}; got {args.only}")
+    if args.repeats is None:
+        args.repeats = DEFAULT_REPEATS["quick" if args.quick else "full"]
     if args.repeats < 1 or args.slow_repeats < 1:
         p.error("--repeats and --slow-repeats must be >= 1")
     return args
@@ -128,8 +198,10 @@ def run_ridge(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         seed=args.seed,
         log=log,
     )
+    sc = dict(sizes["ridge_scaling"])
+    sc.pop("repeats", None)
     scaling = bench_ridge_scaling(
-        **sizes["ridge_scaling"], repeats=args.repeats, seed=args.seed, log=log
+        **sc, repeats=_repeats(sizes["ridge_scaling"], args), seed=args.seed, log=log
     )
     return {"headline": headline, "scaling": scaling}
 
@@ -141,41 +213,75 @@ def run_correlation(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str
     return bench_correlation(
         c["samples"],
         c["genes"],
-        repeats=args.repeats,
+        repeats=_repeats(c, args),
         slow_repeats=min(args.slow_repeats, args.repeats),
+        pandas_max_genes=c["pandas_max_genes"],
         seed=args.seed,
         log=log,
     )
 
 
+def _params(entry: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    return {**entry, "repeats": _repeats(entry, args), "seed": args.seed, "log": log}
+
+
 def run_reports(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from bench.reports import bench_reports
 
-    return bench_reports(**sizes["reports"], repeats=min(args.repeats, 2), seed=args.seed, log=log)
+    return bench_reports(**_params(sizes["reports"], args))
 
 
 def run_wgcna(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from bench.wgcna import bench_wgcna
 
-    params = {"repeats": args.repeats, **sizes["wgcna"]}
-    return bench_wgcna(**params, seed=args.seed, log=log)
+    return bench_wgcna(**_params(sizes["wgcna"], args))
 
 
 def run_survival(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from bench.survival import bench_survival
 
-    return bench_survival(**sizes["survival"], repeats=args.repeats, seed=args.seed, log=log)
+    return bench_survival(**_params(sizes["survival"], args))
 
 
 def run_profiling(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from bench.profiling import bench_profiling
 
-    return bench_profiling(
-        **sizes["profiling"], repeats=min(args.repeats, 2), seed=args.seed, log=log
-    )
+    return bench_profiling(**_params(sizes["profiling"], args))
+
+
+def run_dag(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.workflow import bench_dag
+
+    d = sizes["dag"]
+    # the workflow's own seeded cohorts (rxrank.demo's default seed), whatever --seed says
+    return bench_dag(d["patients"], profiles=d["profiles"], repeats=_repeats(d, args), log=log)
+
+
+def run_workflow(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.workflow import bench_workflow
+
+    patients = args.workflow_patients or sizes["workflow"]["patients"]
+    return bench_workflow(patients, log=log)
+
+
+def side_paths(out: Path) -> tuple[Path | None, Path, Path]:
+    """(docs/cluster.md to update or None, the plot, its data) for a run writing ``out``.
+
+    With the default ``--out`` (BENCHMARKS.md) the run also rewrites the per-rule table of
+    docs/cluster.md and the plot docs/benchmarks.svg with its data docs/benchmarks.json; with another
+    ``--out`` the plot and data go next to it and docs/ is left alone.
+    """
+    if out.resolve() == (ROOT / "BENCHMARKS.md").resolve():
+        return (
+            ROOT / "docs" / "cluster.md",
+            ROOT / "docs" / "benchmarks.svg",
+            ROOT / "docs" / ("benchmarks.json"),
+        )
+    return None, out.with_suffix(".svg"), out.with_suffix(".json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    t_all = time.perf_counter()
     args = parse_args(argv)
     raw = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["python", "-m", "bench", *raw])
@@ -183,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = SIZES[mode]
     info = machine_info(command)
     info["memory_method"] = memory_method()
+    info["elapsed"] = {"sections_s": {}, "total_s": 0.0, "finished": False}
     measure.WAIT_QUIET = args.wait_quiet
+    cluster_doc, plot_path, data_path = side_paths(args.out)
     log(f"{command}: {mode} mode, {args.only}; results -> {args.out}")
     runners = {
         "ridge": run_ridge,
@@ -192,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wgcna": run_wgcna,
         "survival": run_survival,
         "profiling": run_profiling,
+        "dag": run_dag,
+        "workflow": run_workflow,
     }
     renderers = {
         "ridge": report.ridge_section,
@@ -200,10 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wgcna": _wgcna_section,
         "survival": report.survival_section,
         "profiling": report.profiling_section,
+        "dag": _dag_section,
+        "workflow": _workflow_section,
     }
     sections = {"machine": report.machine_section(info)}
     results: dict[str, Any] = {"machine": info}
-    t_all = time.perf_counter()
     for name in args.only:
         log(f"{name} ...")
         t0 = time.perf_counter()
@@ -218,11 +329,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             "commit": info["commit"],
         }
         results[name] = {**res, "run": run}
+        info["elapsed"]["sections_s"][name] = run["elapsed_s"]
+        info["elapsed"]["total_s"] = time.perf_counter() - t_all
         if args.json:  # the raw numbers first, so that a rendering bug cannot lose them
             args.json.write_text(json.dumps(results, indent=1, default=str))
         sections[name] = renderers[name](res, run)
+        sections["machine"] = report.machine_section(info)
         log(f"{name} done in {run['elapsed_s'] / 60:.1f} min")
         # write after each benchmark, so a later failure keeps what was measured
         report.update_file(args.out, sections)
-    log(f"all done in {(time.perf_counter() - t_all) / 60:.1f} min; wrote {args.out}")
+        if name == "workflow" and cluster_doc is not None and cluster_doc.exists():
+            from bench.workflow import update_cluster_doc
+
+            update_cluster_doc(cluster_doc, res, run)
+    info["elapsed"]["total_s"] = time.perf_counter() - t_all
+    info["elapsed"]["finished"] = True
+    sections["machine"] = report.machine_section(info)
+    report.update_file(args.out, sections)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    written = [str(args.out)]
+    try:
+        from bench.plot import write_plot
+
+        if write_plot(results, data_path, plot_path):
+            written.append(str(plot_path))
+    except ImportError as err:  # matplotlib missing: the tables are the result
+        log(f"no plot: {err}")
+    total = info["elapsed"]["total_s"]
+    log(
+        f"all done in {total / 60:.1f} min ("
+        + ", ".join(f"{k} {v / 60:.1f}" for k, v in info["elapsed"]["sections_s"].items())
+        + f"); wrote {', '.join(written)}"
+    )
     return 0

@@ -210,3 +210,92 @@ def test_profiling_benchmark_at_toy_size():
     assert res["ari_planted"] > 0.9 and len(res["rows"]) == 2
     run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
     assert "150 samples x 600 genes" in report.profiling_section(res, run)
+
+
+def test_cli_workflow_options():
+    args = parse_args(["--only", "dag,workflow", "--workflow-patients", "1000,10000"])
+    assert args.only == ["dag", "workflow"] and args.workflow_patients == [1000, 10000]
+    assert parse_args(["--quick"]).repeats == 2 and parse_args([]).repeats == 3
+    assert {"dag", "workflow"} <= set(BENCHMARKS)
+    with pytest.raises(SystemExit):
+        parse_args(["--workflow-patients", "0"])
+
+
+@pytest.fixture(scope="module")
+def dag_result():
+    from bench.workflow import bench_dag
+
+    return bench_dag([40], genes=500, lines=40, profiles=("default", "slurm"), log=quiet)
+
+
+def test_dag_dry_run_counts_jobs_and_submissions(dag_result):
+    from bench.workflow import dag_section
+
+    rows = dag_result["rows"]
+    assert [r["profile"] for r in rows] == ["default", "slurm"]
+    for r in rows:
+        assert r["patients"] == 40 and r["repeats"] == 1 and r["time_s"] > 0
+        assert r["jobs"] == 8 and r["peak_mib"] > 0
+    assert rows[1]["submissions"] == 5
+    run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
+    text = dag_section(dag_result, run)
+    assert text.startswith("<!-- bench:section dag -->") and "| 40 | slurm |" in text
+
+
+def test_workflow_benchmark_records_each_stage(tmp_path):
+    """A real run up to the first rule only (the whole workflow is tests/test_workflow.py's job)."""
+    from bench import workflow
+
+    res = workflow.bench_workflow(
+        [40], genes=500, lines=40, targets=["results/check/summary.json"], log=quiet
+    )
+    (run,) = res["runs"]
+    assert [s["stage"] for s in run["stages"]] == ["check"]
+    assert run["stages"][0]["rc"] == 0 and run["stages"][0]["maxrss_mib"] > 10
+    assert run["wall_s"] > run["stages"][0]["wall_s"] and run["tree_peak_mib"] > 10
+    assert res["asked"]["check"]["mem_mb"] > 0
+    meta = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0, "commit": "abc"}
+    text = workflow.workflow_section(res, meta)
+    assert "| check | " in text and "whole workflow" in text and "40 patients" in text
+    doc = tmp_path / "cluster.md"
+    doc.write_text(f"# intro\n\n{workflow.CLUSTER_START}\nold\n{workflow.CLUSTER_END}\n\nafter\n")
+    assert workflow.update_cluster_doc(doc, res, meta)
+    new = doc.read_text()
+    assert "old" not in new and "| check | " in new and new.endswith("after\n")
+    assert new.startswith("# intro") and new.count(workflow.CLUSTER_START) == 1
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not workflow.update_cluster_doc(plain, res, meta)
+
+
+def test_machine_section_records_the_run_time():
+    info = {
+        "date": "d",
+        "command": "python -m bench",
+        "commit": "abc",
+        "cpu": "cpu",
+        "cores": 2,
+        "physical_cores": 2,
+        "affinity": 2,
+        "ram_gib": 1.0,
+        "os": "Linux",
+        "python": "3.11",
+        "versions": dict.fromkeys(("rxrank", "numpy", "scipy", "scikit-learn", "pandas"), "1"),
+        "blas": [],
+        "elapsed": {"sections_s": {"ridge": 60.0, "dag": 30.0}, "total_s": 95.0, "finished": True},
+    }
+    text = report.machine_section(info)
+    assert "this run took **1.6 min** in all" in text and "ridge 1.0, dag 0.5" in text
+
+
+def test_plot_from_results(tmp_path, corr_result, dag_result):
+    from bench.plot import write_plot
+
+    svg, data = tmp_path / "b.svg", tmp_path / "b.json"
+    assert write_plot({"machine": {}, "correlation": corr_result}, data, svg)
+    assert svg.read_text().lstrip().startswith("<?xml")
+    # a later run of another benchmark keeps the correlation data and adds its own
+    assert write_plot({"dag": dag_result}, data, svg)
+    import json
+
+    assert set(json.loads(data.read_text())) == {"correlation", "dag"}
