@@ -138,6 +138,7 @@ def _ratios_panel(ax, ratios: list[tuple[str, float]]) -> None:
     for i, v in enumerate(values):
         ax.text(v, i, f" {v:.3g}x", va="center", fontsize=7)
     ax.set_xlabel("peer's time / rxrank's time (same run; > 1: rxrank faster)")
+    _plain(ax, y=False)
     ax.set_title("rxrank vs what users would otherwise run")
 
 
@@ -153,6 +154,7 @@ def _ridge_panel(ax, rows: list[dict[str, Any]]) -> None:
     ax.set_xlabel("cell lines")
     ax.set_ylabel("seconds (median)")
     _plain(ax)
+    ax.set_xticks(x, [f"{v:,}" for v in x])
     ax.legend(fontsize=7)
 
 
@@ -168,6 +170,8 @@ def _correlation_panel(ax, rows: list[dict[str, Any]]) -> None:
     ax.set_xlabel("genes")
     ax.set_ylabel("seconds (median)")
     _plain(ax)
+    genes = sorted({r["genes"] for r in rows})
+    ax.set_xticks(genes, [f"{g:,}" for g in genes])
     ax.legend(fontsize=6)
 
 
@@ -192,6 +196,8 @@ def _dag_panel(ax, rows: list[dict[str, Any]]) -> None:
     ax.set_xlabel("patients")
     ax.set_ylabel("seconds (median)")
     _plain(ax, y=False)
+    sizes = sorted({r["patients"] for r in rows})
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
     ax.legend(fontsize=7)
 
 

@@ -1,8 +1,8 @@
 """Command line of the benchmark harness: ``python -m bench [options]``.
 
 Full mode (the issue's acceptance sizes, every benchmark) takes about 25 minutes on a quiet 2-core
-machine; ``--quick`` (small sizes of every benchmark) about 2.5. Heavy benchmarks run one after
-another, never at the same time.
+machine; ``--quick`` (small sizes of every benchmark) about 2.7 (3.5 with another process using a
+core). Heavy benchmarks run one after another, never at the same time.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ SIZES: dict[str, dict[str, Any]] = {
             "missing": (0.0, 0.2, 0.5),
         },
         "correlation": {"samples": 500, "genes": (1000, 2000), "pandas_max_genes": 1000},
-        # R's start-up (about 12 s to load WGCNA) dominates at this size: the clear case only, one
-        # R run (WGCNA's time from the parity run), no WGCNA memory run
+        # fixed costs dominate at this size (R loading WGCNA, about 12 s; WGCNA's own garbage
+        # collections, about 15 s): the clear case only, one R run (WGCNA's time from the parity
+        # run), collectGarbage off, no WGCNA memory run
         "wgcna": {
             "samples": 200,
             "genes": 1000,
@@ -87,12 +88,18 @@ SIZES: dict[str, dict[str, Any]] = {
             "wgcna_at_memory_size": False,
             "weak_case": False,
             "separate_wgcna_timing": False,
+            "wgcna_gc": False,
         },
         "survival": {"patients": [200], "covariates": 12},
         "profiling": {"samples": 300, "genes": 2000, "repeats": 2},
         "reports": {"patients": 100, "drugs": 50, "lines": 200, "peer_patients": 5, "repeats": 1},
         "dag": {"patients": (200, 1000), "profiles": ("slurm",), "repeats": 1},
-        "workflow": {"patients": (100,)},
+        # the outcome classifiers' nested CV (SVM, random forest, gradient boosting) costs about
+        # 25 s at any cohort size: quick mode keeps only the logistic regression
+        "workflow": {
+            "patients": (100,),
+            "overrides": {"survival": {"outcome": {"models": ["logistic_regression"]}}},
+        },
     },
 }
 DEFAULT_REPEATS = {"full": 3, "quick": 2}
@@ -260,8 +267,9 @@ def run_dag(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 def run_workflow(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from bench.workflow import bench_workflow
 
-    patients = args.workflow_patients or sizes["workflow"]["patients"]
-    return bench_workflow(patients, log=log)
+    w = sizes["workflow"]
+    patients = args.workflow_patients or w["patients"]
+    return bench_workflow(patients, overrides=w.get("overrides"), log=log)
 
 
 def side_paths(out: Path) -> tuple[Path | None, Path, Path]:

@@ -19,6 +19,7 @@ R is run by ``Rscript bench/wgcna_parity.R`` (install: ``bench/install-r.sh``, D
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -153,15 +154,25 @@ def run_r(
     params: dict[str, Any] | None = None,
     threads: int = 2,
     timeout: float = 3600,
+    gc: bool = True,
 ) -> dict[str, Any]:
-    """Run the R script on samples x genes ``x`` in a temporary directory; its parsed outputs."""
+    """Run the R script on samples x genes ``x`` in a temporary directory; its parsed outputs.
+
+    ``gc=False`` switches off WGCNA's own garbage collections (``collectGarbage``; quick mode).
+    """
     with tempfile.TemporaryDirectory(prefix="rxrank-wgcna-") as tmp:
         tmp = Path(tmp)
         write_gene_major(x, tmp / "x.f64")
         cmd = r_command(
             tmp / "x.f64", x.shape, tmp, power=power, mode=mode, params=params, threads=threads
         )
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        env = dict(os.environ)
+        env.pop("RXRANK_WGCNA_NO_GC", None)
+        if not gc:
+            env["RXRANK_WGCNA_NO_GC"] = "1"
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
         if proc.returncode != 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:]) or "?"
             raise WgcnaError(f"Rscript exit {proc.returncode}: {tail}")
@@ -270,6 +281,7 @@ def bench_wgcna(
     wgcna_at_memory_size: bool = True,
     weak_case: bool = True,
     separate_wgcna_timing: bool = True,
+    wgcna_gc: bool = True,
     seed: int = 0,
     threads: int = 2,
     log: Callable[[str], None] = print,
@@ -291,7 +303,7 @@ def bench_wgcna(
     t0 = time.perf_counter()
     rx = find_modules(adata, n_genes=genes, **_rx_params())
     rx_s = time.perf_counter() - t0
-    wg = run_r(x, power=None, mode="both", threads=threads)
+    wg = run_r(x, power=None, mode="both", threads=threads, gc=wgcna_gc)
     parity = compare(rx, wg, pl)
     parity["rx_seconds_with_power_choice"] = rx_s
     parity["wgcna_pick_seconds"] = wg.get("pick_seconds")
@@ -308,7 +320,8 @@ def bench_wgcna(
         )
         log("  wgcna parity, weak modules in correlated pairs")
         rx_h = find_modules(_adata(pl_h.X, pl_h), n_genes=genes, **_rx_params())
-        parity_hard = compare(rx_h, run_r(pl_h.X, power=None, mode="both", threads=threads), pl_h)
+        wg_h = run_r(pl_h.X, power=None, mode="both", threads=threads, gc=wgcna_gc)
+        parity_hard = compare(rx_h, wg_h, pl_h)
         log(f"    ARI {parity_hard['ari_rx_wgcna']:.3f}")
         del rx_h, pl_h
 
@@ -319,7 +332,7 @@ def bench_wgcna(
 
     def wgcna_modules(xx: np.ndarray = x, pw: float = power) -> SelfTimed:
         try:
-            out = run_r(xx, power=pw, mode="modules", threads=threads)
+            out = run_r(xx, power=pw, mode="modules", threads=threads, gc=wgcna_gc)
         except (WgcnaError, subprocess.TimeoutExpired) as err:
             return SelfTimed(None, None, str(err))
         no_gc.append(out["modules_seconds"] - out.get("modules_gc_seconds", 0.0))
@@ -400,7 +413,7 @@ def bench_wgcna(
         del res
         try:
             seconds, _, others, out = timed(
-                lambda: run_r(pl_m.X, power=pw, mode="modules", threads=threads)
+                lambda: run_r(pl_m.X, power=pw, mode="modules", threads=threads, gc=wgcna_gc)
             )
             wl = _labels_from_r(np.asarray(out["labels"]))
             memory.append(
@@ -435,6 +448,7 @@ def bench_wgcna(
             "modules": k,
             "hard": hard,
             "wgcna_timing": "separate" if separate_wgcna_timing else "parity",
+            "wgcna_gc": wgcna_gc,
             "power_wgcna_parity": parity["power_wgcna"],
         },
     }
@@ -536,8 +550,14 @@ def wgcna_section(res: dict[str, Any], run: dict[str, Any]) -> str:
         "R spent in garbage collection, `gc.time()`)"
         + (
             f"; in this run WGCNA's time is its module step in the parity run, with the power it "
-            f"chose ({sz['power_wgcna_parity']:g}), not separate repeats:"
+            f"chose ({sz['power_wgcna_parity']:g}), not separate repeats"
             if sz.get("wgcna_timing") == "parity"
+            else ""
+        )
+        + (
+            "; in this run WGCNA's `collectGarbage` was switched off (quick mode: it costs about "
+            "15 s a run whatever the size), so both of its rows are without it:"
+            if sz.get("wgcna_gc") is False
             else ":"
         ),
         "",
