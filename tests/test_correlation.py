@@ -240,12 +240,16 @@ def test_find_modules_unsigned_recovers_whole_modules(cohort, truth_modules):
     for mod, (best, recall, purity) in _recovery(res.modules, truth_modules).items():
         assert recall >= 0.9 and purity >= 0.9, (mod, best, recall, purity)
     # the demo plants a quarter of each module's genes with negative loadings: only an unsigned
-    # network can hold whole modules, and there the planted partition is recovered (measured 0.994)
-    lab = res.modules.set_index("gene")["module"]
+    # network can hold whole modules. Its scale-free fit picks power 15, where the three mutually
+    # exclusive subtype blocks join one unsigned branch and subtype S1's 50 genes stay grey (R WGCNA
+    # 1.72.1 on the same matrix: power 15, the same 50 genes grey); at power 6 the whole planted
+    # partition, subtype blocks included, is recovered (measured ARI 0.997; 0.867 at power 15)
+    assert res.params["power"] == 15
+    lab = C.find_modules(cohort, signed=False, power=6).modules.set_index("gene")["module"]
     planted = truth_modules.set_index("gene")["module"].reindex(lab.index)
     subtype = pd.read_csv(TRUTH / "subtype_genes.tsv", sep="\t").set_index("gene")["subtype"]
     planted = planted.fillna(subtype.reindex(lab.index)).fillna("none")
-    assert adjusted_rand_score(planted, lab) >= 0.9
+    assert adjusted_rand_score(planted, lab) >= 0.95
 
 
 # ------------------------------------------------------------------ larger planted case, blockwise

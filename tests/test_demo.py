@@ -25,7 +25,7 @@ def test_committed_demo_matches_generator(demo_dir):
 def test_demo_shape_and_missingness():
     tables = generate()
     expr = tables["demo/expression.tsv.gz"]
-    assert expr.shape == (2000, 80)
+    assert expr.shape == (2000, 200)
     response = tables["demo/reference_response.tsv"]
     missing = 1 - len(response) / (150 * 20)
     assert 0.1 < missing < 0.2

@@ -13,7 +13,7 @@ from rxrank import io, profiling
 def profiled(demo_dir):
     adata = io.read_expression(demo_dir / "expression.tsv.gz", expression_type="counts")
     clinical = io.read_clinical(demo_dir / "clinical.tsv")
-    return profiling.profile(adata, clinical.iloc[:78], expression_type="counts")
+    return profiling.profile(adata, clinical.iloc[:198], expression_type="counts")
 
 
 def test_planted_subtypes_recovered(profiled, truth):
@@ -24,11 +24,11 @@ def test_planted_subtypes_recovered(profiled, truth):
 
 
 def test_slots_and_provenance(profiled):
-    assert profiled.n_obs == 78  # only patients with clinical data
+    assert profiled.n_obs == 198  # only patients with clinical data
     assert "counts" in profiled.layers
     assert {"X_pca", "X_umap"} <= set(profiled.obsm)
     assert {"total_counts", "n_genes", "qc_outlier", "subtype", "os_months"} <= set(profiled.obs)
-    assert profiled.uns["rxrank"]["profiling"]["patients_without_clinical"] == ["P079", "P080"]
+    assert profiled.uns["rxrank"]["profiling"]["patients_without_clinical"] == ["P199", "P200"]
     np.testing.assert_allclose(np.expm1(profiled.X).sum(1), 1e6, rtol=1e-3)
 
 

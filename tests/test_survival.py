@@ -22,6 +22,7 @@ from rxrank.survival import (
     patient_curves,
     prognosis,
     run_survival,
+    treatment_biomarker,
     treatment_effects,
     uno_cindex,
 )
@@ -86,7 +87,7 @@ def outputs(clinical, features):
 def test_design_encodes_and_standardises(clinical, features):
     X = design_matrix(clinical, features[["M1"]], covariates=["age", "stage"])
     assert list(X.columns) == ["age", "stage=II", "stage=III", "stage=IV", "M1"]
-    assert X.index.name == "patient_id" and len(X) == 80
+    assert X.index.name == "patient_id" and len(X) == 200
     assert X[["age", "M1"]].mean().abs().max() < 1e-12
     assert np.allclose(X[["age", "M1"]].std(ddof=0), 1.0)
     assert set(np.unique(X[["stage=II", "stage=III", "stage=IV"]])) == {0.0, 1.0}
@@ -280,10 +281,11 @@ def test_erlotinib_benefit_concentrates_in_egfr_driven(demo_fit, clinical, featu
     )
     assert list(effects.columns) == TREATMENT_EFFECT_COLUMNS
     erl = effects[effects["treatment"] == "Erlotinib"].set_index("patient_id")
-    assert len(erl) == 80 and (erl["reference"] == "standard_of_care").all()
+    assert len(erl) == 200 and (erl["reference"] == "standard_of_care").all()
     driver = truth.loc[erl.index, "driver"] == "EGFR"
-    # measured: median HR 0.57 (EGFR driver, 4 on Erlotinib) vs 2.0 (others); p_interaction 0.14
-    assert erl.loc[driver, "hr"].median() < erl.loc[~driver, "hr"].median()
+    # measured: median HR 0.20 (EGFR driver, 15 on Erlotinib) vs 1.09 (others); p_interaction 6e-5
+    assert erl.loc[driver, "hr"].median() < 0.5 < erl.loc[~driver, "hr"].median()
+    assert erl["p_interaction"].iloc[0] < 0.01
     assert (erl["hr_lower"] <= erl["hr"]).all() and (erl["hr"] <= erl["hr_upper"]).all()
     assert erl["p_interaction"].nunique() == 1
     assert erl["note"].str.contains("Observational").all()
@@ -291,6 +293,23 @@ def test_erlotinib_benefit_concentrates_in_egfr_driven(demo_fit, clinical, featu
     # Lapatinib had no biomarker: one HR for everyone, no interaction p
     lap = effects[effects["treatment"] == "Lapatinib"]
     assert lap["hr"].nunique() == 1 and lap["p_interaction"].isna().all()
+
+
+def test_treatment_biomarker_is_the_received_drugs_standardised_biomarker():
+    clin = pd.DataFrame(
+        {"treatment": ["A", "A", "B", "ref", "B", "A"]},
+        index=pd.Index([f"P{i}" for i in range(6)], name="patient_id"),
+    )
+    a = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, np.nan], index=clin.index)
+    b = pd.Series([0.0, 0.0, 10.0, 0.0, -10.0, 0.0], index=clin.index)
+    out = treatment_biomarker(clin, "treatment", {"A": a, "B": b})
+    za = (a - a.mean()) / a.std(ddof=0)
+    zb = (b - b.mean()) / b.std(ddof=0)
+    expected = [za["P0"], za["P1"], zb["P2"], 0.0, zb["P4"], 0.0]  # ref arm and missing: 0
+    np.testing.assert_allclose(out.to_numpy(), expected)
+    assert out.name == "treatment_biomarker"
+    assert treatment_biomarker(clin, None, {"A": a}) is None
+    assert treatment_biomarker(clin, "treatment", {}) is None
 
 
 def test_treatment_effects_without_treatment_column(demo_fit, clinical):
@@ -390,7 +409,7 @@ def test_run_survival_outputs_follow_contract(outputs):
         "hr_upper",
         "p",
     ]
-    assert metrics["n"] == 80 and metrics["events"] == 56 and metrics["time_unit"] == "months"
+    assert metrics["n"] == 200 and metrics["events"] == 169 and metrics["time_unit"] == "months"
     assert metrics["cv_cindex_mean"] > 0.6
     lap = outputs["treatment_effects.tsv"].query("treatment == 'Lapatinib'")
     assert lap["p_interaction"].notna().all()
@@ -674,45 +693,45 @@ def test_cli_biomarkers_default_to_sensitivity_and_config_adds_features(tmp_path
     assert np.allclose(lap["biomarker"], truth.loc[lap.index, "m1_factor"], atol=1e-5)
     pred = pd.read_csv(tmp_path / "predictions.tsv", sep="\t").set_index("patient_id")
     assert np.allclose(erl["biomarker"], pred.loc[erl.index, "predicted"], atol=1e-5)
-    # adjusted for the cohort covariates by default (the note says so)
-    assert erl["note"].str.contains("adjusted for age, stage=II").all()
+    # adjusted by default for the cohort covariates and the survival features (the note says so);
+    # Lapatinib's biomarker is M1 itself, so M1 is not adjusted for a second time there
+    assert erl["note"].str.contains("adjusted for age, stage=II, stage=III, stage=IV, M1;").all()
+    assert lap["note"].str.contains("adjusted for age, stage=II, stage=III, stage=IV;").all()
     patients = pd.read_csv(tmp_path / "patients.tsv", sep="\t")
-    assert patients.columns[0] == "patient_id" and len(patients) == 80
+    assert patients.columns[0] == "patient_id" and len(patients) == 200
 
 
-# ---- planted interaction at a larger cohort from the same generator
+# ---- planted interaction on the shipped demo
 
 
-def test_planted_interaction_recovered_in_larger_demo_cohort():
-    """The demo generator at 400 patients (80 in the shipped demo has 4 EGFR-driven patients on
-    Erlotinib, too few for p < 0.05): EGFR expression as Erlotinib's biomarker recovers the planted
-    benefit of matched treatment (log HR -1.4 for EGFR-driven patients on Erlotinib)."""
-    from rxrank.demo import DemoSpec, generate
-
-    data = generate(DemoSpec(n_patients=400))
-    clin = data["demo/clinical.tsv"].set_index("patient_id")
-    expr = data["demo/expression.tsv.gz"]  # genes x patients, counts
-    egfr = np.log1p(expr.loc["EGFR"].astype(float) / expr.sum() * 1e6)
-    truth = data["demo/truth/patients.tsv"].set_index("patient_id")
-    feats = pd.DataFrame({"M1": truth["m1_factor"]})
-    X = design_matrix(clin, feats, covariates=["age", "stage"])
+def test_planted_interaction_recovered_on_the_demo():
+    """Each targeted arm's planted benefit (log HR -2.0 for patients given the drug matching their
+    driver) is recovered with the driver gene's expression as the biomarker: higher expression,
+    lower HR (the workflow itself, with predicted sensitivity, is tested in test_workflow.py)."""
+    clin = read_clinical(DEMO / "clinical.tsv")
+    expr = pd.read_csv(DEMO / "expression.tsv.gz", sep="\t", index_col=0)  # genes x patients
+    logn = np.log1p(expr / expr.sum() * 1e6)
+    truth = pd.read_csv(DEMO / "truth" / "patients.tsv", sep="\t", index_col="patient_id")
+    X = design_matrix(clin, truth[["m1_factor"]], covariates=["age", "stage"])
     eff = treatment_effects(
         clin,
         X,
         treatment_column="treatment",
         reference_arm="standard_of_care",
-        biomarkers={"Erlotinib": egfr},
-        adjust_for=["age", "stage", "M1"],
+        biomarkers={"Erlotinib": logn.loc["EGFR"], "Lapatinib": logn.loc["ERBB2"]},
+        adjust_for=["age", "stage", "m1_factor"],
     )
-    erl = eff[eff["treatment"] == "Erlotinib"].set_index("patient_id")
-    assert erl["p_interaction"].iloc[0] < 0.05
-    egfr_driven = truth.loc[erl.index, "driver"] == "EGFR"
-    # measured: p_interaction 0.032; median HR 0.39 for EGFR-driven (truth exp(-1.4) = 0.25), every
-    # interval below 1; 0.86 for the others (truth 1), 91% of their intervals include 1
-    hr, lower, upper = erl["hr"], erl["hr_lower"], erl["hr_upper"]
-    assert hr[egfr_driven].median() < 0.6 < hr[~egfr_driven].median()
-    assert (upper[egfr_driven] < 1).mean() > 0.8
-    assert ((lower < 1) & (upper > 1))[~egfr_driven].mean() > 0.8
+    # measured: p_interaction 3.7e-6 / 4.8e-6; median HR 0.19 / 0.15 for driver-positive patients
+    # (truth exp(-2.0) = 0.14), every interval below 1; 1.03 / 1.06 for the others (truth 1), 79% /
+    # 86% of their intervals include 1
+    for arm, gene in (("Erlotinib", "EGFR"), ("Lapatinib", "ERBB2")):
+        e = eff[eff["treatment"] == arm].set_index("patient_id")
+        driven = truth.loc[e.index, "driver"] == gene
+        assert e["p_interaction"].iloc[0] < 0.001, arm
+        hr, lower, upper = e["hr"], e["hr_lower"], e["hr_upper"]
+        assert hr[driven].median() < 0.3 and 0.7 < hr[~driven].median() < 1.4, arm
+        assert (upper[driven] < 1).mean() > 0.9, arm
+        assert ((lower < 1) & (upper > 1))[~driven].mean() > 0.7, arm
 
 
 # ---- longitudinal (time-varying) covariates

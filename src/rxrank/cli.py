@@ -261,7 +261,9 @@ def cmd_survival(args) -> None:
         params.setdefault("treatment_column", treatment)
         params.setdefault("reference_arm", cohort.get("reference_arm"))
         if params.get("adjust_for") is None:
-            params["adjust_for"] = cohort.get("covariates", [])
+            # the clinical covariates and the molecular prognostic features: prognostic variation
+            # left out of a Cox model biases its treatment effects towards no effect
+            params["adjust_for"] = [*cohort.get("covariates", []), *params["features"]]
         arms = [a for a in obs[treatment].astype(str).unique() if a != params["reference_arm"]]
         # predicted sensitivity to the arm's drug when it is in the reference; the config's
         # `survival.biomarkers` names a feature for any other arm (or overrides the default)

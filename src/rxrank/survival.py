@@ -883,6 +883,29 @@ def treatment_effects(
     return pd.concat(rows, ignore_index=True)[TREATMENT_EFFECT_COLUMNS]
 
 
+def treatment_biomarker(
+    clinical: pd.DataFrame, treatment_column: str | None, biomarkers: Mapping[str, pd.Series]
+) -> pd.Series | None:
+    """Each patient's standardised biomarker of the treatment they received (0 for arms without one).
+
+    An outcome classifier given the treatment and this one column can learn "the biomarker matters
+    for the drug actually given", which per-drug columns alone express only as an interaction."""
+    if not treatment_column or treatment_column not in clinical.columns or not biomarkers:
+        return None
+    arms = clinical[treatment_column].astype(str)
+    arms.index = arms.index.astype(str)
+    out = pd.Series(0.0, index=arms.index, name="treatment_biomarker")
+    for arm, series in biomarkers.items():
+        bio = pd.to_numeric(pd.Series(series), errors="coerce")
+        bio.index = bio.index.astype(str)
+        sd = bio.std(ddof=0)
+        if not sd > 0:
+            continue
+        on_arm = arms.index[(arms == arm).to_numpy()]
+        out.loc[on_arm] = ((bio - bio.mean()) / sd).reindex(on_arm).fillna(0.0).to_numpy()
+    return out
+
+
 def _one_arm(
     clin: pd.DataFrame,
     X: pd.DataFrame,
@@ -922,7 +945,13 @@ def _one_arm(
         else:
             df["biomarker"] = (bio.loc[fit_ids] - mean) / sd
             df["treatment:biomarker"] = df["treatment"] * df["biomarker"]
-    constant = [c for c in adjust if df[c].nunique() < 2]
+            # the arm's own biomarker may also be an adjustment feature: keep it once
+            same = [c for c in adjust if c in df and abs(df[c].corr(df["biomarker"])) > 0.999]
+            if same:
+                log.debug("%s: %s is the biomarker itself; not adjusted for twice", arm, same)
+                df = df.drop(columns=same)
+                adjust = [c for c in adjust if c not in same]
+    constant = [c for c in adjust if c in df and df[c].nunique() < 2]
     if constant:
         log.debug("dropping covariates constant in %s vs %s: %s", arm, reference_arm, constant)
         df = df.drop(columns=constant)
@@ -1216,14 +1245,20 @@ def run_survival(
         time_column=time_col,
         event_column=event_col,
     )
+    outcome_feats = features if outcome_features is None else outcome_features
+    outcome_cols = list(
+        dict.fromkeys([*(feats.columns if feats is not None else []), *biomarker_cols.values()])
+    )
+    received = treatment_biomarker(clin, params.get("treatment_column"), biomarkers)
+    if received is not None and outcome_feats is not None:
+        outcome_feats = outcome_feats.join(received)
+        outcome_cols.append(received.name)
     outcome = run_outcome(
         clin,
-        features if outcome_features is None else outcome_features,
+        outcome_feats,
         params=dict(params.get("outcome") or {}),
         covariates=covariates + [c for c in [params.get("treatment_column")] if c in clin],
-        feature_columns=list(
-            dict.fromkeys([*(feats.columns if feats is not None else []), *biomarker_cols.values()])
-        ),
+        feature_columns=outcome_cols,
         seed=seed,
     )
     long_params = dict(params.get("longitudinal") or {})
