@@ -1,7 +1,7 @@
 """Command line of the benchmark harness: ``python -m bench [options]``.
 
 Full mode (the issue's acceptance sizes, every benchmark) takes about 25 minutes on a quiet 2-core
-machine; ``--quick`` (small sizes of every benchmark) about 2.7 (3.5 with another process using a
+machine; ``--quick`` (small sizes of every benchmark) about 2.5 (3.5 with another process using a
 core). Heavy benchmarks run one after another, never at the same time.
 """
 
@@ -90,8 +90,9 @@ SIZES: dict[str, dict[str, Any]] = {
             "separate_wgcna_timing": False,
             "wgcna_gc": False,
         },
-        "survival": {"patients": [200], "covariates": 12},
-        "profiling": {"samples": 300, "genes": 2000, "repeats": 2},
+        "survival": {"patients": [200], "covariates": 12, "repeats": 1},
+        # most of profiling's time is numba compiling UMAP's kernels (about 25 s, once per process)
+        "profiling": {"samples": 200, "genes": 1500, "repeats": 2},
         "reports": {"patients": 100, "drugs": 50, "lines": 200, "peer_patients": 5, "repeats": 1},
         "dag": {"patients": (200, 1000), "profiles": ("slurm",), "repeats": 1},
         # the outcome classifiers' nested CV (SVM, random forest, gradient boosting) costs about

@@ -1,8 +1,10 @@
 """Smoke tests of the benchmark harness (bench/) at toy sizes: no timing assertions.
 
 They check that each benchmark function returns rows with the expected keys, that the equality checks
-inside the ridge benchmark pass (rxrank's MaskedRidge vs a scikit-learn RidgeCV loop), and that the
-markdown update keeps the hand-written intro and the sections of benchmarks that did not run.
+inside the ridge benchmark pass (rxrank's MaskedRidge vs a scikit-learn RidgeCV loop), that the
+markdown update keeps the hand-written intro and the sections of benchmarks that did not run, that
+run.py's sizes fit every benchmark function, and the workflow benchmarks on a 40-patient cohort (dry
+runs with both profiles; a real run up to the first rule, with its per-rule table) and the plot.
 """
 
 from __future__ import annotations
@@ -299,3 +301,44 @@ def test_plot_from_results(tmp_path, corr_result, dag_result):
     import json
 
     assert set(json.loads(data.read_text())) == {"correlation", "dag"}
+
+
+@pytest.mark.parametrize("mode", ["full", "quick"])
+def test_every_benchmark_runs_with_its_sizes(mode, monkeypatch):
+    """run.py's SIZES fit the benchmark functions' signatures (without running them)."""
+    import inspect
+
+    from bench import profiling as prof_mod
+    from bench import reports as rep_mod
+    from bench import run
+    from bench import survival as surv_mod
+    from bench import wgcna as wg_mod
+    from bench import workflow as wf_mod
+
+    calls = []
+
+    def fake(fn, result):
+        def call(*a, **kw):
+            inspect.signature(fn).bind(*a, **kw)  # raises TypeError on a wrong keyword
+            calls.append(fn.__name__)
+            return result
+
+        return call
+
+    patches = [
+        (ridge, "bench_ridge", {}),
+        (ridge, "bench_ridge_scaling", []),
+        (correlation, "bench_correlation", {}),
+        (rep_mod, "bench_reports", {}),
+        (wg_mod, "bench_wgcna", {}),
+        (surv_mod, "bench_survival", {}),
+        (prof_mod, "bench_profiling", {}),
+        (wf_mod, "bench_dag", {}),
+        (wf_mod, "bench_workflow", {}),
+    ]
+    for module, name, result in patches:
+        monkeypatch.setattr(module, name, fake(getattr(module, name), result))
+    args = parse_args(["--quick"] if mode == "quick" else [])
+    for name in BENCHMARKS:
+        getattr(run, f"run_{name}")(run.SIZES[mode], args)
+    assert len(calls) == len(patches)
