@@ -433,6 +433,40 @@ def _veterans():
     return clin
 
 
+def test_reported_cindex_is_nested_cv_written_with_lifelines_directly(clinical, features):
+    """The penalty is chosen inside each outer training part (never on the patients it is scored
+    on): the reported fold C-indices equal a nested CV written with lifelines and scikit-learn."""
+    from lifelines import CoxPHFitter
+    from lifelines.utils import concordance_index
+    from sklearn.model_selection import StratifiedKFold
+
+    X = design_matrix(clinical, features[["M1"]], covariates=["age", "stage"])
+    t = clinical.loc[X.index, "os_months"].to_numpy(float)
+    e = clinical.loc[X.index, "os_event"].to_numpy(int)
+    grid = [0.01, 1.0, 10.0]
+    model = CoxModel(penalizers=grid, seed=0).fit(X, t, e)
+    assert model.cv_method_.startswith("nested")
+
+    def score(train, test, pen):
+        df = X.iloc[train].assign(T=t[train], E=e[train])
+        cph = CoxPHFitter(penalizer=pen).fit(df, "T", "E")
+        risk = cph.predict_log_partial_hazard(X.iloc[test]).to_numpy()
+        return concordance_index(t[test], -risk, e[test])
+
+    expected = []
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, e):
+        inner = StratifiedKFold(3, shuffle=True, random_state=0).split(train, e[train])
+        inner = list(inner)
+        means = [np.mean([score(train[a], train[b], pen) for a, b in inner]) for pen in grid]
+        expected.append(score(train, test, grid[int(np.argmax(means))]))
+    np.testing.assert_allclose(model.cv_fold_cindex_, expected, atol=1e-9)
+    assert model.cv_cindex_mean_ == pytest.approx(np.mean(expected))
+    # one penalty: nothing is chosen, plain CV
+    single = CoxModel(penalizers=[0.1], seed=0).fit(X, t, e)
+    assert single.cv_method_.startswith("5-fold CV")
+    assert single.cv_cindex_mean_ == pytest.approx(single.cv_table_["cv_cindex_mean"].iloc[0])
+
+
 def test_uno_cindex_matches_scikit_survival():
     """Reference implementation: sksurv.metrics.concordance_index_ipcw (Uno et al. 2011)."""
     metrics = pytest.importorskip("sksurv.metrics")

@@ -44,6 +44,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_PENALIZERS = (0.01, 0.1, 0.5, 1.0)
+INNER_FOLDS = 3  # inner CV of the nested C-index
 TREATMENT_EFFECT_COLUMNS = [
     "patient_id",
     "treatment",
@@ -466,30 +467,9 @@ class CoxModel:
         self.selection_metric_ = (
             "uno" if self.censored_fraction_ >= self.uno_censoring else "harrell"
         )
-        folds = self._folds(df[_EVENT].to_numpy())
         grid = [(p, r) for r in l1_ratios for p in penalizers]
-        harrell = np.full((len(grid), len(folds)), np.nan)
-        uno = np.full((len(grid), len(folds)), np.nan)
-        for i, (pen, l1) in enumerate(grid):
-            if pen == 0 and l1 > 0:
-                continue  # an L1 ratio without a penalty is the unpenalised model again
-            for j, (train, test) in enumerate(folds):
-                try:
-                    cph = self._fit_one(df.iloc[train], pen, l1_ratio=l1)
-                except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
-                    log.debug("CV fit failed (penalizer %g, l1 %g, fold %d): %s", pen, l1, j, err)
-                    continue
-                te, tr = df.iloc[test], df.iloc[train]
-                if te[_EVENT].sum() == 0:
-                    continue
-                with _quiet_lifelines():
-                    risk = cph.predict_log_partial_hazard(te[self.columns_]).to_numpy()
-                harrell[i, j] = concordance_index(te[_DURATION], -risk, te[_EVENT])
-                uno[i, j] = uno_cindex(tr[_DURATION], tr[_EVENT], te[_DURATION], te[_EVENT], risk)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
-            h_mean, h_sd = np.nanmean(harrell, axis=1), np.nanstd(harrell, axis=1, ddof=1)
-            u_mean, u_sd = np.nanmean(uno, axis=1), np.nanstd(uno, axis=1, ddof=1)
+        harrell, uno = self._grid_scores(df, self._folds(df[_EVENT].to_numpy()), grid)
+        h_mean, h_sd, u_mean, u_sd = _mean_sd(harrell) + _mean_sd(uno)
         self.cv_table_ = pd.DataFrame(
             {
                 "penalizer": [g[0] for g in grid],
@@ -500,18 +480,24 @@ class CoxModel:
                 "cv_uno_sd": u_sd,
             }
         )
-        target = u_mean if self.selection_metric_ == "uno" else h_mean
-        if np.isnan(target).all():
-            best = int(np.argmax([g[0] for g in grid]))
-            log.warning("every CV fit failed; using the largest penalizer %g", grid[best][0])
-        else:
-            best = int(np.nanargmax(target))
+        best = self._best(h_mean, u_mean, grid)
         self.penalizer_, self.l1_ratio_ = grid[best]
-        self.cv_cindex_mean_ = float(h_mean[best])
-        self.cv_cindex_sd_ = float(h_sd[best])
-        self.cv_uno_mean_ = float(u_mean[best])
-        self.cv_uno_sd_ = float(u_sd[best])
-        self.cv_fold_cindex_ = harrell[best].tolist()
+        if len(grid) > 1:
+            # the grid's best score is optimistic (chosen on the folds it is scored on): the
+            # reported C-index comes from nested CV, the penalty chosen inside each training part
+            harrell_best, uno_best = self._nested_scores(df, grid)
+            self.cv_method_ = (
+                f"nested: {self.cv_folds}-fold outer CV, the penalty chosen by {INNER_FOLDS}-fold "
+                "inner CV inside each outer training part"
+            )
+        else:
+            harrell_best, uno_best = harrell[best], uno[best]
+            self.cv_method_ = f"{self.cv_folds}-fold CV (one penalty: nothing chosen)"
+        (h_mean,), (h_sd,) = _mean_sd(harrell_best[None, :])
+        (u_mean,), (u_sd,) = _mean_sd(uno_best[None, :])
+        self.cv_cindex_mean_, self.cv_cindex_sd_ = float(h_mean), float(h_sd)
+        self.cv_uno_mean_, self.cv_uno_sd_ = float(u_mean), float(u_sd)
+        self.cv_fold_cindex_ = harrell_best.tolist()
         self.model_ = self._fit_final(df)
         self._summarise(df)
         log.info(
@@ -528,6 +514,58 @@ class CoxModel:
             self.selection_metric_,
         )
         return self
+
+    def _grid_scores(
+        self, df: pd.DataFrame, folds: list, grid: list[tuple[float, float]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Harrell and Uno C-index (grid point x fold) of each penalty on held-out folds."""
+        harrell = np.full((len(grid), len(folds)), np.nan)
+        uno = np.full((len(grid), len(folds)), np.nan)
+        for i, (pen, l1) in enumerate(grid):
+            if pen == 0 and l1 > 0:
+                continue  # an L1 ratio without a penalty is the unpenalised model again
+            for j, (train, test) in enumerate(folds):
+                harrell[i, j], uno[i, j] = self._score(df.iloc[train], df.iloc[test], pen, l1)
+        return harrell, uno
+
+    def _score(
+        self, tr: pd.DataFrame, te: pd.DataFrame, pen: float, l1: float
+    ) -> tuple[float, float]:
+        if te[_EVENT].sum() == 0:
+            return np.nan, np.nan
+        try:
+            cph = self._fit_one(tr, pen, l1_ratio=l1)
+        except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
+            log.debug("CV fit failed (penalizer %g, l1 %g): %s", pen, l1, err)
+            return np.nan, np.nan
+        with _quiet_lifelines():
+            risk = cph.predict_log_partial_hazard(te[self.columns_]).to_numpy()
+        harrell = concordance_index(te[_DURATION], -risk, te[_EVENT])
+        return harrell, uno_cindex(tr[_DURATION], tr[_EVENT], te[_DURATION], te[_EVENT], risk)
+
+    def _best(self, h_mean: np.ndarray, u_mean: np.ndarray, grid: list) -> int:
+        target = u_mean if self.selection_metric_ == "uno" else h_mean
+        if np.isnan(target).all():
+            best = int(np.argmax([g[0] for g in grid]))
+            log.warning("every CV fit failed; using the largest penalizer %g", grid[best][0])
+            return best
+        return int(np.nanargmax(target))
+
+    def _nested_scores(self, df: pd.DataFrame, grid: list) -> tuple[np.ndarray, np.ndarray]:
+        """Outer-fold C-indices of the penalty chosen by inner CV on each outer training part."""
+        outer = self._folds(df[_EVENT].to_numpy())
+        harrell = np.full(len(outer), np.nan)
+        uno = np.full(len(outer), np.nan)
+        inner_model = CoxModel(cv_folds=INNER_FOLDS, seed=self.seed)
+        inner_model.columns_ = self.columns_
+        inner_model.selection_metric_ = self.selection_metric_
+        for j, (train, test) in enumerate(outer):
+            tr = df.iloc[train]
+            inner = inner_model._folds(tr[_EVENT].to_numpy())
+            h, u = inner_model._grid_scores(tr, inner, grid)
+            best = inner_model._best(_mean_sd(h)[0], _mean_sd(u)[0], grid)
+            harrell[j], uno[j] = self._score(tr, df.iloc[test], *grid[best])
+        return harrell, uno
 
     def _fit_final(self, df: pd.DataFrame) -> CoxPHFitter:
         """Fit on every patient; a convergence failure becomes a message naming a penalty that
@@ -626,6 +664,13 @@ class CoxModel:
         """Predicted median survival time; NaN where S(t) stays above 0.5 within follow-up."""
         median = _median_of(self.model_, self._check(X))
         return pd.Series(median, index=X.index, name="median_survival")
+
+
+def _mean_sd(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row means and sample SDs of a (grid x fold) score table, ignoring failed folds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        return np.nanmean(scores, axis=1), np.nanstd(scores, axis=1, ddof=1)
 
 
 def _baseline_of(cph: CoxPHFitter) -> tuple[np.ndarray, np.ndarray]:
@@ -1288,6 +1333,7 @@ def run_survival(
         "penalizer": model.penalizer_,
         "l1_ratio": model.l1_ratio_,
         "selection_metric": model.selection_metric_,
+        "cv_method": model.cv_method_,
         "cv_cindex_mean": _finite_or_none(model.cv_cindex_mean_),
         "cv_cindex_sd": _finite_or_none(model.cv_cindex_sd_),
         "cv_uno_cindex_mean": _finite_or_none(model.cv_uno_mean_),
