@@ -180,7 +180,7 @@ def _survival_panel(ax, rows: list[dict[str, Any]]) -> None:
         pts = sorted((r["patients"], r["time_s"]) for r in rows if r["impl"] == impl)
         ax.plot(*zip(*pts, strict=True), "o-", label=impl.split(" (")[0])
     ax.set_ylim(bottom=0)
-    ax.set_title("Survival: Cox CV + final fit + PH test")
+    ax.set_title("Survival: Cox CV + nested CV + final fit + PH test")
     ax.set_xlabel("patients")
     ax.set_ylabel("seconds (median)")
     ax.legend(fontsize=6)
