@@ -499,11 +499,13 @@ def survival_section(res: dict[str, Any], run: dict[str, Any]) -> str:
     out = _header("survival", "Survival: rxrank's Cox model vs lifelines used directly", run, rows)
     out += [
         "Penalised Cox on synthetic patients x 12 covariates (4 planted effects, about 40% "
-        "censored), penalty chosen by 5-fold CV C-index over (0.01, 0.1, 0.5, 1), refitted on all "
-        "patients, proportional-hazards test. Peer: the same with lifelines alone "
-        "(`k_fold_cross_validation` per penalty, a final `CoxPHFitter`, `proportional_hazard_test`). "
-        "rxrank also computes Uno's C in every fold and checks its inputs. `coef diff`: largest "
-        "absolute difference between rxrank's final coefficients and lifelines' at the same penalty.",
+        "censored), penalty chosen by 5-fold CV C-index over (0.01, 0.1, 0.5, 1), the C-index "
+        "estimated by nested CV (the penalty chosen again by 3-fold inner CV inside each of 5 outer "
+        "training parts), refitted on all patients, proportional-hazards test. Peer: the same with "
+        "lifelines alone (`k_fold_cross_validation` per penalty, the same nested CV with it, a "
+        "final `CoxPHFitter`, `proportional_hazard_test`). rxrank also computes Uno's C in every "
+        "fold and checks its inputs. `coef diff`: largest absolute difference between rxrank's "
+        "final coefficients and lifelines' at the same penalty.",
         "",
     ]
     table = [
@@ -526,9 +528,10 @@ def survival_section(res: dict[str, Any], run: dict[str, Any]) -> str:
     out.append(_table(header, table))
     out += [
         "",
-        "Both spend their time in the same lifelines fits (4 penalties x 5 folds + 1), so the "
-        "ratio shows rxrank's own overhead (Uno's C, input checks); the chosen penalty can differ "
-        "because lifelines draws its own folds. The whole survival stage also bootstraps the "
+        "Both spend their time in the same 86 lifelines fits (4 penalties x 5 folds, 5 outer folds "
+        "x (4 penalties x 3 inner folds + 1), and the final fit), so the ratio shows rxrank's own "
+        "overhead (Uno's C, input checks); the chosen penalty can differ because lifelines draws "
+        "its own folds. The whole survival stage also bootstraps the "
         "per-patient intervals (100 refits) and runs the outcome classifiers: its time per rule is "
         "in docs/cluster.md.",
     ]
