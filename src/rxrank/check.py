@@ -334,6 +334,7 @@ def _check_single_cell(
         gene_join=sc.get("gene_join", "union"),
         id_column=id_column,
         label=ids.__getitem__,
+        cell_types=sc.get("cell_types"),
     )
     report.warnings.extend(scan.warnings)
     if cohort.get("expression"):

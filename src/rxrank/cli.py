@@ -117,6 +117,7 @@ def cmd_pseudobulk(args) -> None:
         gene_join=sc.get("gene_join", "union"),
         id_column=id_column,
         label=ids.__getitem__,
+        cell_types=sc.get("cell_types"),
     )
     counts.columns = [ids[c] for c in counts.columns]
     composition["patient_id"] = composition["patient_id"].map(ids)
@@ -179,6 +180,7 @@ def cmd_profile(args) -> None:
             "layer": single_cell.get("layer") or "X",
             "min_cells": single_cell.get("min_cells", 50),
             "gene_join": single_cell.get("gene_join", "union"),
+            "cell_types": single_cell.get("cell_types") or "all",
             "aggregation": "sum of raw counts over each patient's cells",
         }
     drugs = io.read_drugs(args.drugs)

@@ -25,7 +25,7 @@ caller passes pseudonyms), never by file path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,12 +297,14 @@ def scan_samples(
     id_column: str = "patient_id",
     check_values: bool = True,
     label: Callable[[str], str] = str,
+    cell_types: Sequence[str] | None = None,
 ) -> SingleCellScan:
     """Read the sheet and every file's cells, genes and labels (not the matrices), one at a time.
 
     Everything that can be checked without summing the matrices is: files, obs column, layer,
     cell numbers, and (``check_values``) that the first cells' values are integer counts.
-    ``label`` names patients in warnings (pass their pseudonyms).
+    ``label`` names patients in warnings (pass their pseudonyms). ``cell_types``: only these
+    are summed later, so they must occur and each patient needs ``min_cells`` of them.
     """
     if gene_join not in GENE_JOINS:
         raise RxrankInputError(
@@ -325,6 +327,8 @@ def scan_samples(
         raise RxrankInputError(
             f"single-cell samples sheet {sheet} lists no patient. Add one line per patient."
         )
+    if cell_types is not None:
+        _check_cell_types(files, list(cell_types), min_cells, cell_type_column, label)
     order: dict[str, None] = {}
     for f in files:
         order.update(dict.fromkeys(f.genes))
@@ -360,6 +364,37 @@ def scan_samples(
     return SingleCellScan(files, genes, gene_join, warnings)
 
 
+def _check_cell_types(
+    files: list[FileScan],
+    cell_types: list[str],
+    min_cells: int,
+    cell_type_column: str,
+    label: Callable[[str], str],
+) -> None:
+    """The selected cell types occur, and every patient has ``min_cells`` cells of them."""
+    seen = set().union(*(f.cell_types.index for f in files))
+    unknown = [c for c in cell_types if c not in seen]
+    if not cell_types or unknown:
+        raise RxrankInputError(
+            f"{KEY}.cell_types lists {unknown or cell_types}, which no file has in obs column "
+            f"{cell_type_column!r}; the cell types present are {sorted(seen)[:20]}. List some of "
+            f"those, or set {KEY}.cell_types: null to sum every cell."
+        )
+    short = [
+        (f, int(f.cell_types.reindex(cell_types).fillna(0).sum()))
+        for f in files
+        if f.cell_types.reindex(cell_types).fillna(0).sum() < min_cells
+    ]
+    if short:
+        f, n = short[0]
+        raise RxrankInputError(
+            f"{len(short)} patient(s) have fewer than {KEY}.min_cells={min_cells} cells of "
+            f"{cell_types} (e.g. patient {label(f.sample.patient_id)}: {n} of {f.n_cells} cells, "
+            f"file {f.sample.path}); a pseudobulk of so few cells is too noisy. Remove them from "
+            f"the samples sheet, lower {KEY}.min_cells, or widen {KEY}.cell_types."
+        )
+
+
 def composition_table(scan: SingleCellScan) -> pd.DataFrame:
     """Patient x cell type, long: patient_id, cell_type, n_cells, fraction (0 rows included)."""
     counts = pd.DataFrame(
@@ -373,18 +408,31 @@ def composition_table(scan: SingleCellScan) -> pd.DataFrame:
     return long[["patient_id", "cell_type", "n_cells", "fraction"]].reset_index(drop=True)
 
 
-def _file_sums(fs: FileScan, sheet: Path, layer: str | None, chunk: int) -> tuple[np.ndarray, int]:
-    """Per-gene sum of one file's counts (float64, exact for integers below 2**53)."""
+def _file_sums(
+    fs: FileScan,
+    sheet: Path,
+    layer: str | None,
+    chunk: int,
+    only: tuple[str, list[str]] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Per-gene sum of one file's counts (float64, exact for integers below 2**53); ``only``:
+    (obs column, cell types) to sum only those cells. Returns the sums and the cells summed."""
     with _open(fs.sample, sheet) as f:
         elem, encoding, shape = _matrix(f, layer, fs.sample.path)
+        mask = None
+        if only is not None:
+            labels = pd.Series(np.asarray(_read_elem(f["obs"][only[0]]), dtype=object))
+            mask = labels.where(labels.notna(), UNASSIGNED).astype(str).isin(only[1]).to_numpy()
         total = np.zeros(shape[1], dtype=np.float64)
         for block, cell0, gene0 in _blocks(elem, encoding, shape, chunk):
             _check_counts(
                 block, cell0, gene0, f, fs.sample.path, f"layer {layer!r}" if layer else ".X"
             )
+            if mask is not None:
+                block = block[mask[cell0 : cell0 + block.shape[0]]]
             sums = np.asarray(block.sum(axis=0), dtype=np.float64).ravel()
             total[gene0 : gene0 + len(sums)] += sums
-    return total, shape[0]
+    return total, shape[0] if mask is None else int(mask.sum())
 
 
 def pseudobulk(
@@ -397,11 +445,15 @@ def pseudobulk(
     id_column: str = "patient_id",
     chunk: int = CHUNK,
     label: Callable[[str], str] = str,
+    cell_types: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, SingleCellScan]:
     """Pseudobulk counts (genes x patients, int64), composition (long) and the scan.
 
     Every file is scanned first (so that a missing file or column stops the run before any
-    matrix is read), then summed one file, and one block of cells, at a time.
+    matrix is read), then summed one file, and one block of cells, at a time. ``cell_types``
+    (e.g. the malignant cells' label) sums only those cells, so that the profile is not diluted
+    by how many stromal and immune cells each sample happens to hold; the composition still
+    counts every cell.
     """
     sheet = Path(samples).expanduser()
     scan = scan_samples(
@@ -413,12 +465,14 @@ def pseudobulk(
         id_column=id_column,
         check_values=True,
         label=label,
+        cell_types=cell_types,
     )
+    only = None if cell_types is None else (cell_type_column, list(cell_types))
     for w in scan.warnings:
         log.warning(w)
     out = np.zeros((len(scan.genes), len(scan.files)), dtype=np.int64)
     for j, fs in enumerate(scan.files):
-        sums, n_cells = _file_sums(fs, sheet, layer, chunk)
+        sums, n_cells = _file_sums(fs, sheet, layer, chunk, only)
         codes = scan.genes.get_indexer(fs.genes)  # -1: not kept (intersection)
         keep = codes >= 0
         column = np.zeros(len(scan.genes), dtype=np.float64)
