@@ -90,16 +90,24 @@ SIZES: dict[str, dict[str, Any]] = {
             "separate_wgcna_timing": False,
             "wgcna_gc": False,
         },
-        "survival": {"patients": [200], "covariates": 12, "repeats": 1},
+        "survival": {"patients": [100], "covariates": 12, "repeats": 1},
         # most of profiling's time is numba compiling UMAP's kernels (about 25 s, once per process)
         "profiling": {"samples": 200, "genes": 1500, "repeats": 2},
         "reports": {"patients": 100, "drugs": 50, "lines": 200, "peer_patients": 5, "repeats": 1},
-        "dag": {"patients": (200, 1000), "profiles": ("slurm",), "repeats": 1},
-        # the outcome classifiers' nested CV (SVM, random forest, gradient boosting) costs about
-        # 25 s at any cohort size: quick mode keeps only the logistic regression
+        "dag": {"patients": (100, 500), "profiles": ("slurm",), "repeats": 1},
+        # fixed costs dominate the survival stage at this size: the outcome classifiers' nested CV
+        # (SVM, random forest, gradient boosting) about 25 s, the Cox model's nested CV over the
+        # penalty grid about 10 s, the 100 bootstrap refits about 10 s: quick mode keeps the
+        # logistic regression, one penalty (plain CV) and no bootstrap intervals
         "workflow": {
-            "patients": (100,),
-            "overrides": {"survival": {"outcome": {"models": ["logistic_regression"]}}},
+            "patients": (60,),
+            "overrides": {
+                "survival": {
+                    "penalizers": [0.1],
+                    "n_bootstrap": 0,
+                    "outcome": {"models": ["logistic_regression"]},
+                }
+            },
         },
     },
 }
