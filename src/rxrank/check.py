@@ -319,7 +319,7 @@ def _check_single_cell(
     Returns the patients, the normalised gene IDs, the genes as given, and the sheet's path.
     """
     from .gene_ids import load_gene_map, normalise_gene_ids
-    from .singlecell import read_samples, scan_samples
+    from .singlecell import config_options, read_samples, scan_samples
 
     cohort = config["cohort"]
     sc = single_cell_config(config)
@@ -327,14 +327,7 @@ def _check_single_cell(
     patients = [s.patient_id for s in read_samples(sc["samples"], id_column=id_column)]
     ids = pseudonym_map(patients, config.get("privacy", {}))  # warnings name pseudonyms
     scan = scan_samples(
-        sc["samples"],
-        cell_type_column=sc.get("cell_type_column", "cell_type"),
-        layer=sc.get("layer"),
-        min_cells=sc.get("min_cells", 50),
-        gene_join=sc.get("gene_join", "union"),
-        id_column=id_column,
-        label=ids.__getitem__,
-        cell_types=sc.get("cell_types"),
+        sc["samples"], id_column=id_column, label=ids.__getitem__, **config_options(sc)
     )
     report.warnings.extend(scan.warnings)
     if cohort.get("expression"):

@@ -101,7 +101,7 @@ def cmd_reference(args) -> None:
 def cmd_pseudobulk(args) -> None:
     """Single-cell input: pseudobulk counts (genes x patients) and composition, pseudonymised."""
     from .privacy import pseudonym_map
-    from .singlecell import pseudobulk, read_samples
+    from .singlecell import config_options, pseudobulk, read_samples
 
     p = _params(args.params)
     cohort = p["cohort"]
@@ -110,14 +110,7 @@ def cmd_pseudobulk(args) -> None:
     patients = [s.patient_id for s in read_samples(args.samples, id_column=id_column)]
     ids = pseudonym_map(patients, p.get("privacy", {}))
     counts, composition, scan = pseudobulk(
-        args.samples,
-        cell_type_column=sc.get("cell_type_column", "cell_type"),
-        layer=sc.get("layer"),
-        min_cells=sc.get("min_cells", 50),
-        gene_join=sc.get("gene_join", "union"),
-        id_column=id_column,
-        label=ids.__getitem__,
-        cell_types=sc.get("cell_types"),
+        args.samples, id_column=id_column, label=ids.__getitem__, **config_options(sc)
     )
     counts.columns = [ids[c] for c in counts.columns]
     composition["patient_id"] = composition["patient_id"].map(ids)
@@ -175,12 +168,13 @@ def cmd_profile(args) -> None:
         seed=prof.get("seed", 0),
     )
     if single_cell:
+        from .singlecell import config_options
+
+        options = config_options(single_cell)
         adata.uns["rxrank"]["single_cell"] = {
-            "cell_type_column": single_cell.get("cell_type_column", "cell_type"),
-            "layer": single_cell.get("layer") or "X",
-            "min_cells": single_cell.get("min_cells", 50),
-            "gene_join": single_cell.get("gene_join", "union"),
-            "cell_types": single_cell.get("cell_types") or "all",
+            **options,
+            "layer": options["layer"] or "X",
+            "cell_types": options["cell_types"] or "all",
             "aggregation": "sum of raw counts over each patient's cells",
         }
     drugs = io.read_drugs(args.drugs)

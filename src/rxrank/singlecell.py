@@ -25,7 +25,7 @@ caller passes pseudonyms), never by file path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -362,6 +362,18 @@ def scan_samples(
             "intersection."
         )
     return SingleCellScan(files, genes, gene_join, warnings)
+
+
+def config_options(block: Mapping) -> dict:
+    """Keyword arguments of :func:`scan_samples` and :func:`pseudobulk` from a
+    ``cohort.single_cell`` config block, with the defaults the config documents."""
+    return {
+        "cell_type_column": block.get("cell_type_column", "cell_type"),
+        "layer": block.get("layer"),
+        "min_cells": block.get("min_cells", 50),
+        "gene_join": block.get("gene_join", "union"),
+        "cell_types": block.get("cell_types"),
+    }
 
 
 def _check_cell_types(
