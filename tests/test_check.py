@@ -134,23 +134,23 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     ),
     "non-numeric expression cell": (
         set_cell(EXPR, 4, "P003", "12,5", compression="gzip", index_col=0),
-        [EXPR, "'12,5'", "P003", "numbers"],
+        [EXPR, "'12,5'", "line 6, column 4", "numbers"],
     ),
     "Excel error value": (
         set_cell(EXPR, 7, "P010", "#DIV/0!", compression="gzip", index_col=0),
-        [EXPR, "'#DIV/0!'", "P010"],
+        [EXPR, "'#DIV/0!'", "line 9, column 11"],
     ),
     "missing expression value": (
         set_cell(EXPR, 2, "P005", "", compression="gzip", index_col=0),
-        [EXPR, "missing", "P005"],
+        [EXPR, "missing", "column 6 of the header"],
     ),
     "infinite expression value": (
         set_cell(EXPR, 2, "P005", "inf", compression="gzip", index_col=0),
-        [EXPR, "infinite", "P005"],
+        [EXPR, "infinite", "column 6 of the header"],
     ),
     "negative count": (
         set_cell(EXPR, 3, "P002", "-4", compression="gzip", index_col=0),
-        [EXPR, "negative count", "P002", "expression_type: log"],
+        [EXPR, "negative count", "column 3 of the header", "expression_type: log"],
     ),
     "non-integer counts": (
         set_cell(EXPR, 3, "P002", "4.5", compression="gzip", index_col=0),
@@ -158,7 +158,7 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     ),
     "duplicate patient in expression": (
         lambda w: _text(w / EXPR, lambda t: t.replace("\tP002\t", "\tP001\t", 1)),
-        [EXPR, "duplicate sample", "P001"],
+        [EXPR, "column 2 of the header and column 3 of the header", "same patient ID"],
     ),
     "mouse Ensembl IDs": (
         lambda w: _edit_table(
@@ -181,22 +181,22 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     # --- clinical ---
     "survival time zero": (
         set_cell(CLIN, 3, "os_months", "0"),
-        [CLIN, "os_months", "P004", "positive"],
+        [CLIN, "line 5", "os_months", "positive"],
     ),
-    "survival time negative": (set_cell(CLIN, 3, "os_months", "-2"), [CLIN, "os_months", "P004"]),
-    "survival time missing": (set_cell(CLIN, 5, "os_months", ""), [CLIN, "os_months", "P006"]),
+    "survival time negative": (set_cell(CLIN, 3, "os_months", "-2"), [CLIN, "line 5", "os_months"]),
+    "survival time missing": (set_cell(CLIN, 5, "os_months", ""), [CLIN, "line 7", "os_months"]),
     "survival time text": (
         set_cell(CLIN, 5, "os_months", "12 months"),
-        [CLIN, "'12 months'", "P006"],
+        [CLIN, "'12 months'", "line 7"],
     ),
     "event not 0/1": (
         set_cell(CLIN, 6, "os_event", "yes"),
-        [CLIN, "os_event", "P007", "0 (censored)"],
+        [CLIN, "os_event", "line 8", "0 (censored)"],
     ),
-    "event 2": (set_cell(CLIN, 6, "os_event", "2"), [CLIN, "os_event", "P007"]),
+    "event 2": (set_cell(CLIN, 6, "os_event", "2"), [CLIN, "os_event", "line 8"]),
     "duplicate patient in clinical": (
         set_cell(CLIN, 1, "patient_id", "P001"),
-        [CLIN, "duplicate patient", "P001"],
+        [CLIN, "same patient ID", "line 2 and line 3"],
     ),
     "clinical column missing": (
         lambda w: _edit_table(w / CLIN, lambda f: f.drop(columns="os_event")),

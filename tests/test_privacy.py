@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import stat
 
 import pytest
@@ -14,16 +15,52 @@ from rxrank.privacy import (
     provenance,
     pseudonym,
     pseudonym_map,
+    secret_bits,
     write_mapping,
 )
 
+ENV_KEY = "from-env-" + "0123456789abcdef" * 2
+FILE_KEY = "from-file-" + "fedcba9876543210" * 2
+
 
 def test_key_from_environment_first(monkeypatch, tmp_path):
-    monkeypatch.setenv("MY_KEY", "from-env")
-    (tmp_path / "k").write_text("from-file")
-    assert load_key({"key_env": "MY_KEY", "key_file": str(tmp_path / "k")}) == b"from-env"
+    monkeypatch.setenv("MY_KEY", ENV_KEY)
+    (tmp_path / "k").write_text(FILE_KEY)
+    assert load_key({"key_env": "MY_KEY", "key_file": str(tmp_path / "k")}) == ENV_KEY.encode()
     monkeypatch.delenv("MY_KEY")
-    assert load_key({"key_env": "MY_KEY", "key_file": str(tmp_path / "k")}) == b"from-file"
+    assert load_key({"key_env": "MY_KEY", "key_file": str(tmp_path / "k")}) == FILE_KEY.encode()
+
+
+@pytest.mark.parametrize(
+    "weak", ["a", "secret", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0123456789abcdef"]
+)
+def test_weak_keys_are_refused(monkeypatch, tmp_path, weak):
+    """A one-character key let 200/200 pseudonyms be reversed by hashing guesses: 128 bits needed."""
+    monkeypatch.setenv("MY_KEY", weak)
+    with pytest.raises(RxrankInputError, match="too short or too simple.*128"):
+        load_key({"key_env": "MY_KEY"})
+    monkeypatch.delenv("MY_KEY")
+    (tmp_path / "k").write_text(weak)
+    with pytest.raises(RxrankInputError, match=f"file {tmp_path / 'k'}"):
+        load_key({"key_env": "MY_KEY", "key_file": str(tmp_path / "k")})
+
+
+def test_secret_bits_counts_the_alphabet():
+    assert secret_bits(b"0123456789abcdef" * 2) == 128  # 32 hex digits
+    assert secret_bits(b"a") < 128 and secret_bits(b"ab" * 40) < 128
+    assert secret_bits(secrets.token_urlsafe(22).encode()) >= 128
+
+
+def test_key_and_mapping_files_refused_inside_results(tmp_path):
+    from helpers import demo_config
+
+    from rxrank.check import check_config
+
+    config = demo_config()
+    config["privacy"].update(key_file="results/pseudonym.key", mapping_file="results/x/map.tsv")
+    errors = " ".join(check_config(config, path="c.yaml"))
+    assert "privacy.key_file" in errors and "privacy.mapping_file" in errors
+    assert "outside the results folder" in errors
 
 
 def test_missing_key_is_a_clear_error(monkeypatch, tmp_path):

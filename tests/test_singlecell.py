@@ -27,7 +27,7 @@ from rxrank.privacy import pseudonym
 from rxrank.singlecell import pseudobulk, read_samples, scan_samples
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "test-key-not-secret"
+KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
 
 
 def _cells(rng, patient: str, n: int, genes: list[str], types: list[str], *, dense=False):

@@ -22,7 +22,7 @@ from helpers import demo_config, write_demo_config
 from rxrank.privacy import pseudonym
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "test-key-not-secret"
+KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
 
 BLOCK_NETWORK = """
 import socket, pathlib

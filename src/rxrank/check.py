@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from . import io
-from .privacy import pseudonym_map
+from .privacy import pseudonym_map, refuse_inside
 
 __all__ = [
     "CheckReport",
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MOUSE_ENSEMBL = re.compile(r"^ENSMUSG\d+")
 TITLE_CASE_SYMBOL = re.compile(r"^[A-Z][a-z0-9]+[a-z][a-z0-9]*$")  # Trp53, Egfr: mouse/rat style
+RESULTS = "results"  # the workflow's output folder, relative to where snakemake runs
 INPUT_KEYS = [
     ("cohort", "expression"),
     ("cohort", "clinical"),
@@ -74,16 +75,63 @@ def schema() -> dict:
     return yaml.safe_load(text)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000  # the shipped config holds about 200
+
+
+def config_size(config: object, *, limit: int = MAX_CONFIG_VALUES) -> int:
+    """Values in ``config`` with every YAML alias expanded, counted without expanding anything.
+
+    A 1 KB "billion laughs" YAML nests aliases into 10^9 values; counting each distinct node once
+    (memoised on identity) finds that in microseconds, before a validator or JSON dump walks it.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: object) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        sizes[key] = limit + 1  # a cycle counts as too large
+        if isinstance(node, dict):
+            total = 1 + sum(size(k) + size(v) for k, v in node.items())
+        elif isinstance(node, (list, tuple)):
+            total = 1 + sum(size(v) for v in node)
+        else:
+            total = 1
+        sizes[key] = min(total, limit + 1)
+        return sizes[key]
+
+    return size(config)
+
+
+def guard_config(config: object, where: str) -> None:
+    """Refuse a config that expands to more than :data:`MAX_CONFIG_VALUES` values (alias bombs)."""
+    n = config_size(config)
+    if n > MAX_CONFIG_VALUES:
+        raise io.RxrankInputError(
+            f"config {where} expands to more than {MAX_CONFIG_VALUES:,} values (YAML aliases "
+            "nested into each other?). A configuration holds a few hundred settings: remove the "
+            "anchors (&name) and aliases (*name) that repeat large blocks."
+        )
+
+
 def load_config(path: str | Path) -> dict:
+    """Read a YAML config with limits: at most 1 MB, at most 100,000 values with aliases expanded."""
     path = Path(path)
     if not path.exists():
         raise io.RxrankInputError(f"config file not found: {path}.")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise io.RxrankInputError(
+            f"config file {path} is {path.stat().st_size:,} bytes; a config is a few kilobytes "
+            "(at most 1 MB). Check that it is the config and not a data file."
+        )
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise io.RxrankInputError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(config, dict):
         raise io.RxrankInputError(f"config file {path} must be a mapping of sections to settings.")
+    guard_config(config, str(path))
     return config
 
 
@@ -113,6 +161,10 @@ def _schema_message(error: jsonschema.ValidationError, path: str) -> str:
 
 def check_config(config: dict, *, path: str = "config") -> list[str]:
     """Schema errors and missing input files, each naming the key, the file and the fix."""
+    try:
+        guard_config(config, path)
+    except io.RxrankInputError as err:
+        return [str(err)]
     validator = jsonschema.Draft202012Validator(schema())
     errors = [_schema_message(e, path) for e in validator.iter_errors(config)]
     cohort = config.get("cohort")
@@ -128,6 +180,14 @@ def check_config(config: dict, *, path: str = "config") -> list[str]:
             f"config {path}: cohort.single_cell.samples points to {samples!r}, which does not "
             "exist. Fix the path (relative paths start from the directory snakemake runs in)."
         )
+    privacy = config.get("privacy")
+    for key in ("key_file", "mapping_file", "master_key_file", "passphrase_file"):
+        value = privacy.get(key) if isinstance(privacy, dict) else None
+        if isinstance(value, str):
+            try:
+                refuse_inside(value, RESULTS, f"config {path}: privacy.{key}")
+            except io.RxrankInputError as err:
+                errors.append(str(err))
     for section, key in INPUT_KEYS:
         if single_cell and (section, key) == ("cohort", "expression"):
             continue  # ignored: the pseudobulk replaces it

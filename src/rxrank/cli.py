@@ -397,6 +397,25 @@ def cmd_decrypt(args) -> int:
     return 0
 
 
+def cmd_rotate_passphrases(args) -> int:
+    """New random passphrases on purpose: re-encrypt the reports in place, update the file."""
+    from .report.encrypt import rotate_passphrases
+
+    privacy: dict = {}
+    if args.config:
+        from .check import load_config
+
+        privacy = load_config(args.config).get("privacy") or {}
+    rotate_passphrases(
+        args.reports,
+        args.passphrase_file or privacy.get("passphrase_file"),
+        args.patients,
+        iterations=privacy.get("kdf_iterations"),
+        mode=privacy.get("passphrases", "random"),
+    )
+    return 0
+
+
 def cmd_demo(args) -> None:
     from .demo import write_demo
 
@@ -534,6 +553,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--out", help="write the plaintext report here (mode 0600); default stdout"
     )
     sp.set_defaults(func=cmd_decrypt)
+    sp = sub.add_parser(
+        "rotate-passphrases",
+        help="give encrypted reports new random passphrases (re-encrypts them in place)",
+    )
+    sp.add_argument("reports", help="the folder of encrypted reports (e.g. results/reports)")
+    sp.add_argument("--passphrase-file", help="the passphrase file (default: from --config)")
+    sp.add_argument("--config", help="config YAML: privacy.passphrase_file, passphrases, kdf")
+    sp.add_argument(
+        "--patients", nargs="+", metavar="RX-...", help="only these reports (default: all)"
+    )
+    sp.set_defaults(func=cmd_rotate_passphrases)
     sp = sub.add_parser("demo", help="write the demo cohort and reference")
     sp.add_argument("outdir", nargs="?", default="resources")
     sp.set_defaults(func=cmd_demo)

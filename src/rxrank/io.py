@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .errors import RxrankInputError
 from .gene_ids import GeneMap, gene_like_fraction, load_gene_map, normalise_gene_ids
+from .identifiers import clean_ids
 
 __all__ = [
     "read_binary_features",
@@ -37,10 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EXPRESSION_TYPES = ("counts", "tpm", "log")
-
-
-class RxrankInputError(ValueError):
-    """An input that rxrank cannot trust; the message says where and how to fix it."""
 
 
 @contextlib.contextmanager
@@ -73,39 +72,204 @@ def _sep_for(path: Path) -> str:
     return "," if name.endswith(".csv") else "\t"
 
 
+#: memory for one cell of a table while it is parsed and validated (pandas frames, copies, checks);
+#: measured on numeric and text tables (bench/io_memory.py)
+BYTES_PER_CELL = 40
+MEMORY_ENV = "RXRANK_INPUT_MEMORY_GB"
+DEFAULT_INPUT_MEMORY_GB = 4.0
+
+
+def input_memory_gb() -> float:
+    """The memory an input may need to be read: ``limits.input_memory_gb``, passed by environment."""
+    try:
+        return float(os.environ.get(MEMORY_ENV) or DEFAULT_INPUT_MEMORY_GB)
+    except ValueError:
+        raise RxrankInputError(
+            f"the environment variable {MEMORY_ENV} is {os.environ[MEMORY_ENV]!r}; set it to a "
+            "number of gigabytes (or unset it)."
+        ) from None
+
+
+def set_input_memory_gb(gb: float | None) -> None:
+    """Set the budget for this process and the workflow's jobs (which inherit the environment)."""
+    if gb:
+        os.environ[MEMORY_ENV] = str(float(gb))
+
+
+def _open_text(path: Path):
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str) -> Iterator[None]:
+    """Turn any failure while reading ``path`` into an :class:`RxrankInputError` naming the file."""
+    try:
+        yield
+    except RxrankInputError:
+        raise
+    except FileNotFoundError:
+        raise RxrankInputError(
+            f"{what} file not found: {path}. Check the path in your config."
+        ) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise RxrankInputError(
+            f"{what} file {path} is damaged or truncated ({err}). Copy or export it again."
+        ) from None
+    except UnicodeDecodeError as err:
+        raise RxrankInputError(
+            f"{what} file {path} is not UTF-8 text (byte {err.start}: {err.reason}). Save it as "
+            "UTF-8 text (.tsv or .csv), or check that it is the file you meant."
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
+        raise RxrankInputError(
+            f"{what} file {path} could not be read ({type(err).__name__}: {err}). Save it as "
+            "tab-separated (.tsv) or comma-separated (.csv) UTF-8 text."
+        ) from None
+
+
+def check_input_size(path: Path, what: str) -> None:
+    """Refuse, before parsing, a table whose parsing would need more than the memory budget.
+
+    The number of cells is estimated from the header and the first megabyte (decompressed size
+    from the compression ratio of that megabyte for .gz files), so a 2 GB table or a gzip bomb is
+    refused in well under a second.
+    """
+    size = path.stat().st_size
+    budget = input_memory_gb() * 1024**3
+    if size * 2 < budget / BYTES_PER_CELL:  # even one-byte cells would fit: nothing to estimate
+        return
+    with reading(path, what), open(path, "rb") as raw:
+        gz = path.name.lower().endswith(".gz")
+        stream = gzip.GzipFile(fileobj=raw) if gz else raw
+        sample = stream.read(1 << 20)
+        text_bytes = size if not gz else size * len(sample) / max(raw.tell(), 1)
+    lines = sample.split(b"\n")
+    n_fields = lines[0].count(_sep_for(path).encode()) + 1
+    per_line = len(sample) / max(len(lines) - 1, 1)
+    cells = text_bytes / per_line * n_fields
+    need = cells * BYTES_PER_CELL
+    if need > budget:
+        raise RxrankInputError(
+            f"{what} file {path} is {size / 1024**3:.1f} GB on disk with about {cells:,.0f} "
+            f"cells: reading it needs about {need / 1024**3:.1f} GB of memory, more than "
+            f"limits.input_memory_gb ({input_memory_gb():g} GB). If the file is what you meant "
+            f"and the machine has the memory, raise limits.input_memory_gb in the config (and "
+            "the rule's mem_mb in the profile); otherwise check the file."
+        )
+
+
+def _first_bad_line(path: Path, sep: str) -> tuple[int, int, int] | None:
+    """(line, fields, header fields) of the first non-blank row whose field count differs from
+    the header's; rows of exactly one field more throughout (R's write.table) are accepted."""
+    sepb = ord(sep)
+    header = None
+    line0 = 0  # lines before the current block
+    carry = b""
+    extra = None  # True once data rows are found to carry one field more than the header
+    with open(path, "rb") as raw:
+        stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
+        while True:
+            chunk = stream.read(1 << 22)
+            buf = carry + chunk
+            if not chunk:
+                if not buf:
+                    return None
+                buf += b"\n"
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                carry = buf
+                continue
+            block, carry = buf[: cut + 1], buf[cut + 1 :]
+            if b'"' in block:
+                return _first_bad_line_quoted(path, sep)
+            arr = np.frombuffer(block, np.uint8)
+            ends = np.flatnonzero(arr == 10)
+            seps = np.cumsum(arr == sepb, dtype=np.int64)[ends]
+            fields = np.diff(seps, prepend=0) + 1
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            length = ends - starts - (arr[np.maximum(ends - 1, 0)] == 13)
+            if header is None:
+                header = int(fields[0])
+                fields, length, offset = fields[1:], length[1:], 1
+            else:
+                offset = 0
+            data = length > 0
+            if extra is None and data.any():
+                extra = bool(fields[data][0] == header + 1)
+            wrong = data & (fields != header + bool(extra))
+            if wrong.any():
+                i = int(np.flatnonzero(wrong)[0])
+                return line0 + offset + i + 1, int(fields[i]), header
+            line0 += len(ends)
+            if not chunk:
+                return None
+
+
+def _first_bad_line_quoted(path: Path, sep: str) -> tuple[int, int, int] | None:
+    with _open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        header = len(next(reader, []))
+        extra = None
+        for row in reader:
+            if not row:
+                continue
+            if extra is None:
+                extra = len(row) == header + 1
+            if len(row) != header + bool(extra):
+                return reader.line_num, len(row), header
+    return None
+
+
 def read_table(path: str | Path, *, what: str = "table") -> pd.DataFrame:
-    """Read a TSV/CSV (optionally gzipped) as strings-first, with errors that name the file."""
+    """Read a TSV/CSV (optionally gzipped) with errors that name the file, the line and the fix.
+
+    Refused before parsing: a file whose parsing would exceed the memory budget; after: rows with
+    fewer or more fields than the header (pandas would fill them with NA silently), a header
+    without rows, a single column (the wrong delimiter).
+    """
     path = Path(path)
     if not path.exists():
         raise RxrankInputError(f"{what} file not found: {path}. Check the path in your config.")
     if path.stat().st_size == 0:
         raise RxrankInputError(f"{what} file {path} is empty. Export the table again.")
+    check_input_size(path, what)
     sep = _sep_for(path)
-    try:
-        frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", low_memory=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as err:
-        raise RxrankInputError(
-            f"{what} file {path} could not be parsed as {'CSV' if sep == ',' else 'TSV'}: {err}. "
-            "Save it as tab-separated text (.tsv) or comma-separated (.csv), UTF-8."
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise RxrankInputError(
-            f"{what} file {path} is empty: it has no rows. Export the table again."
-        ) from None
+    with reading(path, what):
+        try:
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", low_memory=False)
+        except pd.errors.EmptyDataError:
+            raise RxrankInputError(
+                f"{what} file {path} is empty: it has no rows. Export the table again."
+            ) from None
+        bad = _first_bad_line(path, sep)
     if frame.shape[1] < 2:
         other = "comma" if sep == "\t" else "tab"
         raise RxrankInputError(
             f"{what} file {path} has a single column; it is probably {other}-separated. "
             f"Use the extension that matches its delimiter (.tsv for tabs, .csv for commas)."
         )
+    if bad:
+        line, n, header = bad
+        raise RxrankInputError(
+            f"{what} file {path}, line {line}: {n} field(s) where the header has {header}. A "
+            "cell is missing or a value holds the delimiter: leave empty cells as empty fields "
+            "(two delimiters in a row), or quote values that hold the delimiter."
+        )
+    if frame.shape[0] == 0:
+        raise RxrankInputError(
+            f"{what} file {path} has a header but no data rows. Export the table again with its "
+            "rows, or remove the file from the config if it is optional."
+        )
+    if not isinstance(frame.index, pd.RangeIndex):  # R's write.table: no header over the row names
+        frame = frame.reset_index(names="id")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
 def _raw_header(path: Path) -> list[str]:
     """Header fields as written (pandas renames duplicate names, which would hide them)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+    with _open_text(path) as fh:
         line = fh.readline()
     return [f.strip().strip('"') for f in next(csv.reader([line], delimiter=_sep_for(path)), [])]
 
@@ -117,6 +281,16 @@ def _require_columns(frame: pd.DataFrame, columns: list[str], path: Path, what: 
             f"{what} file {path} lacks column(s) {missing}; it has {list(frame.columns)[:12]}. "
             "Rename the columns or set their names in the config."
         )
+
+
+def _sample_ids(raw, where: list[str], path: Path, what: str) -> tuple[list[str], list[str]]:
+    """Sample IDs and how messages name each sample: a patient by its place in the file (never
+    its ID, which would reach logs), a reference cell line by its name."""
+    if _section(what) == "cohort":
+        return clean_ids(list(raw), source=f"{what} file {path}", where=where), where
+    ids = [str(i).strip() for i in raw]
+    _check_unique(pd.Index(ids), path, what, "sample")
+    return ids, [repr(i) for i in ids]
 
 
 def _check_unique(ids: pd.Index, path: Path, what: str, kind: str) -> None:
@@ -192,7 +366,19 @@ def _genes_on_rows(
 def _read_h5ad(path: Path, layer: str | None, what: str) -> pd.DataFrame:
     """obs x var of an .h5ad (``.X`` or ``layer``) as a dense frame."""
     try:
+        backed = ad.read_h5ad(path, backed="r")
+        need = backed.n_obs * backed.n_vars * 8 * 3
+        backed.file.close()
+        if need > input_memory_gb() * 1024**3:
+            raise RxrankInputError(
+                f"{what} file {path} holds {backed.n_obs:,} x {backed.n_vars:,} values: reading "
+                f"it needs about {need / 1024**3:.1f} GB of memory, more than "
+                f"limits.input_memory_gb ({input_memory_gb():g} GB). Raise that limit in the "
+                "config if the machine has the memory, or subset the file."
+            )
         adata = ad.read_h5ad(path)
+    except RxrankInputError:
+        raise
     except FileNotFoundError:
         raise RxrankInputError(
             f"{what} file not found: {path}. Check the path in your config."
@@ -224,14 +410,19 @@ def _read_h5ad(path: Path, layer: str | None, what: str) -> pd.DataFrame:
 
 
 def _check_declared_type(
-    X: np.ndarray, values: pd.DataFrame, expression_type: str, path: Path, what: str
+    X: np.ndarray,
+    values: pd.DataFrame,
+    expression_type: str,
+    path: Path,
+    what: str,
+    labels: list[str],
 ) -> str | None:
     """Errors for numbers that cannot be of the declared type; a warning text for doubtful ones."""
     key = f"{_section(what)}.expression_type"
 
     def where(mask: np.ndarray) -> str:
         r, c = np.argwhere(mask)[0]
-        return f"sample {values.index[r]!r}, gene {values.columns[c]!r} ({X[r, c]:g})"
+        return f"sample {labels[r]}, gene {values.columns[c]!r} ({X[r, c]:g})"
 
     if X.size == 0:
         return None
@@ -299,6 +490,9 @@ def read_expression(
         genes_on_rows = orientation == "genes_by_samples"  # obs are samples unless told otherwise
         if genes_on_rows:
             values = values.T
+        where = [f"{'var' if genes_on_rows else 'obs'} row {i + 1}" for i in range(len(values))]
+        ids, labels = _sample_ids(values.index, where, path, what)
+        values.index = pd.Index(ids)
     else:
         frame = read_table(path, what=what)
         first = frame.columns[0]
@@ -307,30 +501,36 @@ def read_expression(
             frame[first], frame.columns[1:], orientation, path=path, what=what
         )
         if genes_on_rows:
-            _check_unique(pd.Index(_raw_header(path)[1:]), path, what, "sample")
+            header = _raw_header(path)
+            raw = header[len(header) - (frame.shape[1] - 1) :]
+            where = [f"column {j + 2} of the header" for j in range(len(raw))]
+            ids, labels = _sample_ids(raw, where, path, what)
+            frame.columns = [first, *ids]
         else:
-            _check_unique(pd.Index(frame[first]), path, what, "sample")
+            where = [f"line {i + 2}" for i in range(len(frame))]
+            ids, labels = _sample_ids(frame[first], where, path, what)
+            frame[first] = ids
         frame = frame.set_index(first)
-        if frame.shape[0] == 0:
-            raise RxrankInputError(
-                f"{what} file {path} has a header but no data rows. Export the table again with "
-                "its values."
-            )
         values = frame.apply(pd.to_numeric, errors="coerce")
         bad = values.isna() & frame.notna()
-        text_columns = [c for c in frame.columns if frame[c].notna().any() and bad[c].all()]
+        text_columns = [
+            j for j, c in enumerate(frame.columns) if frame[c].notna().any() and bad[c].all()
+        ]
         if text_columns and frame.shape[0] > 1:
+            j = text_columns[0]
             raise RxrankInputError(
-                f"{what} file {path}: column(s) {text_columns[:3]} hold text in every row (e.g. "
-                f"{frame[text_columns[0]].dropna().iloc[0]!r}); an annotation column such as a gene "
+                f"{what} file {path}: column(s) {[str(frame.columns[k]) for k in text_columns[:3]]} "
+                f"(column {j + 2} of the header first) hold text in every row (e.g. "
+                f"{frame.iloc[:, j].dropna().iloc[0]!r}); an annotation column such as a gene "
                 "name or description? Delete it: the first column holds the IDs and every other "
                 "column must be numeric."
             )
         if bad.to_numpy().any():
             r, c = np.argwhere(bad.to_numpy())[0]
             raise RxrankInputError(
-                f"{what} file {path}: non-numeric value {frame.iat[r, c]!r} at row "
-                f"{frame.index[r]!r}, column {frame.columns[c]!r}. Expression values must be numbers."
+                f"{what} file {path}, line {r + 2}, column {c + 2} (gene "
+                f"{frame.index[r] if genes_on_rows else frame.columns[c]!r}): non-numeric value "
+                f"{frame.iat[r, c]!r}. Expression values must be numbers."
             )
         if genes_on_rows:
             values = values.T
@@ -340,10 +540,10 @@ def read_expression(
     if not np.isfinite(X).all():
         r, c = np.argwhere(~np.isfinite(X))[0]
         raise RxrankInputError(
-            f"{what} file {path}: missing or infinite value for sample {values.index[r]!r}, gene "
+            f"{what} file {path}: missing or infinite value for sample {labels[r]}, gene "
             f"{values.columns[c]!r}. Fill or remove it before running rxrank."
         )
-    warning = _check_declared_type(X, values, expression_type, path, what)
+    warning = _check_declared_type(X, values, expression_type, path, what, labels)
     if warning:
         log.warning(warning)
     agg = "sum" if expression_type == "counts" else "mean"
@@ -392,38 +592,65 @@ def read_expression(
     return adata
 
 
+def _shown(value) -> str:
+    """A cell's value as the user wrote it, or 'empty'."""
+    return "empty" if pd.isna(value) or str(value).strip() == "" else repr(str(value))
+
+
 def read_clinical(
     path: str | Path,
     *,
     id_column: str = "patient_id",
     time_column: str = "os_months",
     event_column: str = "os_event",
+    binary_columns: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
-    """Read the clinical table indexed by patient ID, validating survival time and event."""
+    """Read the clinical table indexed by patient ID, validating survival time and event.
+
+    IDs are normalised and checked (:func:`rxrank.identifiers.clean_ids`); ``binary_columns``
+    (e.g. the outcome classifiers' response column) must hold 0, 1 or nothing. Messages name the
+    line, never the patient's ID.
+    """
     path = Path(path)
     frame = read_table(path, what="clinical")
     _require_columns(frame, [id_column, time_column, event_column], path, "clinical")
-    frame[id_column] = frame[id_column].astype(str).str.strip()
-    _check_unique(pd.Index(frame[id_column]), path, "clinical", "patient")
+    frame[id_column] = clean_ids(
+        list(frame[id_column].astype(str)), source=f"clinical file {path}, column {id_column!r}"
+    )
     frame = frame.set_index(id_column)
     frame.index.name = "patient_id"
+    line = lambda mask: int(np.flatnonzero(mask.to_numpy())[0]) + 2  # noqa: E731
     time = pd.to_numeric(frame[time_column], errors="coerce")
-    bad = time.isna() | (time <= 0)
+    bad = time.isna() | (time <= 0) | ~np.isfinite(time)
     if bad.any():
-        pid = bad[bad].index[0]
+        row = line(bad)
         raise RxrankInputError(
-            f"clinical file {path}: column {time_column!r} for patient {pid!r} is "
-            f"{frame.at[pid, time_column]!r}; survival times must be positive numbers. "
-            "Fix or remove that row."
+            f"clinical file {path}, line {row}: column {time_column!r} is "
+            f"{_shown(frame[time_column].iloc[row - 2])}; survival times must be positive finite "
+            "numbers. Fix or remove that row."
         )
     event = pd.to_numeric(frame[event_column], errors="coerce")
     bad = ~event.isin([0, 1])
     if bad.any():
-        pid = bad[bad].index[0]
+        row = line(bad)
         raise RxrankInputError(
-            f"clinical file {path}: column {event_column!r} for patient {pid!r} is "
-            f"{frame.at[pid, event_column]!r}; events must be 0 (censored) or 1 (event)."
+            f"clinical file {path}, line {row}: column {event_column!r} is "
+            f"{_shown(frame[event_column].iloc[row - 2])}; events must be 0 (censored) or 1 (event)."
         )
+    for column in binary_columns:
+        if not column or column not in frame:
+            continue
+        text = frame[column].astype("string").str.strip()
+        value = pd.to_numeric(text, errors="coerce")
+        bad = (text.notna() & (text != "") & value.isna()) | (value.notna() & ~value.isin([0, 1]))
+        if bad.any():
+            row = line(bad)
+            raise RxrankInputError(
+                f"clinical file {path}, line {row}: column {column!r} is "
+                f"{_shown(frame[column].iloc[row - 2])}; it must be 0, 1 or empty (unknown). Recode "
+                "the column (e.g. responder = 1, non-responder = 0)."
+            )
+        frame[column] = value.astype(float)
     frame[time_column] = time.astype(float)
     frame[event_column] = event.astype(int)
     return frame
@@ -505,20 +732,34 @@ def target_genes(targets: str) -> list[str]:
 
 
 def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> list[str]:
-    """Sample IDs of an expression file, read without loading the matrix."""
+    """Sample IDs of an expression file (normalised and checked), read without loading the matrix."""
     path = Path(path)
-    if path.suffix.lower() == ".h5ad":
-        backed = ad.read_h5ad(path, backed="r")
-        ids = backed.var_names if orientation == "genes_by_samples" else backed.obs_names
-        return list(ids)
+    what = "expression"
     if not path.exists():
         raise RxrankInputError(f"expression file not found: {path}. Check the path in your config.")
-    try:
+    if path.suffix.lower() == ".h5ad":
+        with reading(path, what):
+            try:
+                backed = ad.read_h5ad(path, backed="r")
+            except Exception as err:  # h5py/anndata raise many types for a damaged file
+                raise RxrankInputError(
+                    f"expression file {path} could not be read as .h5ad ({type(err).__name__}: "
+                    f"{err}). Write it again with anndata (adata.write_h5ad)."
+                ) from None
+            on_var = orientation == "genes_by_samples"
+            raw = list(backed.var_names if on_var else backed.obs_names)
+            backed.file.close()
+        where = [f"{'var' if on_var else 'obs'} row {i + 1}" for i in range(len(raw))]
+        return _sample_ids(raw, where, path, what)[0]
+    check_input_size(path, what)
+    with reading(path, what):
         first = pd.read_csv(path, sep=_sep_for(path), usecols=[0], encoding="utf-8-sig")
-        header = pd.read_csv(path, sep=_sep_for(path), nrows=0, encoding="utf-8-sig").columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise RxrankInputError(f"expression file {path} could not be read: {err}") from None
+        header = _raw_header(path)
     rows = first.iloc[:, 0].astype(str).str.strip()
     cols = [str(c).strip() for c in header[1:]]
-    genes_on_rows = _genes_on_rows(rows, cols, orientation, path=path, what="expression")
-    return cols if genes_on_rows else list(rows)
+    genes_on_rows = _genes_on_rows(rows, cols, orientation, path=path, what=what)
+    if genes_on_rows:
+        where = [f"column {j + 2} of the header" for j in range(len(cols))]
+        return _sample_ids(cols, where, path, what)[0]
+    where = [f"line {i + 2}" for i in range(len(rows))]
+    return _sample_ids(list(rows), where, path, what)[0]

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import re
 import secrets
 from collections.abc import Iterable
 from importlib import metadata
@@ -31,12 +32,16 @@ __all__ = [
     "provenance",
     "pseudonym",
     "pseudonym_map",
+    "refuse_inside",
+    "secret_bits",
+    "require_strong_secret",
     "write_mapping",
 ]
 
 log = logging.getLogger(__name__)
 
 KEY_ENV = "RXRANK_PSEUDONYM_KEY"
+MIN_SECRET_BITS = 128
 LIBRARIES = (
     "numpy",
     "pandas",
@@ -49,13 +54,64 @@ LIBRARIES = (
 )
 
 
-def load_secret(env: str, key_file: str | None, *, create: bool = False) -> bytes | None:
+def secret_bits(secret: bytes) -> float:
+    """A generous upper bound on the bits a secret carries: length x log2(its alphabet's size).
+
+    Hex digits count 4 bits each, base64/alphanumeric text 6, other text 6.5 and arbitrary
+    bytes 8; a secret of fewer than 8 distinct characters counts as its distinct characters only.
+    """
+    if not secret:
+        return 0.0
+    text = secret.decode("utf-8", errors="replace")
+    if len(set(text)) < 8:
+        return len(set(text)) * 4.0
+    if re.fullmatch(r"[0-9a-fA-F]+", text):
+        per = 4.0
+    elif re.fullmatch(r"[A-Za-z0-9+/=_-]+", text):
+        per = 6.0
+    elif text.isprintable():
+        per = 6.5
+    else:
+        per = 8.0
+    return len(text) * per
+
+
+def require_strong_secret(secret: bytes, what: str) -> bytes:
+    """Refuse a secret of fewer than 128 bits: short keys are reversed by hashing guesses."""
+    bits = secret_bits(secret)
+    if bits < MIN_SECRET_BITS:
+        raise RxrankInputError(
+            f"{what} is too short or too simple (about {bits:.0f} bits, at least "
+            f"{MIN_SECRET_BITS} needed): a short secret is recovered by trying guesses, which "
+            "reverses pseudonyms or opens reports. Use 32 or more random hex digits, e.g. the "
+            "output of `python -c 'import secrets; print(secrets.token_hex(32))'`, or delete the "
+            "key file and let rxrank create one (privacy.create_key / create_master_key: true)."
+        )
+    return secret
+
+
+def refuse_inside(path: str | Path | None, folder: str | Path, what: str) -> None:
+    """Refuse a secret or mapping file placed inside ``folder`` (the results, which are shared)."""
+    if not path:
+        return
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_relative_to(Path(folder).expanduser().resolve()):
+        raise RxrankInputError(
+            f"{what} {path} lies inside {folder}/, which is shared with the reports; put it "
+            "outside the results folder (e.g. ~/.config/rxrank/ or a secured directory)."
+        )
+
+
+def load_secret(
+    env: str, key_file: str | None, *, create: bool = False, what: str = "key"
+) -> bytes | None:
     """A secret from the environment variable ``env``, else from ``key_file`` (None if neither).
 
     With ``create`` a missing key file is created holding a random 256-bit secret, mode 0600.
+    A secret of fewer than 128 bits is refused (:func:`require_strong_secret`).
     """
     if os.environ.get(env):
-        return os.environ[env].encode()
+        return require_strong_secret(os.environ[env].encode(), f"{what} in ${env}")
     if not key_file:
         return None
     path = Path(key_file).expanduser()
@@ -67,7 +123,7 @@ def load_secret(env: str, key_file: str | None, *, create: bool = False) -> byte
             raise RxrankInputError(
                 f"key file {path} is empty; delete it or write a secret into it."
             )
-        return key.encode()
+        return require_strong_secret(key.encode(), f"{what} in file {path}")
     if not create:
         return None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -85,7 +141,12 @@ def load_key(privacy: dict) -> bytes:
     pseudonyms stay stable between runs without the key ever being typed into a config.
     """
     env = privacy.get("key_env") or KEY_ENV
-    key = load_secret(env, privacy.get("key_file"), create=bool(privacy.get("create_key")))
+    key = load_secret(
+        env,
+        privacy.get("key_file"),
+        create=bool(privacy.get("create_key")),
+        what="pseudonymisation key",
+    )
     if key is not None:
         return key
     raise RxrankInputError(

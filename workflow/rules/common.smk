@@ -3,9 +3,12 @@ import shlex
 
 from snakemake.utils import validate
 
-from rxrank.check import INPUT_KEYS, single_cell_config, workflow_patients
+from rxrank.check import INPUT_KEYS, guard_config, single_cell_config, workflow_patients
+from rxrank.io import set_input_memory_gb
 
+guard_config(config, "given to snakemake")  # before anything walks it: YAML alias bombs
 validate(config, schema="../schemas/config.schema.yaml")
+set_input_memory_gb(config.get("limits", {}).get("input_memory_gb"))  # the jobs inherit it
 
 PATIENTS = workflow_patients(config)
 SINGLE_CELL = single_cell_config(config)

@@ -3,7 +3,9 @@
 Each function returns a finished ``<svg>`` string. Figures drawn once per patient but mostly shared
 across the cohort (the UMAP, the cohort Kaplan-Meier curves) are classes that build the shared part
 once and add the patient's own marks per call, so that thousands of reports stay fast. Figures never
-format numbers for the page and never know about HTML beyond SVG.
+format numbers for the page and never know about HTML beyond SVG. Every label is drawn through
+:mod:`rxrank.report._svg`, which cleans it of invisible characters and shortens it (the full text
+is its tooltip).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._svg import FONT, Chart, escape, expand, text_width
+from ._svg import FONT, LABEL_MAX, TIP_MAX, Chart, expand, short_text, svg_label, text_width
 
 __all__ = [
     "SurvivalFigure",
@@ -225,7 +227,10 @@ def _bar_chart(
 ) -> Chart:
     """Horizontal bars from ``base``, first label on top; the caller adds reference lines."""
     n = max(len(values), 1)
-    left = min(200.0, 12 + max((text_width(str(s), FONT * 0.9) for s in labels), default=20))
+    left = min(
+        200.0,
+        12 + max((text_width(str(s), FONT * 0.9, LABEL_MAX) for s in labels), default=20),
+    )
     chart = Chart(
         width + left - 40, 40 + 15 * n, xlim=xlim, ylim=(-0.5, n - 0.5), margins=(left, 30, 10, 6)
     )
@@ -364,16 +369,23 @@ def heatmap(
     col_w = cell if n_cols <= 40 else max(700.0 / n_cols, 2.0)
     show_rows = n_rows <= max_row_labels
     left = 6 + (
-        max((text_width(str(r), FONT * 0.85) for r in matrix.index), default=0) if show_rows else 0
+        max((text_width(str(r), FONT * 0.85, LABEL_MAX) for r in matrix.index), default=0)
+        if show_rows
+        else 0
     )
-    top = 8 + min(110.0, max((text_width(str(c), FONT * 0.85) for c in matrix.columns), default=0))
+    top = 8 + min(
+        110.0,
+        max((text_width(str(c), FONT * 0.85, LABEL_MAX) for c in matrix.columns), default=0),
+    )
     width, height = left + col_w * n_cols + 90, top + row_h * n_rows + 12
     chart = Chart(width, height, xlim=(0, n_cols), ylim=(n_rows, 0), margins=(left, 12, 90, top))
     if n_rows * n_cols <= 2500:
         rows, cols = np.divmod(np.arange(n_rows * n_cols), n_cols)
         fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in colours(values).reshape(-1, 3)]
+        row_tips = [short_text(r, TIP_MAX)[0] for r in matrix.index]
+        col_tips = [short_text(c, TIP_MAX)[0] for c in matrix.columns]
         tips = [
-            f"{matrix.index[r]} / {matrix.columns[c]}: {values[r, c]:.3g}"
+            f"{row_tips[r]} / {col_tips[c]}: {values[r, c]:.3g}"
             for r, c in zip(rows, cols, strict=True)
         ]
         chart.rects(cols, cols + 1, rows, rows + 1, fill=fills, titles=tips)
@@ -396,9 +408,10 @@ def heatmap(
         )
     for c, label in enumerate(matrix.columns):
         x = float(chart.sx(c + 0.5))
+        text = svg_label(label, LABEL_MAX)
         chart.raw(
             f'<text x="{x + 3:.1f}" y="{top - 4:.1f}" font-size="{FONT * 0.85:g}" '
-            f'transform="rotate(-60 {x + 3:.1f} {top - 4:.1f})">{escape(label)}</text>'
+            f'transform="rotate(-60 {x + 3:.1f} {top - 4:.1f})">{text}</text>'
         )
     if show_rows:
         chart.ylabels(np.arange(n_rows) + 0.5, [str(r) for r in matrix.index])

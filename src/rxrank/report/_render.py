@@ -8,6 +8,11 @@ reaches them raw and is formatted by a filter (:func:`fmt_sig` and friends).
 Safety: autoescaping is on for every template, so every string that came from an input file (drug
 names, patient IDs, pathways, clinical values) is escaped; the only unescaped insertions are the
 package's own stylesheet and the SVG figures, which escape every label they draw.
+Display spoofing: every user string is shown through :func:`display_text` (the ``display`` filter)
+or :func:`rxrank.report._svg.short_text`, which show invisible and direction-changing characters
+escaped (a right-to-left override reads ``\\u202e``) and shorten long strings with an ellipsis,
+the full value in a ``title``; the finished page is cleaned once more as a whole. With
+pseudonymisation on, ages of 90 and over are shown as "90+" (HIPAA Safe Harbor).
 Pages load nothing: a Content-Security-Policy forbids every source except inline styles and
 ``data:`` images, there are no scripts, and the finished page is checked for ``http(s)://``; any
 left (which can only come from input text) is defanged to ``http[:]//``.
@@ -29,11 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
+from rxrank.errors import RxrankInputError
+from rxrank.identifiers import id_problem, normalise_id
 from rxrank.io import atomic_path
 
 from . import _figures as figs
+from ._svg import clean_text, short_text
 
 __all__ = ["ReportBundle", "fmt_sig", "render_index", "render_patient", "write_reports"]
 
@@ -43,6 +51,9 @@ HERE = Path(__file__).parent
 NA = "\u2013"  # en dash for missing values
 TOP_N = 3  # drugs explained in the summary and drawn against the reference
 MAX_TARGET_GENES = 15
+CELL_MAX = 60  # characters of a user string in a table cell or heading before it is shortened
+NAME_MAX = 40  # a name inside a sentence, a list or a short cell (genes, flags, column names)
+AGE_TOP = 90  # HIPAA Safe Harbor: ages from 90 on are one group, shown as "90+"
 _URL = re.compile(r"(?i)\b(https?):(//)")
 _SPLIT_GENES = re.compile(r"[;,|]")
 
@@ -83,6 +94,7 @@ class ReportBundle:
     qc: pd.DataFrame | None = None  # per patient: total_counts, n_genes, qc_outlier
     module_traits: pd.DataFrame | None = None  # module, trait, r, p, q
     pseudonymised: bool = True  # IDs shown are pseudonyms (labels say so) or the original IDs
+    age_column: str | None = "age"  # obs column of ages: shown as "90+" from 90 on if pseudonymised
     outcome_metrics: pd.DataFrame | None = None  # survival/outcome_metrics.tsv
     outcome_calibration: pd.DataFrame | None = None  # survival/outcome_calibration.tsv
     outcome_patients: pd.DataFrame | None = None  # survival/outcome_patients.tsv
@@ -147,6 +159,44 @@ def fmt_text(value: Any) -> str:
     return str(value)
 
 
+def display_text(value: Any, max_len: int | None = CELL_MAX) -> Markup:
+    """A user string as HTML: invisible and bidi characters shown escaped, shortened, escaped.
+
+    Missing values become an en dash. Bidi controls (U+202A-E, U+2066-9, U+200E/F, U+061C) and
+    other invisible characters are shown as their escape (``\\u202e``, see
+    :func:`rxrank.report._svg.clean_text`), so "Ven\\u202egnp.exe" cannot read as "Venexe.png".
+    A text longer than ``max_len`` characters is cut with an ellipsis inside
+    ``<span class="clip" title="...">`` holding the full (cleaned, escaped) value.
+    Registered as the ``display`` filter: ``{{ row.drug|display }}``, ``{{ gene|display(40) }}``.
+    """
+    shown, full = short_text(fmt_text(value), max_len)
+    if shown == full:
+        return escape(shown)
+    return Markup('<span class="clip" title="{}">{}</span>').format(full, shown)
+
+
+def clip_text(value: Any, max_len: int | None = CELL_MAX) -> str:
+    """Plain-text :func:`display_text` (no markup, no title): for ``<title>``, sentences and
+    figure captions. Autoescaping still escapes the result."""
+    return short_text(fmt_text(value), max_len)[0]
+
+
+def fmt_age(value: Any) -> Any:
+    """An age as shown when pseudonymised: 90 and over -> "90+", others in whole years.
+
+    Values that are not numbers are returned as they are (shown as text).
+    """
+    if _is_missing(value) or isinstance(value, (bool, np.bool_)):
+        return value
+    try:
+        age = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return value
+    if not math.isfinite(age):
+        return value
+    return f"{AGE_TOP}+" if age >= AGE_TOP else str(math.floor(age))
+
+
 def _defang(html: str) -> str:
     return _URL.sub(r"\1[:]\2", html)
 
@@ -165,6 +215,8 @@ def _environment() -> Environment:
     env.filters["percent"] = fmt_percent
     env.filters["interval"] = fmt_interval
     env.filters["text"] = fmt_text
+    env.filters["display"] = display_text
+    env.filters["clip"] = clip_text
     return env
 
 
@@ -221,15 +273,14 @@ def _metric_label(metric: str) -> str:
 
 
 def _safe_filename(patient_id: str) -> str:
-    if (
-        not patient_id
-        or patient_id in (".", "..")
-        or patient_id.startswith(".")
-        or any(c in patient_id for c in '/\\\x00:*?"<>|')
-    ):
-        raise ValueError(
-            f"patient ID {patient_id!r} cannot be used as a report file name; patient IDs must not "
-            "contain path separators or start with a dot. Rename the patient in the clinical table."
+    """The page's file name; the ID rules of every reader, checked again where the file is made."""
+    problem = id_problem(patient_id) or (
+        None if patient_id == normalise_id(patient_id) else "holds invisible characters"
+    )
+    if problem:
+        raise RxrankInputError(
+            f"a patient ID {problem} and cannot be used as a report file name. Rename the patient "
+            "in the clinical table and the expression file."
         )
     return f"{patient_id}.html"
 
@@ -261,6 +312,9 @@ class _Cohort:
         )
         self.prognosis = _str_index(bundle.prognosis)
         self.obs = _str_index(bundle.obs)
+        age = bundle.age_column
+        if bundle.pseudonymised and age and age in self.obs.columns:  # Safe Harbor: 90+
+            self.obs[age] = self.obs[age].map(fmt_age).astype(object)
         self.umap = _str_index(bundle.umap)
         self.target_z = _str_index(bundle.target_z)
         curves = bundle.patient_curves
@@ -271,8 +325,8 @@ class _Cohort:
             self.curves.columns = self.curves.columns.astype(str)
         self.km = bundle.km if bundle.km is not None else pd.DataFrame()
         self.surv = dict(bundle.survival_metrics or {})
-        self.time_unit = str(self.surv.get("time_unit") or "months")
-        self.metric = _metric_label(bundle.response_metric)
+        self.time_unit = clip_text(self.surv.get("time_unit") or "months", NAME_MAX)
+        self.metric = clip_text(_metric_label(bundle.response_metric), NAME_MAX)
         self.pseudonyms = {str(k): str(v) for k, v in (bundle.pseudonyms or {}).items()}
         self._common: dict[str, Any] | None = None
         self.outcome_probability = _str_index(bundle.outcome_patients)
@@ -436,7 +490,7 @@ class _Cohort:
             sentence = f"model reliability unknown ({r_text})"
         reasons.append(("comp_reliability", comps["comp_reliability"], sentence))
         tz = row["target_z"]
-        genes = row["target_genes"]
+        genes = [clip_text(g, NAME_MAX) for g in row["target_genes"]]
         if math.isfinite(tz) and genes:
             what = (
                 f"{genes[0]} expression"
@@ -466,7 +520,7 @@ class _Cohort:
                 (
                     "comp_module",
                     comps["comp_module"],
-                    f"co-expression evidence: {str(row['module_evidence']).strip()}",
+                    f"co-expression evidence: {clip_text(str(row['module_evidence']).strip(), 2 * CELL_MAX)}",
                 )
             )
         supporting = [r for r in reasons if not (r[1] < 0)]  # NaN components count as supporting
@@ -503,7 +557,8 @@ class _Cohort:
                 xlabel=f"{self.metric} (lower = more sensitive)"
                 if self.metric == "ln IC50"
                 else self.metric,
-                name=f"{drug}: reference cell-line responses and the prediction",
+                name=f"{clip_text(drug, NAME_MAX)}: reference cell-line responses and "
+                "the prediction",
             )
         )
         out["n_lines"] = int(np.isfinite(ref).sum())
@@ -593,7 +648,8 @@ class _Cohort:
         rows = rows[:MAX_TARGET_GENES]
         svg = None
         if rows:
-            z = pd.Series([z for _, _, z in rows], index=[f"{g} ({d})" for g, d, _ in rows])
+            labels = [f"{clip_text(g, 12)} ({clip_text(d, 14)})" for g, d, _ in rows]
+            z = pd.Series([z for _, _, z in rows], index=labels)
             svg = Markup(
                 figs.target_z(z, name="Expression z-scores of the top drugs' target genes")
             )
@@ -846,6 +902,7 @@ def _count(n: int, total: int) -> str:
 
 
 def _listing(items: list[str], limit: int = 6) -> str:
+    items = [clip_text(item, NAME_MAX) for item in items]
     if len(items) <= limit:
         return ", ".join(items)
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
@@ -862,7 +919,8 @@ def _url_quote(name: str) -> str:
 
 def _render(template: str, context: Mapping[str, Any]) -> str:
     html = _environment().get_template(template).render(**context)
-    return _defang(html)
+    # the whole page once more: no invisible or bidi character can reach it by any path
+    return _defang(clean_text(html))
 
 
 def render_patient(bundle: ReportBundle, patient_id: str, *, max_rows: int = 15) -> str:
@@ -889,7 +947,9 @@ def write_reports(
 
     With ``sealing`` (a :class:`rxrank.report.encrypt.Sealing`) every page is encrypted under its
     own passphrase (the index under the passphrase of ``index``) and the passphrases are written to
-    ``sealing.passphrase_file``. Each file is written atomically. Returns the paths, index last.
+    ``sealing.passphrase_file``; random passphrases already in it are kept, so a rerun re-encrypts
+    each page under the passphrase handed out before. Each file is written atomically. Returns the
+    paths, index last.
     """
     outdir = Path(outdir)
     cohort = _Cohort(bundle)
@@ -904,10 +964,8 @@ def write_reports(
         written.append(_write(outdir / name, seal(Path(name).stem, html, "patient report")))
     index = _render("index.html", cohort.index())
     written.append(_write(outdir / "index.html", seal("index", index, "cohort index")))
-    if sealing is not None and sealing.passphrase_file is not None:
-        from .encrypt import write_passphrases
-
-        write_passphrases(seal.passphrases, sealing.passphrase_file)
+    if sealing is not None:  # merged into the file: other reports' entries are kept
+        sealing.save(seal.passphrases)
     log.info("wrote %d patient reports and the index to %s", len(names), outdir)
     return written
 

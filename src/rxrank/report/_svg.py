@@ -4,24 +4,88 @@ Why not matplotlib: its SVG backend costs about 0.1 s per figure, which at six f
 made report generation the slowest stage of the workflow (about 2 hours for 10,000 patients). The
 report figures need only a handful of primitives, which this module writes directly as SVG text in
 well under a millisecond each. Output is an HTML5-inline ``<svg>`` (no namespace URLs, no IDs, no
-scripts), and every user string is escaped.
+scripts), and every user string is escaped, cleaned of invisible characters and shortened.
+
+Display text: :func:`clean_text` shows every invisible or direction-changing character (bidi
+overrides such as U+202E, zero-width spaces, other format and control characters) escaped as
+``\\u202e``, so that a name cannot pose as another ("Ven\\u202egnp.exe" would read "Venexe.png")
+and a tumour board sees that something odd is there. :func:`short_text` then shortens a string to
+a maximum length with an ellipsis. The HTML filter of the reports uses the same two functions.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 FONT = 9.0  # px; tick labels are 0.9 of it
 CHAR_W = 0.56  # average glyph width as a fraction of the font size (sans-serif), for layout only
+ELLIPSIS = "\u2026"
+TEXT_MAX = 48  # characters of a text label before it is shortened (the full text is its tooltip)
+LABEL_MAX = 30  # category labels on an axis
+LEGEND_MAX = 20  # legend entries (the legend has about 90 px)
+TITLE_MAX = 50  # chart titles
+TIP_MAX = 80  # each name inside a tooltip
+NAME_MAX = 200  # a figure's accessible name
+
+#: characters that are not plain printable ASCII: only these are looked at more closely
+_NON_ASCII = re.compile(r"[^\t\n\r\x20-\x7e]")
+#: categories shown escaped: format (bidi controls, zero-width characters, ...), control,
+#: surrogate, line and paragraph separators
+_HIDDEN = frozenset({"Cf", "Cc", "Cs", "Zl", "Zp"})
+_PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-f]{0,3}|U[0-9a-f]{0,7})$")
+
+
+def _escape_char(match: re.Match) -> str:
+    char = match.group(0)
+    if unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def clean_text(value: object) -> str:
+    """``str(value)`` with invisible and direction-changing characters shown escaped.
+
+    Unicode format characters (category Cf: the bidi embeddings, overrides and isolates U+202A-E
+    and U+2066-9, the marks U+200E, U+200F and U+061C, zero-width spaces and joiners, U+FEFF,
+    ...), control characters other than tab and newlines, lone surrogates and the line and
+    paragraph separators become their escape, e.g. ``"\\u202e"``. Idempotent.
+    """
+    return _NON_ASCII.sub(_escape_char, str(value))
+
+
+def short_text(value: object, max_len: int | None) -> tuple[str, str]:
+    """``(shown, full)``: the cleaned text shortened to ``max_len`` characters, and in full.
+
+    A text longer than ``max_len`` keeps at most its first ``max_len - 1`` characters (never half
+    an escape) and ends in an ellipsis; ``shown == full`` when nothing was cut or ``max_len`` is
+    None.
+    """
+    full = clean_text(value)
+    if max_len is None or len(full) <= max_len:
+        return full, full
+    cut = _PARTIAL_ESCAPE.sub("", full[: max(max_len - 1, 1)])
+    return cut.rstrip() + ELLIPSIS, full
+
+
+def svg_label(value: object, max_len: int | None = TEXT_MAX) -> str:
+    """SVG element content for a label: cleaned, shortened and escaped; a shortened label carries
+    its full text as a ``<title>`` tooltip."""
+    shown, full = short_text(value, max_len)
+    if shown == full:
+        return escape(shown)
+    return f"{escape(shown)}<title>{escape(full)}</title>"
 
 
 def escape(text: object) -> str:
-    """Escape text for SVG/HTML element content and double-quoted attributes."""
+    """Escape text for SVG/HTML element content and double-quoted attributes (and clean it)."""
     return (
-        str(text)
+        clean_text(text)
         .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
@@ -30,9 +94,10 @@ def escape(text: object) -> str:
     )
 
 
-def text_width(text: str, size: float = FONT) -> float:
-    """Approximate rendered width in px (layout only: margins and legends)."""
-    return CHAR_W * size * len(text)
+def text_width(text: str, size: float = FONT, max_len: int | None = None) -> float:
+    """Approximate rendered width in px (layout only: margins and legends) of ``text`` as drawn,
+    shortened to ``max_len`` characters."""
+    return CHAR_W * size * len(short_text(text, max_len)[0])
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
@@ -247,8 +312,10 @@ class Chart:
         weight: str | None = None,
         rotate: bool = False,
         baseline: str | None = None,
+        max_len: int | None = TEXT_MAX,
     ) -> None:
-        """Text at pixel coordinates (not data coordinates)."""
+        """Text at pixel coordinates (not data coordinates), shortened to ``max_len`` characters
+        (the full text is then its tooltip)."""
         attrs = f'x="{_num(x)}" y="{_num(y)}"'
         if anchor != "start":
             attrs += f' text-anchor="{anchor}"'
@@ -260,7 +327,7 @@ class Chart:
             attrs += f' dominant-baseline="{baseline}"'
         if rotate:
             attrs += f' transform="rotate(-90 {_num(x)} {_num(y)})"'
-        self.parts.append(f"<text {attrs}>{escape(label)}</text>")
+        self.parts.append(f"<text {attrs}>{svg_label(label, max_len)}</text>")
 
     # -- axes, labels, legend ----------------------------------------------------------------------
 
@@ -297,13 +364,15 @@ class Chart:
         if label:
             self.text(10, (self.y0 + self.y1) / 2, label, anchor="middle", rotate=True)
 
-    def ylabels(self, positions: Sequence[float], labels: Sequence[str]) -> None:
-        """Category labels on the y axis (horizontal bar charts)."""
+    def ylabels(
+        self, positions: Sequence[float], labels: Sequence[str], *, max_len: int = LABEL_MAX
+    ) -> None:
+        """Category labels on the y axis (horizontal bar charts), shortened to ``max_len``."""
         for py, label in zip(self.sy(positions), labels, strict=True):
-            self.text(self.x0 - 4, py + 3, label, anchor="end", size=FONT * 0.9)
+            self.text(self.x0 - 4, py + 3, label, anchor="end", size=FONT * 0.9, max_len=max_len)
 
     def title(self, label: str) -> None:
-        self.text(self.x0, 11, label, weight="600")
+        self.text(self.x0, 11, label, weight="600", max_len=TITLE_MAX)
 
     def legend(self, items: Sequence[tuple[str, str, str]], *, x: float, y: float) -> None:
         """Entries (label, colour, kind) stacked downwards from pixel (x, y); kind: line|box|star."""
@@ -324,11 +393,11 @@ class Chart:
                     f'<rect x="{_num(x + 2)}" y="{_num(yy - 7)}" width="8" height="8" '
                     f'fill="{colour}"/>'
                 )
-            self.text(x + 16, yy, label, size=FONT * 0.9)
+            self.text(x + 16, yy, label, size=FONT * 0.9, max_len=LEGEND_MAX)
 
     def svg(self, title: str) -> str:
         """The finished ``<svg>`` element; ``title`` is its accessible name."""
-        name = escape(title)
+        name = escape(short_text(title, NAME_MAX)[0])
         return (
             f'<svg role="img" class="figure" aria-label="{name}" '
             f'viewBox="0 0 {_num(self.width)} {_num(self.height)}" width="{_num(self.width)}" '

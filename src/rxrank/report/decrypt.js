@@ -1,6 +1,10 @@
 (() => {
   "use strict";
   const sealed = JSON.parse(document.getElementById("sealed").textContent);
+  // the provenance is authenticated with the ciphertext: show the sealed copy, bind it as AAD
+  const provenance = typeof sealed.provenance === "string" ? sealed.provenance : "";
+  document.getElementById("provenance").textContent = provenance;
+  const aad = new TextEncoder().encode(sealed.format + "\n" + provenance);
   const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const normalise = (text) =>
     text.trim().toLowerCase().split(/[\s\-_.,;:]+/).filter(Boolean).join("-");
@@ -22,7 +26,7 @@
         ["decrypt"],
       );
       const plain = await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: bytes(sealed.nonce), additionalData: new TextEncoder().encode(sealed.format) },
+        { name: "AES-GCM", iv: bytes(sealed.nonce), additionalData: aad },
         key,
         bytes(sealed.ciphertext),
       );
