@@ -252,6 +252,96 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
 }
 
 
+# --- ten generic corruptions of every input table (issue 18's catalogue) ---------------------------
+INPUTS = {
+    EXPR: ("cohort", "expression"),
+    CLIN: ("cohort", "clinical"),
+    REF: ("reference", "expression"),
+    RESP: ("reference", "response"),
+    DRUGS: ("reference", "drugs"),
+    "demo/cell_lines.tsv": ("reference", "cell_lines"),
+    "demo/cell_line_features.tsv": ("reference", "binary_features"),
+}
+
+
+def _raw(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def _put(path: Path, data: bytes) -> None:
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def _lines(path: Path, change: Callable[[list[bytes]], list[bytes]]) -> None:
+    _put(path, b"\n".join(change(_raw(path).split(b"\n"))))
+
+
+def _drop_last_field(lines: list[bytes], i: int) -> list[bytes]:
+    lines[i] = lines[i].rsplit(b"\t", 1)[0]
+    return lines
+
+
+def _extra_field(lines: list[bytes], i: int) -> list[bytes]:
+    lines[i] = lines[i] + b"\t1"
+    return lines
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        path.write_bytes(data[: len(data) // 2])  # a copy interrupted half way
+    else:  # cut in the middle of the file, just before a delimiter: the last row loses cells
+        cut = data.index(b"\t", data.index(b"\n", len(data) // 2))
+        path.write_bytes(data[:cut])
+
+
+GENERIC: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    "row missing its last cell": (
+        lambda p: _lines(p, lambda ls: _drop_last_field(ls, 3)),
+        ["line 4", "field(s) where the header has"],
+    ),
+    "row with an extra cell": (
+        lambda p: _lines(p, lambda ls: _extra_field(ls, 5)),
+        ["line 6", "field(s) where the header has"],
+    ),
+    "header only": (lambda p: _lines(p, lambda ls: ls[:1]), ["no data rows"]),
+    "empty file": (lambda p: p.write_bytes(b""), ["empty"]),
+    "truncated copy": (_truncate, []),
+    "not UTF-8 (Latin-1 export)": (
+        lambda p: _put(p, _raw(p).replace(b"\n", " caf\xe9\n".encode("latin-1"), 3)),
+        ["not UTF-8"],
+    ),
+    "Excel workbook saved under the table's name": (
+        lambda p: p.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4),
+        [],
+    ),
+    "web page saved instead of the table": (
+        lambda p: _put(p, b"<!DOCTYPE html>\n<html><body>Sign in\tto download</body></html>\n"),
+        [],
+    ),
+    "comma-separated under a .tsv name": (
+        lambda p: _put(p, _raw(p).replace(b"\t", b",")),
+        ["single column"],
+    ),
+    "file missing": (lambda p: p.unlink(), ["does not exist"]),
+}
+for _rel in INPUTS:
+    for _name, (_breaker, _words) in GENERIC.items():
+        CASES[f"{_rel}: {_name}"] = (
+            lambda w, b=_breaker, r=_rel: b(w / r),
+            [_rel, *_words],
+        )
+
+
+def test_every_input_is_corrupted_in_ten_ways():
+    for rel in INPUTS:
+        assert (
+            sum(name.startswith(f"{rel}:") or rel in words for name, (_, words) in CASES.items())
+            >= 10
+        )
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_malformed_input_is_refused_clearly(name, valid, tmp_path, capsys, monkeypatch):
     breaker, fragments = CASES[name]

@@ -398,7 +398,7 @@ def test_file_errors(tmp_path):
         screens.read_screen(_write(tmp_path / "g.xlsx", "PK"))
     with pytest.raises(RxrankInputError, match="could not be parsed as TSV.*R row names"):
         screens.read_screen(_write(tmp_path / "r.tsv", "Erl\tTax\nA\t1\t2\n"))
-    with pytest.raises(RxrankInputError, match="could not be parsed"):
+    with pytest.raises(RxrankInputError, match="fake.tsv.gz is damaged or truncated"):
         screens.read_screen(_write(tmp_path / "fake.tsv.gz", "cell_line\tdrug\tln_ic50\n"))
     (tmp_path / "latin1.tsv").write_bytes(
         "cell_line\tdrug\tln_ic50\nA\t\xe9\t1\n".encode("latin-1")

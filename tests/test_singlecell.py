@@ -200,7 +200,7 @@ def test_patient_listed_twice_and_same_file_twice(small):
     twice = tmp / "twice.tsv"
     pd.concat([frame, frame.iloc[[0]]]).to_csv(twice, sep="\t", index=False)
     msg = _error(twice)
-    assert f"samples sheet {twice}: patient 'A' is listed twice (lines 2, 5)" in msg
+    assert f"samples sheet {twice}: line 2 and line 5 hold the same patient ID" in msg
     frame.loc[1, "h5ad"] = frame.loc[0, "h5ad"]
     frame.to_csv(twice, sep="\t", index=False)
     assert "lines 2 and 3 point to the same file" in _error(twice)

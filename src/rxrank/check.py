@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from . import io
+from .identifiers import clean_ids
 from .privacy import pseudonym_map, refuse_inside
 
 __all__ = [
@@ -241,6 +242,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         id_column=cohort.get("id_column", "patient_id"),
         time_column=cohort["time_column"],
         event_column=cohort["event_column"],
+        binary_columns=[((config.get("survival") or {}).get("outcome") or {}).get("column")],
     )
     ids = pseudonym_map(sorted(set(samples) | set(clinical.index)), config.get("privacy", {}))
     both = samples.intersection(clinical.index)
@@ -360,6 +362,8 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         io.read_drugs(ref["drugs"])
     if ref.get("cell_lines"):
         io.read_table(ref["cell_lines"], what="cell-line annotation")
+    if ref.get("binary_features"):
+        io.read_binary_features(ref["binary_features"])
     report.counts["cell_lines_with_expression_and_response"] = int(response["cell_line"].nunique())
     return ids
 
@@ -448,7 +452,12 @@ def workflow_patients(config: dict) -> list[str]:
         raise io.RxrankInputError(
             f"clinical file {cohort['clinical']} has no column {id_column!r} (cohort.id_column)."
         )
-    ids = set(clinical[id_column].astype(str).str.strip())
+    ids = set(
+        clean_ids(
+            list(clinical[id_column].astype(str)),
+            source=f"clinical file {cohort['clinical']}, column {id_column!r}",
+        )
+    )
     single_cell = single_cell_config(config)
     if single_cell:
         from .singlecell import read_samples

@@ -20,6 +20,11 @@ def _params(text: str | None) -> dict:
     return json.loads(text) if text else {}
 
 
+def _read_json(path: str) -> dict:
+    with io.reading(path, "intermediate", io.REBUILD_FIX):
+        return json.loads(Path(path).read_text())
+
+
 def _log_frame(adata) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(adata.X), index=adata.obs_names, columns=adata.var_names)
 
@@ -49,6 +54,7 @@ def cmd_check(args) -> int:
         config, where = load_config(args.config), args.config
     else:
         raise io.RxrankInputError("rxrank check needs a config file (rxrank check config.yaml).")
+    io.set_input_memory_gb((config.get("limits") or {}).get("input_memory_gb"))
     report, ids = run_check(where, config)
     print(report.text())
     if not report.ok:
@@ -190,14 +196,13 @@ def cmd_profile(args) -> None:
 
 
 def cmd_sensitivity(args) -> None:
-    import anndata as ad
 
     from .sensitivity import run_sensitivity, save_model
 
     p = _params(args.params)
-    cohort = ad.read_h5ad(args.cohort)
+    cohort = io.read_output_h5ad(args.cohort)
     lines, response = _read_reference(args, p["reference"])
-    cl = pd.read_csv(args.cell_lines, sep="\t", dtype=str)
+    cl = io.read_output_tsv(args.cell_lines, dtype=str)
     tissues = cl.set_index("cell_line")["tissue"] if len(cl) else None
     result = run_sensitivity(
         _log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"]
@@ -208,14 +213,13 @@ def cmd_sensitivity(args) -> None:
 
 
 def cmd_correlation(args) -> None:
-    import anndata as ad
 
     from .correlation import build_traits, run_correlation
 
     p = _params(args.params)
-    cohort = ad.read_h5ad(args.cohort)
+    cohort = io.read_output_h5ad(args.cohort)
     lines, response = _read_reference(args, p["reference"])
-    traits = build_traits(cohort.obs, pd.read_csv(args.predictions, sep="\t"))
+    traits = build_traits(cohort.obs, io.read_output_tsv(args.predictions))
     features = io.read_binary_features(args.binary_features) if args.binary_features else None
     out = run_correlation(
         cohort, lines, response, traits, params=p["correlation"], binary_features=features
@@ -234,15 +238,14 @@ FEATURE_DRUG_COLUMNS = [
 
 
 def cmd_survival(args) -> None:
-    import anndata as ad
 
     from .survival import run_survival
 
     p = _params(args.params)
     cohort = p["cohort"]
-    obs = ad.read_h5ad(args.cohort, backed="r").obs.copy()
-    eigengenes = pd.read_csv(args.eigengenes, sep="\t", index_col="patient_id")
-    predictions = pd.read_csv(args.predictions, sep="\t")
+    obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
+    eigengenes = io.read_output_tsv(args.eigengenes, index_col="patient_id")
+    predictions = io.read_output_tsv(args.predictions)
     sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
     sens.columns = [f"sensitivity:{d}" for d in sens.columns]
     features = eigengenes.join(sens)
@@ -269,13 +272,20 @@ def cmd_survival(args) -> None:
         }
     longitudinal = None
     if getattr(args, "longitudinal", None):
+        from .identifiers import clean_ids
         from .privacy import pseudonym_map
 
         longitudinal = io.read_table(args.longitudinal, what="longitudinal covariates")
         id_col = (params.get("longitudinal") or {}).get("id_column", "patient_id")
         if id_col in longitudinal.columns:  # the same pseudonyms as the profiled cohort
-            ids = longitudinal[id_col].astype(str).str.strip()
-            longitudinal[id_col] = ids.map(pseudonym_map(set(ids), p.get("privacy", {})))
+            ids = clean_ids(
+                list(longitudinal[id_col].astype(str)),
+                source=f"longitudinal covariates file {args.longitudinal}, column {id_col!r}",
+                unique=False,
+            )
+            longitudinal[id_col] = pd.Series(ids, index=longitudinal.index).map(
+                pseudonym_map(set(ids), p.get("privacy", {}))
+            )
         params["longitudinal"] = {
             **(params.get("longitudinal") or {}),
             "source": f"longitudinal table {args.longitudinal}",
@@ -301,7 +311,7 @@ def cmd_rank(args) -> None:
 
     p = _params(args.params)
     response = io.read_response(args.response, value_column="value")
-    read = lambda path, **kw: pd.read_csv(path, sep="\t", **kw)  # noqa: E731
+    read = io.read_output_tsv
     table = rank_treatments(
         read(args.predictions),
         read(args.metrics),
@@ -317,7 +327,6 @@ def cmd_rank(args) -> None:
 
 
 def cmd_report(args) -> None:
-    import anndata as ad
 
     from .check import INPUT_KEYS
     from .privacy import provenance
@@ -325,8 +334,8 @@ def cmd_report(args) -> None:
     from .report import ReportBundle, write_reports
 
     p = _params(args.params)
-    read = lambda path, **kw: pd.read_csv(path, sep="\t", **kw)  # noqa: E731
-    cohort = ad.read_h5ad(args.cohort)
+    read = io.read_output_tsv
+    cohort = io.read_output_h5ad(args.cohort)
     allowed = (p.get("privacy") or {}).get("report_clinical_columns", [])
     obs = cohort.obs[["subtype", *[c for c in allowed if c in cohort.obs]]].copy()
     obs.index.name = "patient_id"
@@ -342,13 +351,14 @@ def cmd_report(args) -> None:
         prognosis=read(args.prognosis, index_col=0),
         km=read(args.km),
         patient_curves=read(args.patient_curves),
-        survival_metrics=json.loads(Path(args.survival_metrics).read_text()),
+        survival_metrics=_read_json(args.survival_metrics),
         obs=obs,
         umap=umap,
         target_z=read(args.target_z, index_col=0),
         provenance=provenance(p, inputs),
         pseudonyms={pid: pid for pid in obs.index},
         pseudonymised=bool((p.get("privacy") or {}).get("pseudonymize", True)),
+        age_column=(p.get("privacy") or {}).get("age_column", "age"),
         cohort_name=p.get("cohort_name", "cohort"),
         tier_table=TIERS,
         qc=qc,
@@ -426,6 +436,11 @@ def cmd_demo(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rxrank", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, func, *opts, **help_):
@@ -571,17 +586,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; every failure ends in one message (a traceback only with --debug)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
         return args.func(args) or 0
     except io.RxrankInputError as err:
+        if args.debug:
+            raise
         log.error("%s", err)
         return 2
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:
+        if args.debug:
+            raise
+        log.error(
+            "rxrank %s stopped on an error it did not expect (%s: %s). Run the same command "
+            "with --debug for the traceback, and report it with this log.",
+            args.command,
+            type(err).__name__,
+            err,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -101,8 +101,14 @@ def _open_text(path: Path):
     return opener(path, "rt", encoding="utf-8-sig", newline="")
 
 
+TEXT_FIX = "Save it as tab-separated (.tsv) or comma-separated (.csv) UTF-8 text."
+REBUILD_FIX = (
+    "It is an output of an earlier stage: delete it and run snakemake again to rebuild it."
+)
+
+
 @contextlib.contextmanager
-def reading(path: str | Path, what: str) -> Iterator[None]:
+def reading(path: str | Path, what: str, fix: str = TEXT_FIX) -> Iterator[None]:
     """Turn any failure while reading ``path`` into an :class:`RxrankInputError` naming the file."""
     try:
         yield
@@ -114,18 +120,35 @@ def reading(path: str | Path, what: str) -> Iterator[None]:
         ) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise RxrankInputError(
-            f"{what} file {path} is damaged or truncated ({err}). Copy or export it again."
+            f"{what} file {path} is damaged or truncated ({err}). "
+            + (fix if fix is REBUILD_FIX else "Copy or export it again.")
         ) from None
     except UnicodeDecodeError as err:
         raise RxrankInputError(
             f"{what} file {path} is not UTF-8 text (byte {err.start}: {err.reason}). Save it as "
             "UTF-8 text (.tsv or .csv), or check that it is the file you meant."
         ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError, KeyError) as err:
         raise RxrankInputError(
-            f"{what} file {path} could not be read ({type(err).__name__}: {err}). Save it as "
-            "tab-separated (.tsv) or comma-separated (.csv) UTF-8 text."
+            f"{what} file {path} could not be read ({type(err).__name__}: {err}). {fix}"
         ) from None
+
+
+def read_output_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
+    """An earlier stage's TSV output; a damaged one gets a message naming it and how to rebuild."""
+    with reading(path, "intermediate", REBUILD_FIX):
+        return pd.read_csv(path, sep="\t", **kwargs)
+
+
+def read_output_h5ad(path: str | Path, **kwargs) -> ad.AnnData:
+    """The profiled cohort (.h5ad), read with the same handling as :func:`read_output_tsv`."""
+    with reading(path, "intermediate", REBUILD_FIX):
+        try:
+            return ad.read_h5ad(path, **kwargs)
+        except RxrankInputError:
+            raise
+        except Exception as err:  # h5py/anndata raise many types for a damaged file
+            raise OSError(f"{type(err).__name__}: {err}") from None
 
 
 def check_input_size(path: Path, what: str) -> None:
@@ -195,8 +218,8 @@ def _first_bad_line(path: Path, sep: str) -> tuple[int, int, int] | None:
             else:
                 offset = 0
             data = length > 0
-            if extra is None and data.any():
-                extra = bool(fields[data][0] == header + 1)
+            if extra is None and data.any():  # most rows one field longer: R's write.table
+                extra = bool(np.mean(fields[data] == header + 1) > 0.5)
             wrong = data & (fields != header + bool(extra))
             if wrong.any():
                 i = int(np.flatnonzero(wrong)[0])
@@ -210,15 +233,37 @@ def _first_bad_line_quoted(path: Path, sep: str) -> tuple[int, int, int] | None:
     with _open_text(path) as fh:
         reader = csv.reader(fh, delimiter=sep)
         header = len(next(reader, []))
-        extra = None
-        for row in reader:
-            if not row:
-                continue
-            if extra is None:
-                extra = len(row) == header + 1
-            if len(row) != header + bool(extra):
-                return reader.line_num, len(row), header
-    return None
+        counts = [(reader.line_num, len(row)) for row in reader if row]
+    extra = bool(counts) and np.mean([n == header + 1 for _, n in counts[:1000]]) > 0.5
+    return next(((line, n, header) for line, n in counts if n != header + extra), None)
+
+
+def check_fields(path: Path, what: str) -> None:
+    """Refuse a single-column table (the wrong delimiter) and rows with fewer or more fields than
+    the header, which pandas would fill with NA or misread silently; the message names the line."""
+    sep = _sep_for(path)
+    with reading(path, what):
+        with _open_text(path) as fh:
+            first = fh.readline()
+        bad = _first_bad_line(path, sep)
+    if not first.strip():
+        raise RxrankInputError(
+            f"{what} file {path} is empty: its first line, the header, is blank. Export the table "
+            "again."
+        )
+    if sep not in first:
+        other = "comma" if sep == "\t" else "tab"
+        raise RxrankInputError(
+            f"{what} file {path} has a single column; it is probably {other}-separated. "
+            f"Use the extension that matches its delimiter (.tsv for tabs, .csv for commas)."
+        )
+    if bad:
+        line, n, header = bad
+        raise RxrankInputError(
+            f"{what} file {path}, line {line}: {n} field(s) where the header has {header}. A "
+            "cell is missing or a value holds the delimiter: leave empty cells as empty fields "
+            "(two delimiters in a row), or quote values that hold the delimiter."
+        )
 
 
 def read_table(path: str | Path, *, what: str = "table") -> pd.DataFrame:
@@ -235,6 +280,7 @@ def read_table(path: str | Path, *, what: str = "table") -> pd.DataFrame:
         raise RxrankInputError(f"{what} file {path} is empty. Export the table again.")
     check_input_size(path, what)
     sep = _sep_for(path)
+    check_fields(path, what)
     with reading(path, what):
         try:
             frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", low_memory=False)
@@ -242,20 +288,6 @@ def read_table(path: str | Path, *, what: str = "table") -> pd.DataFrame:
             raise RxrankInputError(
                 f"{what} file {path} is empty: it has no rows. Export the table again."
             ) from None
-        bad = _first_bad_line(path, sep)
-    if frame.shape[1] < 2:
-        other = "comma" if sep == "\t" else "tab"
-        raise RxrankInputError(
-            f"{what} file {path} has a single column; it is probably {other}-separated. "
-            f"Use the extension that matches its delimiter (.tsv for tabs, .csv for commas)."
-        )
-    if bad:
-        line, n, header = bad
-        raise RxrankInputError(
-            f"{what} file {path}, line {line}: {n} field(s) where the header has {header}. A "
-            "cell is missing or a value holds the delimiter: leave empty cells as empty fields "
-            "(two delimiters in a row), or quote values that hold the delimiter."
-        )
     if frame.shape[0] == 0:
         raise RxrankInputError(
             f"{what} file {path} has a header but no data rows. Export the table again with its "

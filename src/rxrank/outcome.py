@@ -278,9 +278,10 @@ def run_outcome(
         )
         log.info("%s", note)
         return _empty(cv_folds, {**base, "note": note})
-    y_all = pd.to_numeric(clinical[column], errors="coerce")
+    text = clinical[column].astype("string").str.strip()
+    y_all = pd.to_numeric(text, errors="coerce")
     labelled = y_all.notna()
-    bad = labelled & ~y_all.isin([0, 1])
+    bad = (labelled & ~y_all.isin([0, 1])) | (text.notna() & (text != "") & ~labelled)
     if bad.any():
         raise RxrankInputError(
             f"outcome column {column!r} must be 0/1, but has {sorted(set(clinical.loc[bad, column].astype(str)))[:5]} "

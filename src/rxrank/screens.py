@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rxrank.io import RxrankInputError, write_tsv
+from rxrank.io import RxrankInputError, check_fields, check_input_size, write_tsv
 
 __all__ = ["AGGREGATES", "LAYOUTS", "METRICS", "Screen", "detect_layout", "read_screen"]
 
@@ -173,6 +173,8 @@ def _read(path: Path) -> _Table:
         raise RxrankInputError(f"screen file {path} is empty. Download or export it again.")
     gzipped = path.name.lower().endswith(".gz")
     sep = "," if path.name.lower().removesuffix(".gz").endswith(".csv") else "\t"
+    check_input_size(path, "screen")
+    check_fields(path, "screen")
     try:
         raw = pd.read_csv(
             path,
@@ -187,14 +189,12 @@ def _read(path: Path) -> _Table:
         )
     except pd.errors.EmptyDataError:
         raise RxrankInputError(f"screen file {path} has no rows. Export the table again.") from None
-    except (
-        pd.errors.ParserError,
-        UnicodeDecodeError,
-        EOFError,
-        OSError,
-        csv.Error,
-        zlib.error,
-    ) as err:
+    except UnicodeDecodeError as err:
+        raise RxrankInputError(
+            f"screen file {path} is not UTF-8 text (byte {err.start}: {err.reason}). Save it as "
+            "UTF-8 text (.tsv or .csv), or check that it is the file you meant."
+        ) from None
+    except (pd.errors.ParserError, EOFError, OSError, csv.Error, zlib.error) as err:
         kind = "CSV" if sep == "," else "TSV"
         raise RxrankInputError(
             f"screen file {path} could not be parsed as {kind}: {str(err).strip()}. Save it as UTF-8 "

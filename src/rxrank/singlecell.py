@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from .identifiers import clean_ids
 from .io import RxrankInputError, read_table
 
 __all__ = [
@@ -111,15 +112,17 @@ def read_samples(path: str | Path, *, id_column: str = "patient_id") -> list[Sam
             f"single-cell samples sheet {path}, line {line}: empty patient ID or file path. Fill "
             "it in or delete the line."
         )
-    dup = patient[patient.duplicated(keep=False)]
-    if len(dup):
-        first = dup.iloc[0]
-        lines = [int(i) + 2 for i in dup.index[dup == first]]
-        raise RxrankInputError(
-            f"single-cell samples sheet {path}: patient {first!r} is listed twice (lines "
-            f"{', '.join(map(str, lines))}). Each patient needs one line and one .h5ad file: "
-            "merge the patient's files into one (anndata.concat) or delete the extra line."
+    try:
+        patient = pd.Series(
+            clean_ids(list(patient), source=f"single-cell samples sheet {path}"), dtype="string"
         )
+    except RxrankInputError as err:
+        if "same patient ID" not in str(err):
+            raise
+        raise RxrankInputError(
+            f"{err} Each patient needs one line and one .h5ad file: merge the patient's files "
+            "into one (anndata.concat) or delete the extra line."
+        ) from None
     samples = []
     for i, (pid, rel) in enumerate(zip(patient, where, strict=True)):
         file = Path(str(rel)).expanduser()
