@@ -160,13 +160,18 @@ def check_input_size(path: Path, what: str) -> None:
     """
     size = path.stat().st_size
     budget = input_memory_gb() * 1024**3
-    if size * 2 < budget / BYTES_PER_CELL:  # even one-byte cells would fit: nothing to estimate
+    gz = path.name.lower().endswith(".gz")
+    if not gz and size * 2 < budget / BYTES_PER_CELL:  # even one-byte cells would fit
         return
     with reading(path, what), open(path, "rb") as raw:
-        gz = path.name.lower().endswith(".gz")
         stream = gzip.GzipFile(fileobj=raw) if gz else raw
         sample = stream.read(1 << 20)
         text_bytes = size if not gz else size * len(sample) / max(raw.tell(), 1)
+    if b"\x00" in sample:
+        raise RxrankInputError(
+            f"{what} file {path} holds binary data (NUL bytes), not a text table. Check that it "
+            "is the file you meant, or export the table again as .tsv or .csv."
+        )
     lines = sample.split(b"\n")
     n_fields = lines[0].count(_sep_for(path).encode()) + 1
     per_line = len(sample) / max(len(lines) - 1, 1)
