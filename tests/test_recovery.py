@@ -1,0 +1,239 @@
+"""Crash recovery: real workflow runs killed with SIGKILL, then resumed (the crash-recovery audit).
+
+Two findings, each with its test:
+
+* after a SIGKILL, Snakemake's lock stays behind and the next run refuses to start until
+  ``snakemake --unlock`` (the lock names no process, so nothing can tell it from a live run's);
+  the README's "After a crash" says so;
+* a kill during ``--forcerun survival`` left ``results/survival/`` empty and the next run said
+  "Nothing to be done": Snakemake deletes a job's outputs when the job starts and remakes a missing
+  intermediate file only when a final output needs it, and the ranking and reports made from the
+  old survival outputs still looked current. Every stage now removes those two final outputs before
+  it runs, so the next plain run redoes the stage and everything after it.
+
+One clean run of a small seeded demo (40 patients, one Cox penalty, no bootstrap, one outcome
+model) is shared by the module; each test works on a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from rxrank.demo import DemoSpec, write_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
+FINAL = ("results/ranking/rankings.tsv", "results/reports/index.html")  # what `rule all` asks for
+SURVIVAL = [
+    "cox_summary.tsv", "metrics.json", "patients.tsv", "km.tsv", "patient_curves.tsv",
+    "treatment_effects.tsv", "longitudinal.tsv", "outcome_metrics.tsv",
+    "outcome_calibration.tsv", "outcome_patients.tsv",
+]  # fmt: skip
+
+
+def _config() -> dict:
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for section in ("cohort", "reference"):
+        for key, value in config[section].items():
+            if isinstance(value, str) and value.startswith("resources/"):
+                config[section][key] = value.removeprefix("resources/")
+    config["sensitivity"]["min_lines"] = 10
+    config["survival"].update(n_bootstrap=0, penalizers=[0.1])
+    config["survival"]["outcome"]["models"] = ["logistic_regression"]
+    config["privacy"] = {"pseudonymize": True, "key_file": None}
+    return config
+
+
+def _command(*args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+        "--configfile", "config.yaml", "--cores", "2", *args,
+    ]  # fmt: skip
+
+
+def _env() -> dict:
+    return {**os.environ, "RXRANK_PSEUDONYM_KEY": KEY}
+
+
+def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _command(*args), cwd=work, env=_env(), capture_output=True, text=True, timeout=1200
+    )
+
+
+def _output(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout + proc.stderr
+
+
+def _failure(proc: subprocess.CompletedProcess, work: Path) -> str:
+    logs = "".join(p.read_text() for p in (work / "logs").glob("*.log"))
+    return _output(proc)[-4000:] + logs[-3000:]
+
+
+def _rules_run(proc: subprocess.CompletedProcess) -> set[str]:
+    """The rules whose jobs a run started (or a dry run plans)."""
+    return set(re.findall(r"^(?:local)?rule (\w+):", _output(proc), flags=re.M))
+
+
+def _stage_process(root: psutil.Process, stage: str) -> psutil.Process | None:
+    try:
+        children = root.children(recursive=True)
+    except psutil.Error:
+        return None
+    for child in children:
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if any(part.endswith("rxrank") for part in cmd[:2]) and stage in cmd:
+            return child
+    return None
+
+
+def _kill_during(work: Path, stage: str, *args: str, whole_run: bool) -> int:
+    """Start ``snakemake *args``; once the ``stage`` job's process runs, SIGKILL either the whole
+    run (Snakemake's process group: no clean-up at all) or only that job's process."""
+    log = work / "killed-run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            _command(*args), cwd=work, env=_env(), start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline, victim = time.monotonic() + 600, None
+        while victim is None and proc.poll() is None and time.monotonic() < deadline:
+            victim = _stage_process(psutil.Process(proc.pid), stage)
+            time.sleep(0.05)
+        assert victim is not None, f"the {stage} job was never seen running\n{log.read_text()}"
+        if whole_run:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            victim.kill()
+        return proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _copy(run: Path, tmp: Path) -> Path:
+    work = tmp / "work"
+    shutil.copytree(run, work, symlinks=True)  # with mtimes and Snakemake's .snakemake/ records
+    return work
+
+
+def _assert_same_results(work: Path, run: Path) -> None:
+    """Complete, and the same as the clean run: rankings and survival tables byte for byte, every
+    report page present."""
+    for rel in [FINAL[0], *(f"results/survival/{name}" for name in SURVIVAL)]:
+        assert (work / rel).read_bytes() == (run / rel).read_bytes(), rel
+    pages = sorted(p.name for p in (run / "results/reports").glob("*.html"))
+    assert sorted(p.name for p in (work / "results/reports").glob("*.html")) == pages
+    assert all((work / "results/reports" / name).stat().st_size > 0 for name in pages)
+    again = _snakemake(work, "-n")
+    assert again.returncode == 0 and "Nothing to be done" in _output(again), _output(again)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """One clean run of the small demo, to the end (rankings and reports)."""
+    work = tmp_path_factory.mktemp("clean")
+    write_demo(work, DemoSpec(n_patients=40, n_genes=300, n_lines=40, seed=3))
+    (work / "config.yaml").write_text(yaml.safe_dump(_config()))
+    proc = _snakemake(work)
+    assert proc.returncode == 0, _failure(proc, work)
+    assert all((work / rel).exists() for rel in FINAL)
+    return work
+
+
+@pytest.fixture(scope="module")
+def killed(run, tmp_path_factory) -> Path:
+    """A copy of the clean run whose ``snakemake --forcerun survival`` was SIGKILLed, Snakemake
+    and all, while the survival job ran: the audit's scenario."""
+    work = _copy(run, tmp_path_factory.mktemp("killed"))
+    code = _kill_during(work, "survival", "--forcerun", "survival", whole_run=True)
+    assert code == -signal.SIGKILL
+    return work
+
+
+@pytest.mark.slow
+def test_after_a_sigkill_the_lock_stays_and_snakemake_unlock_clears_it(killed, tmp_path):
+    work = _copy(killed, tmp_path)
+    assert list((work / ".snakemake/locks").iterdir()), "the killed run left no lock"
+    # the next run refuses, names the way out, and runs nothing
+    refused = _snakemake(work)
+    assert refused.returncode != 0
+    assert "LockException" in _output(refused) and "--unlock" in _output(refused)
+    assert _rules_run(refused) == set()
+    assert not (work / FINAL[0]).exists()
+    # `snakemake --unlock` (with the run's --configfile) removes it; the next run would redo the
+    # survival stage and everything after it
+    unlocked = _snakemake(work, "--unlock")
+    assert unlocked.returncode == 0, _output(unlocked)
+    assert not list((work / ".snakemake/locks").iterdir())
+    plan = _snakemake(work, "-n")
+    assert plan.returncode == 0 and "Nothing to be done" not in _output(plan), _output(plan)
+    assert _rules_run(plan) == {"survival", "rank", "report", "all"}
+
+
+@pytest.mark.slow
+def test_a_sigkill_during_forcerun_survival_is_redone_by_the_next_plain_run(killed, run, tmp_path):
+    work = _copy(killed, tmp_path)
+    # what the kill left: Snakemake had deleted the survival outputs when the job started, and the
+    # stage had removed the ranking and report index made from them, so none looks current
+    assert not any((work / "results/survival" / name).exists() for name in SURVIVAL)
+    assert not any((work / rel).exists() for rel in FINAL)
+    assert _snakemake(work, "--unlock").returncode == 0
+    proc = _snakemake(work)
+    assert proc.returncode == 0, _failure(proc, work)
+    assert "Nothing to be done" not in _output(proc)
+    # only what the crash interrupted and what depends on it
+    assert _rules_run(proc) == {"survival", "rank", "report", "all"}
+    _assert_same_results(work, run)
+
+
+@pytest.mark.slow
+def test_a_killed_survival_job_in_forcerun_is_redone_by_the_next_plain_run(run, tmp_path):
+    """The same with Snakemake alive (the job alone killed, e.g. out of memory): Snakemake removes
+    the failed job's outputs and its lock; the next plain run must not say 'Nothing to be done'."""
+    work = _copy(run, tmp_path)
+    code = _kill_during(work, "survival", "--forcerun", "survival", whole_run=False)
+    assert code != 0
+    assert not list((work / ".snakemake/locks").iterdir())
+    assert not any((work / rel).exists() for rel in FINAL)
+    proc = _snakemake(work)
+    assert proc.returncode == 0, _failure(proc, work)
+    assert _rules_run(proc) == {"survival", "rank", "report", "all"}
+    _assert_same_results(work, run)
+
+
+@pytest.mark.slow
+def test_every_stage_removes_the_final_outputs_before_it_runs(run, tmp_path):
+    """The other stages carry the survival stage's guard: a crash in any of them is redone too
+    (the check stage is not covered: its rule is in workflow/rules/check.smk)."""
+    work = _copy(run, tmp_path)
+    plan = _snakemake(work, "-n", "--forceall", "--printshellcmds")
+    assert plan.returncode == 0, _output(plan)
+    guard = re.escape(f"rm -f {' '.join(FINAL)} && rxrank")
+    for stage in ("reference", "profile", "sensitivity", "correlation", "survival"):
+        assert re.search(rf"{guard} {stage} ", _output(plan)), stage
+
+
+def test_readme_says_what_to_do_after_a_crash():
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"^### After a crash\n(.*?)(?=^#)", readme, flags=re.M | re.S)
+    assert match, "README has no 'After a crash' section"
+    section = match.group(1)
+    for needed in ("snakemake --unlock", "rerun-incomplete", "Nothing to be done"):
+        assert needed in section, needed
