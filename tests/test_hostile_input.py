@@ -14,11 +14,14 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rxrank import cli, io
 from rxrank.check import config_size, load_config
@@ -350,3 +353,41 @@ def test_input_error_leaves_no_raw_patient_id_in_any_log(small, tmp_path):
 def test_readme_documents_no_refused_config_key():
     readme = (ROOT / "README.md").read_text()
     assert "pseudonym_salt" not in readme
+
+
+# --- properties of the ID layer and the field-count check ---------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=12), max_size=8))
+def test_clean_ids_returns_safe_distinct_ids_or_refuses(raw):
+    from rxrank.identifiers import _collision_key, id_problem
+
+    try:
+        ids = clean_ids(raw, source="x.tsv")
+    except io.RxrankInputError as err:
+        assert "x.tsv" in str(err) and "line" in str(err)
+        return
+    assert all(id_problem(i) is None for i in ids)
+    assert len({_collision_key(i) for i in ids}) == len(ids)
+    assert [normalise_id(i) for i in ids] == ids  # idempotent
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(2, 6),
+    st.lists(st.integers(-1, 1), min_size=1, max_size=30),
+    st.booleans(),
+)
+def test_first_bad_line_finds_the_first_row_of_another_width(n, offsets, crlf):
+    from rxrank.io import _first_bad_line
+
+    rows = ["\t".join(f"h{j}" for j in range(n))]
+    rows += ["\t".join("1" for _ in range(n + d)) for d in offsets]
+    path = Path(tempfile.mkdtemp()) / "t.tsv"
+    path.write_text(("\r\n" if crlf else "\n").join(rows) + "\n")
+    counts = [n + d for d in offsets]
+    expected = n + 1 if sum(c == n + 1 for c in counts) > len(counts) / 2 else n
+    bad = next((i for i, c in enumerate(counts) if c != expected), None)
+    found = _first_bad_line(path, "\t")
+    assert found == (None if bad is None else (bad + 2, counts[bad], n))
