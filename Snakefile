@@ -19,8 +19,18 @@ include: "workflow/rules/ranking.smk"
 include: "workflow/rules/report.smk"
 
 
+# Every stage's outputs are targets, not only the rankings and reports: Snakemake remakes a missing
+# intermediate file only when something downstream must run, so after a run killed inside a stage
+# (whose outputs Snakemake had deleted) the old rankings would otherwise look current.
 rule all:
     input:
-        "results/ranking/rankings.tsv",
-        "results/reports/index.html",  # the report rule writes every patient's page with it
+        rules.check.output,
+        rules.reference.output,
+        rules.pseudobulk.output if SINGLE_CELL else [],
+        rules.profile.output,
+        rules.sensitivity.output,
+        rules.correlation.output,
+        rules.survival.output,
+        rules.rank.output,
+        rules.report.output,  # the index and every patient's page
     default_target: True

@@ -20,9 +20,6 @@ rule correlation:
         gene_drug=report("results/correlation/gene_drug.tsv", caption="../report/gene_drug.rst", category="Correlation"),
         feature_drug="results/correlation/feature_drug.tsv",
     params:
-        # the ranking and report index made from this stage's previous outputs: removed before
-        # it runs, so a run that dies here cannot leave them looking current (README: After a crash)
-        derived=lambda wildcards: [rules.rank.output.rankings, rules.report.output.index],
         p=stage_params("reference", "correlation"),
         outdir=subpath(output.modules, parent=True),
         options=optional_options("binary_features"),
@@ -31,6 +28,6 @@ rule correlation:
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rm -f {params.derived:q} && rxrank correlation --params {params.p:q} --cohort {input.cohort:q} "
+        "rxrank correlation --params {params.p:q} --cohort {input.cohort:q} "
         "--reference-expression {input.reference_expression:q} --response {input.response:q} "
         "--predictions {input.predictions:q} --outdir {params.outdir:q} {params.options} 2> {log:q}"

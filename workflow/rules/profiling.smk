@@ -10,16 +10,13 @@ rule profile:
         target_z="results/profiling/target_z.tsv",
         gene_ids="results/profiling/gene_ids.tsv",
     params:
-        # the ranking and report index made from this stage's previous outputs: removed before
-        # it runs, so a run that dies here cannot leave them looking current (README: After a crash)
-        derived=lambda wildcards: [rules.rank.output.rankings, rules.report.output.index],
         p=stage_params("cohort", "profiling", "privacy"),
     log:
         "logs/profile.log",
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rm -f {params.derived:q} && rxrank profile --params {params.p:q} --expression {input.expression:q} "
+        "rxrank profile --params {params.p:q} --expression {input.expression:q} "
         "--clinical {input.clinical:q} --drugs {input.drugs:q} --cohort {output.cohort:q} "
         "--markers {output.markers:q} --target-z {output.target_z:q} "
         "--gene-ids {output.gene_ids:q} 2> {log:q}"

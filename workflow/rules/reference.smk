@@ -12,9 +12,6 @@ rule reference:
         cell_lines="results/reference/cell_lines.tsv",
         drugs="results/reference/drugs.tsv",
     params:
-        # the ranking and report index made from this stage's previous outputs: removed before
-        # it runs, so a run that dies here cannot leave them looking current (README: After a crash)
-        derived=lambda wildcards: [rules.rank.output.rankings, rules.report.output.index],
         p=stage_params("reference"),
         optional=optional_options("cell_lines", "drugs"),
     log:
@@ -22,6 +19,6 @@ rule reference:
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rm -f {params.derived:q} && rxrank reference --params {params.p:q} --response {input.response:q} {params.optional} "
+        "rxrank reference --params {params.p:q} --response {input.response:q} {params.optional} "
         "--out-response {output.response:q} --out-cell-lines {output.cell_lines:q} "
         "--out-drugs {output.drugs:q} 2> {log:q}"

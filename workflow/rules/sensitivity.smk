@@ -9,16 +9,13 @@ rule sensitivity:
         predictions="results/sensitivity/predictions.tsv",
         model=directory("results/sensitivity/model"),
     params:
-        # the ranking and report index made from this stage's previous outputs: removed before
-        # it runs, so a run that dies here cannot leave them looking current (README: After a crash)
-        derived=lambda wildcards: [rules.rank.output.rankings, rules.report.output.index],
         p=stage_params("reference", "sensitivity"),
     log:
         "logs/sensitivity.log",
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rm -f {params.derived:q} && rxrank sensitivity --params {params.p:q} --cohort {input.cohort:q} "
+        "rxrank sensitivity --params {params.p:q} --cohort {input.cohort:q} "
         "--reference-expression {input.reference_expression:q} --response {input.response:q} "
         "--cell-lines {input.cell_lines:q} --metrics {output.metrics:q} --predictions {output.predictions:q} "
         "--model-dir {output.model:q} 2> {log:q}"

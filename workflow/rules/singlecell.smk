@@ -10,14 +10,11 @@ rule pseudobulk:
         pseudobulk=PSEUDOBULK,
         composition="results/profiling/composition.tsv",
     params:
-        # the ranking and report index made from this stage's previous outputs: removed before
-        # it runs, so a run that dies here cannot leave them looking current (README: After a crash)
-        derived=lambda wildcards: [rules.rank.output.rankings, rules.report.output.index],
         p=stage_params("cohort", "privacy"),
     log:
         "logs/pseudobulk.log",
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rm -f {params.derived:q} && rxrank pseudobulk --params {params.p:q} --samples {input.samples:q} "
+        "rxrank pseudobulk --params {params.p:q} --samples {input.samples:q} "
         "--pseudobulk {output.pseudobulk:q} --composition {output.composition:q} 2> {log:q}"

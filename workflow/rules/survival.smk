@@ -22,9 +22,6 @@ rule survival:
         outcome_calibration="results/survival/outcome_calibration.tsv",
         outcome_patients="results/survival/outcome_patients.tsv",
     params:
-        # the ranking and report index made from this stage's previous outputs: removed before
-        # it runs, so a run that dies here cannot leave them looking current (README: After a crash)
-        derived=lambda wildcards: [rules.rank.output.rankings, rules.report.output.index],
         p=stage_params("cohort", "survival", "privacy"),
         outdir=subpath(output.cox_summary, parent=True),
         options=optional_options("longitudinal"),
@@ -33,6 +30,6 @@ rule survival:
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rm -f {params.derived:q} && rxrank survival --params {params.p:q} --cohort {input.cohort:q} "
+        "rxrank survival --params {params.p:q} --cohort {input.cohort:q} "
         "--eigengenes {input.eigengenes:q} --predictions {input.predictions:q} "
         "--outdir {params.outdir:q} {params.options} 2> {log:q}"
