@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import small_demo_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,13 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def valid(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("valid")
     write_demo(base, DemoSpec(n_patients=30, n_genes=300, n_lines=40, seed=3))
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = value.removeprefix("resources/")
-    config["sensitivity"]["min_lines"] = 10
-    config["privacy"] = {"pseudonymize": False}
+    config = small_demo_config(privacy={"pseudonymize": False})
     (base / "config.yaml").write_text(yaml.safe_dump(config))
     return base
 

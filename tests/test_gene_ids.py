@@ -209,7 +209,13 @@ def test_h5ad_x_layer_and_sparse(tmp_path):
         assert fragment in str(err.value)
     with pytest.raises(io.RxrankInputError) as err:  # .X (halves) is not counts
         io.read_expression(path, expression_type="counts")
-    for fragment in ["cohort.h5ad", "non-integer", "obs row 1", f"'{TP53}.1'", "expression_type: tpm"]:
+    for fragment in [
+        "cohort.h5ad",
+        "non-integer",
+        "obs row 1",
+        f"'{TP53}.1'",
+        "expression_type: tpm",
+    ]:
         assert fragment in str(err.value)
 
 
@@ -229,7 +235,14 @@ def test_log_declared_but_raw_is_an_error(tmp_path):
     with pytest.raises(io.RxrankInputError) as err:
         io.read_expression(path, expression_type="log", orientation="genes_by_samples")
     msg = str(err.value)
-    for fragment in ["raw.tsv", "declared as log", "column 3 of the header", "'EGFR'", "1200", "expression_type"]:
+    for fragment in [
+        "raw.tsv",
+        "declared as log",
+        "column 3 of the header",
+        "'EGFR'",
+        "1200",
+        "expression_type",
+    ]:
         assert fragment in msg
     assert "counts" in msg and "tpm" in msg
 
@@ -249,9 +262,21 @@ def test_tpm_declared_but_log_scale_warns_with_fix(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("text", "kind", "fragments"),
     [
-        ("gene\tp1\tp2\nEGFR\t1\t-2\nKRAS\t2\t3\n", "tpm", ["negative", "column 3 of the header", "'EGFR'", "log"]),
-        ("gene\tp1\tp2\nEGFR\t1\t2.5\nKRAS\t2\t3\n", "counts", ["column 3 of the header", "'EGFR'", "tpm"]),
-        ("gene\tp1\tp2\nEGFR\t1\tabc\nKRAS\t2\t3\n", "log", ["'abc'", "'EGFR'", "line 2, column 3", "numbers"]),
+        (
+            "gene\tp1\tp2\nEGFR\t1\t-2\nKRAS\t2\t3\n",
+            "tpm",
+            ["negative", "column 3 of the header", "'EGFR'", "log"],
+        ),
+        (
+            "gene\tp1\tp2\nEGFR\t1\t2.5\nKRAS\t2\t3\n",
+            "counts",
+            ["column 3 of the header", "'EGFR'", "tpm"],
+        ),
+        (
+            "gene\tp1\tp2\nEGFR\t1\tabc\nKRAS\t2\t3\n",
+            "log",
+            ["'abc'", "'EGFR'", "line 2, column 3", "numbers"],
+        ),
         ("gene\tp1\tp2\nNA\t1\t2\n\t2\t3\n", "log", ["no usable gene IDs", "first column"]),
     ],
 )

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import TEST_KEY, small_demo_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from rxrank.demo import DemoSpec, write_demo
 from rxrank.identifiers import clean_ids, normalise_id
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
+KEY = TEST_KEY
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +50,7 @@ def _project(small: Path, tmp_path: Path, **privacy) -> Path:
     for f in (small / "demo").iterdir():
         if f.is_file():
             (work / "demo" / f.name).write_bytes(f.read_bytes())
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = value.removeprefix("resources/")
-    config["sensitivity"]["min_lines"] = 10
-    config["privacy"] = {"pseudonymize": True, "key_file": None, **privacy}
+    config = small_demo_config(privacy={"pseudonymize": True, "key_file": None, **privacy})
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return work
 

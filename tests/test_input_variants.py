@@ -18,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import TEST_KEY, small_demo_config
 
 from rxrank.demo import DemoSpec, write_demo
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
+KEY = TEST_KEY
 INPUTS = [
     "demo/expression.tsv.gz", "demo/clinical.tsv", "demo/reference_expression.tsv.gz",
     "demo/reference_response.tsv", "reference/drugs.tsv", "demo/cell_lines.tsv",
@@ -31,16 +32,7 @@ INPUTS = [
 
 
 def _config() -> dict:
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = value.removeprefix("resources/")
-    config["sensitivity"]["min_lines"] = 10
-    config["survival"].update(n_bootstrap=0, penalizers=[0.1])
-    config["survival"]["outcome"]["models"] = ["logistic_regression"]
-    config["privacy"] = {"pseudonymize": True, "key_file": None}
-    return config
+    return small_demo_config(fast=True)
 
 
 def _read(path: Path) -> str:

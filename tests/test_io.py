@@ -148,7 +148,10 @@ def test_fuzz_expression_reader_raises_only_rxrank_errors(tmp_path, text):
 
 def test_duplicate_sample_ids_rejected_in_header(tmp_path):
     path = _write(tmp_path / "d.tsv", "gene\tp1\tp1\nA\t1\t2\nB\t3\t4\nC\t5\t6\n")
-    with pytest.raises(io.RxrankInputError, match="column 2 of the header and column 3 of the header hold the same patient ID"):
+    with pytest.raises(
+        io.RxrankInputError,
+        match="column 2 of the header and column 3 of the header hold the same patient ID",
+    ):
         io.read_expression(path, orientation="genes_by_samples")
 
 

@@ -29,11 +29,12 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from helpers import TEST_KEY, small_demo_config, stage_process
 
 from rxrank.demo import DemoSpec, write_demo
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
+KEY = TEST_KEY
 FINAL = ("results/ranking/rankings.tsv", "results/reports/index.html")  # the final outputs
 SURVIVAL = [
     "cox_summary.tsv", "metrics.json", "patients.tsv", "km.tsv", "patient_curves.tsv",
@@ -43,16 +44,7 @@ SURVIVAL = [
 
 
 def _config() -> dict:
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = value.removeprefix("resources/")
-    config["sensitivity"]["min_lines"] = 10
-    config["survival"].update(n_bootstrap=0, penalizers=[0.1])
-    config["survival"]["outcome"]["models"] = ["logistic_regression"]
-    config["privacy"] = {"pseudonymize": True, "key_file": None}
-    return config
+    return small_demo_config(fast=True)
 
 
 def _command(*args: str) -> list[str]:
@@ -92,21 +84,6 @@ def _locks(work: Path) -> list[Path]:
     return list(locks.iterdir()) if locks.exists() else []
 
 
-def _stage_process(root: psutil.Process, stage: str) -> psutil.Process | None:
-    try:
-        children = root.children(recursive=True)
-    except psutil.Error:
-        return None
-    for child in children:
-        try:
-            cmd = child.cmdline()
-        except psutil.Error:
-            continue
-        if any(part.endswith("rxrank") for part in cmd[:2]) and stage in cmd:
-            return child
-    return None
-
-
 def _kill_during(work: Path, stage: str, *args: str, whole_run: bool) -> int:
     """Start ``snakemake *args``; once the ``stage`` job's process runs, SIGKILL either the whole
     run (Snakemake's process group: no clean-up at all) or only that job's process."""
@@ -119,7 +96,7 @@ def _kill_during(work: Path, stage: str, *args: str, whole_run: bool) -> int:
     try:
         deadline, victim = time.monotonic() + 600, None
         while victim is None and proc.poll() is None and time.monotonic() < deadline:
-            victim = _stage_process(psutil.Process(proc.pid), stage)
+            victim = stage_process(psutil.Process(proc.pid), stage)
             time.sleep(0.05)
         assert victim is not None, f"the {stage} job was never seen running\n{log.read_text()}"
         if whole_run:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from helpers import demo_config, write_demo_config
+from helpers import demo_config, stage_process, write_demo_config
 
 from rxrank.privacy import pseudonym
 
@@ -163,17 +163,6 @@ def test_rerun_is_a_no_op(run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def _stage_process(root: psutil.Process, stage: str) -> psutil.Process | None:
-    for child in root.children(recursive=True):
-        try:
-            cmd = child.cmdline()
-        except psutil.Error:
-            continue
-        if any(part.endswith("rxrank") for part in cmd[:2]) and stage in cmd:
-            return child
-    return None
-
-
 def test_killed_job_resumes_and_is_deterministic(run, tmp_path):
     """SIGKILL a stage in the middle of its work, rerun without cleanup: same rankings, byte for byte."""
     proc = subprocess.Popen(
@@ -183,7 +172,7 @@ def test_killed_job_resumes_and_is_deterministic(run, tmp_path):
     try:
         deadline, victim = time.time() + 600, None
         while victim is None and proc.poll() is None and time.time() < deadline:
-            victim = _stage_process(psutil.Process(proc.pid), "sensitivity")
+            victim = stage_process(psutil.Process(proc.pid), "sensitivity")
             time.sleep(0.1)
         assert victim is not None, "the sensitivity stage was never seen running"
         time.sleep(1.0)  # well inside the stage's work
