@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.bench
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -19,11 +19,14 @@ from browser import browser as open_browser
 from browser import chromium_path, visit
 from test_report import EVIL, PATIENTS, bundle, written  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.skipif(
-    chromium_path() is None,
-    reason="no Chromium installed: ci/install-system-deps.sh installs Debian's chromium "
-    "(as root: apt-get install --no-install-recommends chromium)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        chromium_path() is None,
+        reason="no Chromium installed: ci/install-system-deps.sh installs Debian's chromium "
+        "(as root: apt-get install --no-install-recommends chromium)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

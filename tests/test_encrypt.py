@@ -174,6 +174,7 @@ def test_encrypt_page_keeps_provenance_escaped():
     assert "&lt;b&gt;&amp;" in _plain_part(page)[0]
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     chromium_path() is None, reason="no Chromium installed (apt-get install chromium)"
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -198,8 +197,18 @@ def _bomb(path: Path, base: dict) -> Path:
     return path
 
 
-def _child_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+MEASURED = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(f'peak_kb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr); "
+    "sys.exit(code)"
+)
+
+
+def _run_measured(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``args`` in a fresh process of its own and return its peak memory (MB, with children)."""
+    proc = _run([sys.executable, "-c", MEASURED, *args], cwd, timeout=120)
+    peak = float(proc.stderr.rsplit("peak_kb=", 1)[1]) / 1024
+    return proc, peak
 
 
 def test_yaml_bomb_is_refused_by_check_and_workflow(small, tmp_path):
@@ -210,17 +219,17 @@ def test_yaml_bomb_is_refused_by_check_and_workflow(small, tmp_path):
     with pytest.raises(io.RxrankInputError, match="expands to more than 100,000 values"):
         load_config(bomb)
     assert config_size(yaml.safe_load(bomb.read_text())) > 100_000
-    proc = _run([sys.executable, "-m", "rxrank.cli", "check", "bomb.yaml"], work, timeout=120)
+    proc, peak = _run_measured([sys.executable, "-m", "rxrank.cli", "check", "bomb.yaml"], work)
     assert proc.returncode == 2 and "aliases" in proc.stderr
-    proc = _run(
+    assert peak < 1024
+    proc, peak = _run_measured(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
          "bomb.yaml", "--cores", "1", "-n"],
         work,
-        timeout=120,
     )  # fmt: skip
     assert proc.returncode != 0
     assert "expands to more than 100,000 values" in proc.stdout + proc.stderr
-    assert _child_peak_mb() < 1024
+    assert peak < 1024
 
 
 def test_two_gigabyte_table_is_refused_before_parsing(small, tmp_path):
@@ -241,20 +250,20 @@ def test_two_gigabyte_table_is_refused_before_parsing(small, tmp_path):
     config["cohort"]["expression"] = "demo/expression.tsv"
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        proc = _run([sys.executable, "-m", "rxrank.cli", "check", "config.yaml"], work, 120)
+        check = [sys.executable, "-m", "rxrank.cli", "check", "config.yaml"]
+        proc, peak = _run_measured(check, work)
         assert proc.returncode == 2, proc.stderr
         assert "demo/expression.tsv is 2.0 GB" in proc.stdout
         assert "limits.input_memory_gb" in proc.stdout
-        assert _child_peak_mb() < 1024
-        proc = _run(
+        assert peak < 1024
+        proc, peak = _run_measured(
             [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile",
              "config.yaml", "--cores", "1", "-n"],
             work,
-            timeout=120,
         )  # fmt: skip
         assert proc.returncode != 0
         assert "demo/expression.tsv is 2.0 GB" in proc.stdout + proc.stderr
-        assert _child_peak_mb() < 1024
+        assert peak < 1024
     finally:
         expr.unlink()
 

@@ -23,6 +23,7 @@ from helpers import TEST_KEY, small_demo_config
 from rxrank.demo import DemoSpec, write_demo
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 KEY = TEST_KEY
 INPUTS = [
     "demo/expression.tsv.gz", "demo/clinical.tsv", "demo/reference_expression.tsv.gz",
@@ -104,7 +105,6 @@ def runs(tmp_path_factory):
     return _rankings(clean), _rankings(varied)
 
 
-@pytest.mark.slow
 def test_legitimate_variants_give_the_clean_rankings(runs):
     clean, varied = runs
     assert len(clean) > 0 and set(clean.columns) == set(varied.columns)

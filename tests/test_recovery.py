@@ -34,6 +34,7 @@ from helpers import TEST_KEY, small_demo_config, stage_process
 from rxrank.demo import DemoSpec, write_demo
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 KEY = TEST_KEY
 FINAL = ("results/ranking/rankings.tsv", "results/reports/index.html")  # the final outputs
 SURVIVAL = [
@@ -150,7 +151,6 @@ def killed(run, tmp_path_factory) -> Path:
     return work
 
 
-@pytest.mark.slow
 def test_after_a_sigkill_the_lock_stays_and_snakemake_unlock_clears_it(killed, tmp_path):
     work = _copy(killed, tmp_path)
     assert _locks(work), "the killed run left no lock"
@@ -168,7 +168,6 @@ def test_after_a_sigkill_the_lock_stays_and_snakemake_unlock_clears_it(killed, t
     assert plan.returncode == 0 and "cannot be locked" not in _output(plan), _output(plan)
 
 
-@pytest.mark.slow
 def test_a_sigkill_during_forcerun_survival_is_redone_by_the_next_plain_run(killed, run, tmp_path):
     work = _copy(killed, tmp_path)
     # what the kill left: Snakemake had deleted the survival outputs when the job started
@@ -182,7 +181,6 @@ def test_a_sigkill_during_forcerun_survival_is_redone_by_the_next_plain_run(kill
     _assert_same_results(work, run)
 
 
-@pytest.mark.slow
 def test_a_killed_survival_job_in_forcerun_is_redone_by_the_next_plain_run(run, tmp_path):
     """The same with Snakemake alive (the job alone killed, e.g. out of memory): Snakemake removes
     the failed job's outputs and its lock; the next plain run must not say 'Nothing to be done'."""
@@ -198,7 +196,6 @@ def test_a_killed_survival_job_in_forcerun_is_redone_by_the_next_plain_run(run, 
     _assert_same_results(work, run)
 
 
-@pytest.mark.slow
 def test_every_stage_output_is_a_target(run, tmp_path):
     """A missing output of any stage (a crash inside it, or a file deleted by hand) is remade by
     the next plain run, with everything after it; not only missing rankings or reports."""

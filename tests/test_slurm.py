@@ -34,6 +34,7 @@ import yaml
 from helpers import write_demo_config
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
 SBIN = os.pathsep.join(["/usr/sbin", "/sbin"])
 

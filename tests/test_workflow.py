@@ -22,6 +22,7 @@ from helpers import demo_config, stage_process, write_demo_config
 from rxrank.privacy import pseudonym
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 KEY = "5f2b9c4e8a1d7063" * 4  # a test key of 256 bits, not secret
 
 BLOCK_NETWORK = """
@@ -204,6 +205,7 @@ def test_snakemake_report_carries_outputs_with_captions(run):
     assert " ".join(caption) in html
 
 
+@pytest.mark.browser
 def test_demo_reports_in_a_browser(run):
     """The real demo pages in headless Chromium, offline: no request, no console error."""
     from browser import browser, chromium_path, visit
