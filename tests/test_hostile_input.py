@@ -384,7 +384,7 @@ def test_clean_ids_returns_safe_distinct_ids_or_refuses(raw):
     st.booleans(),
 )
 def test_first_bad_line_finds_the_first_row_of_another_width(n, offsets, crlf):
-    from rxrank.io import _first_bad_line
+    from rxrank.io._read import _first_bad_line
 
     rows = ["\t".join(f"h{j}" for j in range(n))]
     rows += ["\t".join("1" for _ in range(n + d)) for d in offsets]
