@@ -26,7 +26,7 @@ import pandas as pd
 
 from bench.measure import Peer, SelfTimed, interleaved
 from bench.synth import expression
-from rxrank.correlation import corr
+from rxrank.coexpression import corr
 
 __all__ = ["bench_correlation", "corrcoef_in_subprocess", "standardise"]
 

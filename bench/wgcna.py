@@ -36,7 +36,7 @@ from sklearn.metrics import adjusted_rand_score
 from bench import report
 from bench.measure import Peer, SelfTimed, Timings, interleaved, timed
 from bench.synth import Planted, planted_modules
-from rxrank.correlation import ModuleResult, find_modules
+from rxrank.coexpression import ModuleResult, find_modules
 
 __all__ = [
     "R_SCRIPT",

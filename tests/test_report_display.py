@@ -15,7 +15,7 @@ import pytest
 from test_report import EVIL, _parse, _text, bundle  # noqa: F401 (fixture)
 
 from rxrank.report import render_index, render_patient
-from rxrank.report._render import display_text, fmt_age
+from rxrank.report._env import display_text, fmt_age
 from rxrank.report._svg import clean_text, short_text, svg_label
 
 SPOOF = "Ven\u202egnp.exe"  # reads "Venexe.png" when the override is obeyed

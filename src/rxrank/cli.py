@@ -214,7 +214,7 @@ def cmd_sensitivity(args) -> None:
 
 def cmd_correlation(args) -> None:
 
-    from .correlation import build_traits, run_correlation
+    from .associations import build_traits, run_correlation
 
     p = _params(args.params)
     cohort = io.read_output_h5ad(args.cohort)

@@ -4,6 +4,8 @@
 >>> write_reports(bundle, "results/reports")  # doctest: +SKIP
 """
 
-from ._render import ReportBundle, fmt_sig, render_index, render_patient, write_reports
+from ._bundle import ReportBundle
+from ._env import fmt_sig
+from ._write import render_index, render_patient, write_reports
 
 __all__ = ["ReportBundle", "fmt_sig", "render_index", "render_patient", "write_reports"]

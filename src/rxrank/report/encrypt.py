@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from rxrank.io import RxrankInputError
 from rxrank.privacy import require_strong_secret
 
+from ._env import environment, stylesheet
+
 __all__ = [
     "Sealing",
     "WrongPassphrase",
@@ -196,13 +198,11 @@ def encrypt_page(
         "ciphertext": _b64(ciphertext),
     }
     script = _decryptor()
-    from ._render import _environment, _stylesheet
-
     return (
-        _environment()
+        environment()
         .get_template("encrypted.html")
         .render(
-            css=_stylesheet(),
+            css=stylesheet(),
             kind=kind,
             sealed=_script_json(sealed),
             provenance=prov,  # escaped by the template; the decryptor shows the sealed copy

@@ -1,4 +1,4 @@
-"""Tests of rxrank.correlation: kernels vs numpy/scipy, planted-truth recovery on the demo data."""
+"""Tests of rxrank.coexpression: kernels vs numpy/scipy, planted-truth recovery on the demo data."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import adjusted_rand_score
 
-from rxrank import correlation as C
-from rxrank.io import RxrankInputError, read_clinical, read_expression, read_response
+from rxrank import coexpression as C
+from rxrank.coexpression._kernels import _standardise
+from rxrank.coexpression._network import _adjacency, _connectivity
+from rxrank.coexpression._treecut import _pam_assign
+from rxrank.io import RxrankInputError, read_expression
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -47,12 +50,6 @@ def cohort():
 @pytest.fixture(scope="module")
 def modules_signed(cohort):
     return C.find_modules(cohort)
-
-
-@pytest.fixture(scope="module")
-def reference():
-    ref = read_expression(DEMO / "reference_expression.tsv.gz", expression_type="log")
-    return ref.to_df(), read_response(DEMO / "reference_response.tsv")
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +289,7 @@ def test_find_modules_larger_planted_case(planted, planted_result):
 
 def test_find_modules_blockwise_planted_case(planted, caplog):
     pl, adata = planted
-    with caplog.at_level(logging.INFO, logger="rxrank.correlation"):
+    with caplog.at_level(logging.INFO, logger="rxrank.coexpression"):
         res = C.find_modules(adata, n_genes=3000, max_block_size=1000)
     assert res.params["n_blocks"] >= 3
     assert "gene blocks: 3000 genes in" in caplog.text
@@ -351,10 +348,10 @@ def test_pam_stage_assigns_close_genes_only():
     d[6, :3] = d[:3, 6] = 0.8
     np.fill_diagonal(d, 0.0)
     labels = np.array([0, 0, 0, 1, 1, 1, -1, -1])
-    out = C._pam_assign(d, labels, max_dist=0.5)
+    out = _pam_assign(d, labels, max_dist=0.5)
     assert list(out) == [0, 0, 0, 1, 1, 1, 1, -1]
-    assert list(C._pam_assign(d, labels, max_dist=0.1)) == list(labels)  # 0.2 > cut: stays
-    assert list(C._pam_assign(d, np.full(8, -1), 0.5)) == [-1] * 8
+    assert list(_pam_assign(d, labels, max_dist=0.1)) == list(labels)  # 0.2 > cut: stays
+    assert list(_pam_assign(d, np.full(8, -1), 0.5)) == [-1] * 8
 
 
 def test_pam_stage_recovers_weak_planted_modules():
@@ -377,11 +374,11 @@ def test_connectivity_in_blocks_matches_dense(signed):
     rng = np.random.default_rng(11)
     x = rng.normal(size=(30, 50)) + rng.normal(size=(30, 1))
     r = C.corr(x)
-    z = C._standardise(x, block_size=2000)
+    z = _standardise(x, block_size=2000)
     powers = [1, 2, 3, 6, 2.5]
-    conn = C._connectivity(z, powers, signed=signed, block_size=7)
+    conn = _connectivity(z, powers, signed=signed, block_size=7)
     for i, pw in enumerate(powers):
-        dense = C._adjacency(r, pw, signed=signed).sum(axis=1, dtype=np.float64)
+        dense = _adjacency(r, pw, signed=signed).sum(axis=1, dtype=np.float64)
         np.testing.assert_allclose(conn[i], dense, rtol=1e-4)
 
 
@@ -399,7 +396,7 @@ def test_find_modules_leaves_out_constant_and_all_missing_genes(caplog):
     x[:, 0] = 5.0
     x[:, 1] = np.nan
     adata.X = x
-    with caplog.at_level(logging.INFO, logger="rxrank.correlation"):
+    with caplog.at_level(logging.INFO, logger="rxrank.coexpression"):
         res = C.find_modules(adata, n_genes=1000)
     assert "1 gene(s) with every value missing left out (G00001)" in caplog.text
     assert "1 gene(s) without variation left out (G00000)" in caplog.text
@@ -485,171 +482,6 @@ def test_eigengenes_reapplied(modules_signed, cohort):
     assert eig.shape[0] == 50
     r = np.corrcoef(eig["M1"], modules_signed.eigengenes["M1"].iloc[:50])[0, 1]
     assert r > 0.95
-
-
-# ---------------------------------------------------------------------------------- module traits
-
-
-def test_module_traits_pairwise_complete_and_bh(modules_signed):
-    eig = modules_signed.eigengenes
-    rng = np.random.default_rng(8)
-    traits = pd.DataFrame(
-        {
-            "a": eig["M1"] + rng.normal(size=len(eig)),
-            "b": rng.normal(size=len(eig)),
-            "label": ["x"] * len(eig),  # non-numeric: skipped
-            "const": 1.0,  # no variation: skipped
-        },
-        index=eig.index,
-    )
-    traits.loc[traits.index[:13], "a"] = np.nan
-    traits.loc[traits.index[20:25], "b"] = np.nan
-    mt = C.module_traits(eig, traits)
-    assert list(mt.columns) == ["module", "trait", "r", "p", "q"]
-    assert set(mt["trait"]) == {"a", "b"}
-    assert len(mt) == 2 * eig.shape[1]
-    np.testing.assert_allclose(mt["q"], stats.false_discovery_control(mt["p"]), rtol=1e-12)
-    np.testing.assert_allclose(mt["q"], C.bh(mt["p"]))
-    for _, row in mt.iterrows():
-        ok = traits[row.trait].notna()
-        ref = stats.pearsonr(eig.loc[ok, row.module], traits.loc[ok, row.trait])
-        assert row.r == pytest.approx(ref.statistic, abs=1e-10)
-        assert row.p == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
-    top = mt.loc[mt.trait == "a"].sort_values("p").iloc[0]
-    assert top.module == "M1"
-
-
-def test_build_traits():
-    clinical = read_clinical(DEMO / "clinical.tsv")
-    preds = pd.DataFrame(
-        {"patient_id": ["P001", "P002"], "drug": ["Erlotinib"] * 2, "predicted": [1.0, 2.0]}
-    )
-    traits = C.build_traits(clinical, preds)
-    assert traits.index.name == "patient_id"
-    for col in ["os_months", "os_event", "age", "stage:IV", "treatment:Erlotinib"]:
-        assert col in traits
-    assert traits["sensitivity:Erlotinib"].notna().sum() == 2
-    assert set(traits["stage:IV"].unique()) <= {0.0, 1.0}
-
-
-# ------------------------------------------------------------------------------------- gene-drug
-
-
-def test_gene_drug_finds_planted_biomarkers(reference):
-    expr, response = reference
-    table = C.gene_drug_associations(expr, response, top=50)
-    assert list(table.columns) == ["drug", "gene", "r", "p", "q", "n_lines", "rank"]
-    assert (table.groupby("drug")["rank"].max() == 50).all()
-    truth = pd.read_csv(TRUTH / "biomarkers.tsv", sep="\t").fillna({"biomarker": ""})
-    signal = truth[truth["biomarker"] != ""]
-    assert len(signal) == 14
-    hits = 0
-    for drug, marker in zip(signal["drug"], signal["biomarker"], strict=True):
-        top10 = table.loc[(table.drug == drug) & (table["rank"] <= 10), "gene"]
-        hits += marker in set(top10)
-    assert hits >= 12  # measured: 14 of 14, all at rank 1
-
-
-@pytest.mark.parametrize("method", ["pearson", "spearman"])
-def test_gene_drug_matches_brute_force(reference, method):
-    expr, response = reference
-    r, p, n = C.gene_drug_matrix(expr, response, method=method)
-    wide = response.pivot(index="cell_line", columns="drug", values="value")
-    genes = list(expr.columns[:40]) + ["EGFR", "BCL2"]
-    brute = stats.pearsonr if method == "pearson" else stats.spearmanr
-    for drug in ["Erlotinib", "Venetoclax", "Cisplatin"]:
-        y = wide[drug].reindex(expr.index)
-        ok = y.notna()
-        assert ok.sum() < len(expr)  # the demo has missing responses for every drug
-        assert n[drug] == ok.sum()
-        for gene in genes:
-            ref = brute(expr.loc[ok, gene], y[ok])
-            assert r.at[gene, drug] == pytest.approx(ref.statistic, abs=1e-9)
-            assert p.at[gene, drug] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
-
-
-def test_gene_drug_q_per_drug_and_full_matrix(reference):
-    expr, response = reference
-    table, r = C.gene_drug_associations(expr, response, top=None, return_matrix=True)
-    assert r.shape == (expr.shape[1], response["drug"].nunique())
-    for _drug, grp in table.groupby("drug"):
-        np.testing.assert_allclose(grp["q"], stats.false_discovery_control(grp["p"]))
-        assert (np.diff(grp["r"].abs()) <= 0).all()
-        assert list(grp["rank"]) == list(range(1, len(grp) + 1))
-
-
-def test_gene_drug_full_matrix_npz(reference, tmp_path):
-    expr, response = reference
-    r, p, n = C.gene_drug_matrix(expr, response)
-    C.write_gene_drug_matrix(tmp_path / "m.npz", r, p, n)
-    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
-        assert z["r"].shape == r.shape and z["r"].dtype == np.float32
-        np.testing.assert_allclose(z["r"], r.to_numpy(), atol=1e-6, equal_nan=True)
-        assert list(z["genes"]) == list(r.index) and list(z["drugs"]) == list(r.columns)
-        drug = r.columns[0]
-        q = stats.false_discovery_control(p[drug].to_numpy())
-        np.testing.assert_allclose(z["q"][:, 0], q, rtol=1e-5, atol=1e-30)  # float32
-        assert list(z["n_lines"]) == list(n[r.columns])
-
-
-def test_gene_drug_constant_gene_and_sparse_drug():
-    lines = [f"L{i}" for i in range(8)]
-    expr = pd.DataFrame(
-        {"g1": np.arange(8.0), "flat": 2.0, "g2": [1, 3, 2, 5, 4, 6, 8, 7]}, index=lines
-    )
-    response = pd.DataFrame(
-        {
-            "cell_line": lines + lines[:2],
-            "drug": ["A"] * 8 + ["B"] * 2,
-            "value": list(np.arange(8.0) * 2) + [1.0, 2.0],
-        }
-    )
-    table = C.gene_drug_associations(expr, response, top=None)
-    assert set(table["drug"]) == {"A"}  # B has 2 lines only
-    a = table.set_index("gene")
-    assert a.at["g1", "r"] == pytest.approx(1.0)
-    assert a.at["flat", "r"] == 0.0 and a.at["flat", "p"] == pytest.approx(1.0)
-    with pytest.raises(RxrankInputError):
-        C.gene_drug_associations(expr, response.rename(columns={"value": "ic50"}))
-
-
-# ------------------------------------------------------------------------------------------ stage
-
-
-def test_run_correlation_outputs(cohort, reference):
-    expr, response = reference
-    clinical = read_clinical(DEMO / "clinical.tsv")
-    adata = cohort.copy()
-    adata.obs = adata.obs.join(clinical)
-    out = C.run_correlation(
-        adata, expr, response, None, params={"n_genes": 600, "gene_drug_top": 20, "neighbours": 3}
-    )
-    assert set(out) == {
-        "modules.tsv",
-        "hub_genes.tsv",
-        "eigengenes.tsv",
-        "soft_threshold.tsv",
-        "module_traits.tsv",
-        "gene_drug.tsv",
-        "neighbours.tsv",
-    }
-    assert list(out["modules.tsv"].columns) == ["gene", "module", "kME"]
-    nb = out["neighbours.tsv"]
-    assert len(nb) == 3 * 600 and set(nb["gene"]) == set(out["modules.tsv"]["gene"])
-    eig = out["eigengenes.tsv"]
-    assert eig.columns[0] == "patient_id" and len(eig) == adata.n_obs
-    assert list(out["soft_threshold.tsv"].columns) == ["power", "sft_r2", "slope", "mean_k"]
-    mt = out["module_traits.tsv"]
-    assert list(mt.columns) == ["module", "trait", "r", "p", "q"]
-    assert {"os_months", "os_event", "age"} <= set(mt["trait"])
-    assert set(mt["module"]) == set(eig.columns[1:])
-    gd = out["gene_drug.tsv"]
-    assert gd.groupby("drug").size().max() == 20
-    assert out["module_traits.tsv"].attrs["params"]["n_genes"] == 600
-    hubs = out["hub_genes.tsv"]
-    assert list(hubs.columns) == ["module", "rank", "gene", "kME"]
-    assert set(hubs["module"]) == set(eig.columns[1:])
-    assert hubs.groupby("module").size().max() == 10
 
 
 # ------------------------------------------------------- WGCNA parity script (Python side, no R)
@@ -843,65 +675,3 @@ def test_hub_genes_are_planted_hubs(planted, planted_result):
     assert (hubs.groupby("module")["kME"].apply(lambda v: v.is_monotonic_decreasing)).all()
     planted_hubs = {g for gs in pl.hubs.values() for g in gs}
     assert planted_hubs <= set(hubs["gene"])  # every planted hub is a top-5 hub of its module
-
-
-def test_binary_feature_associations_match_t_test():
-    rng = np.random.default_rng(23)
-    lines = [f"L{i}" for i in range(60)]
-    feats = pd.DataFrame(
-        {
-            "KRAS_mut": (rng.random(60) < 0.3).astype(float),
-            "TP53_mut": (rng.random(60) < 0.5).astype(float),
-            "rare": np.r_[np.ones(2), np.zeros(58)],  # 2 lines only: left out
-        },
-        index=lines,
-    )
-    feats.iloc[5, 1] = np.nan  # not assessed
-    resp = []
-    for drug, driver in [("drugA", "KRAS_mut"), ("drugB", None)]:
-        y = rng.normal(2.5, 1.0, 60)
-        if driver:
-            y -= 1.5 * feats[driver].to_numpy()
-        for line, v in zip(lines, y, strict=True):
-            if rng.random() > 0.1:
-                resp.append((line, drug, v))
-    response = pd.DataFrame(resp, columns=["cell_line", "drug", "value"])
-    out = C.binary_feature_associations(feats, response)
-    assert set(out["feature"]) == {"KRAS_mut", "TP53_mut"}
-    wide = response.pivot(index="cell_line", columns="drug", values="value")
-    for row in out.itertuples():
-        f = feats[row.feature].reindex(wide.index)
-        y = wide[row.drug]
-        ok = f.notna() & y.notna()
-        a, b = y[ok & (f == 1)], y[ok & (f == 0)]
-        ref = stats.ttest_ind(a, b, equal_var=True)
-        assert (row.n_with, row.n_without) == (len(a), len(b))
-        assert row.t == pytest.approx(ref.statistic, rel=1e-9)
-        assert row.p == pytest.approx(ref.pvalue, rel=1e-6)
-        assert row.mean_with == pytest.approx(a.mean()) and row.delta == pytest.approx(
-            a.mean() - b.mean()
-        )
-        sp = np.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
-        assert row.cohen_d == pytest.approx((a.mean() - b.mean()) / sp)
-        assert row.glass_delta == pytest.approx((a.mean() - b.mean()) / b.std())
-    top = out[out.drug == "drugA"].iloc[0]
-    assert top.feature == "KRAS_mut" and top.delta < -1 and top.q < 1e-4
-    for _, grp in out.groupby("drug"):
-        np.testing.assert_allclose(grp["q"], stats.false_discovery_control(grp["p"]))
-    with pytest.raises(RxrankInputError, match="0/1"):
-        C.binary_feature_associations(feats.assign(KRAS_mut=2.0), response)
-
-
-def test_demo_driver_alterations_are_each_drugs_top_binary_feature(demo_dir, reference, truth):
-    from rxrank.correlation import binary_feature_associations
-    from rxrank.io import read_binary_features
-
-    _, response = reference
-    calls = read_binary_features(demo_dir / "cell_line_features.tsv")
-    table = binary_feature_associations(calls, response)
-    drivers = truth["biomarkers"].query("driver == True")
-    assert len(drivers) == 6
-    for drug, gene in zip(drivers["drug"], drivers["biomarker"], strict=True):
-        top = table[table["drug"] == drug].sort_values("p").iloc[0]
-        # the planted driver: lines carrying it are more sensitive (lower ln IC50), strongly
-        assert top["feature"] == f"{gene}_alt" and top["delta"] < -1 and top["q"] < 1e-3, top

@@ -1,0 +1,171 @@
+"""WGCNA network construction: soft-thresholded adjacency, scale-free fit, topological overlap.
+
+The soft-threshold power is chosen by a scale-free topology fit of the connectivity (WGCNA's
+``pickSoftThreshold``), computed in gene blocks so that no genes x genes matrix is needed; the
+topological overlap (TOM) distance of a block's adjacency is what the tree is built on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RxrankInputError
+from ._kernels import _sym_gram, corr
+
+__all__ = ["pick_soft_threshold"]
+
+log = logging.getLogger(__name__)
+
+
+def _adjacency(r: np.ndarray, power: float, *, signed: bool) -> np.ndarray:
+    """Soft-thresholded adjacency (float32, zero diagonal): ((1+r)/2)^power or |r|^power."""
+    base = np.asarray(r, dtype=np.float32)
+    if signed:
+        base = (1.0 + base) / np.float32(2.0)
+    base = np.abs(base)
+    if float(power).is_integer() and 1 <= power <= 64:
+        # repeated squaring: a handful of in-place multiplies instead of a pow per element
+        a, sq, e = None, base, int(power)
+        while e:
+            if e & 1:
+                a = sq.copy() if a is None else np.multiply(a, sq, out=a)
+            e >>= 1
+            if e:
+                sq = sq * sq
+        del sq
+    else:
+        a = base ** np.float32(power)
+    np.fill_diagonal(a, 0.0)
+    return a
+
+
+def _scale_free_fit(k: np.ndarray, n_breaks: int = 10) -> tuple[float, float]:
+    """WGCNA's scaleFreeFitIndex: (R^2, slope) of log10 p(k) on log10 k over equal-width k bins."""
+    k = np.asarray(k, dtype=np.float64)
+    lo, hi = float(k.min()), float(k.max())
+    if not hi > lo or lo < 0:
+        return float("nan"), float("nan")
+    breaks = np.linspace(lo, hi, n_breaks + 1)
+    idx = np.clip(np.searchsorted(breaks, k, side="left") - 1, 0, n_breaks - 1)
+    counts = np.bincount(idx, minlength=n_breaks).astype(np.float64)
+    sums = np.bincount(idx, weights=k, minlength=n_breaks)
+    mids = (breaks[:-1] + breaks[1:]) / 2
+    dk = np.where(counts > 0, sums / np.maximum(counts, 1), mids)
+    if (dk <= 0).any():
+        return float("nan"), float("nan")
+    log_dk = np.log10(dk)
+    log_pdk = np.log10(counts / k.size + 1e-9)
+    slope, _ = np.polyfit(log_dk, log_pdk, 1)
+    rr = np.corrcoef(log_dk, log_pdk)[0, 1] if np.ptp(log_pdk) > 0 else 0.0
+    return float(rr * rr), float(slope)
+
+
+def _fit_table(powers: list[float], conn: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for power, k in zip(powers, conn, strict=True):
+        r2, slope = _scale_free_fit(k)
+        sft = -np.sign(slope) * r2 if np.isfinite(slope) else float("nan")
+        rows.append((power, sft, slope, float(k.mean())))
+    return pd.DataFrame(rows, columns=["power", "sft_r2", "slope", "mean_k"])
+
+
+def _soft_threshold_table(r: np.ndarray, powers: Iterable[float], *, signed: bool) -> pd.DataFrame:
+    """Scale-free fit for each power from a gene x gene correlation matrix."""
+    powers = list(powers)
+    conn = [_adjacency(r, p, signed=signed).sum(axis=1, dtype=np.float64) for p in powers]
+    return _fit_table(powers, np.asarray(conn))
+
+
+def _connectivity(
+    z: np.ndarray, powers: list[float], *, signed: bool, block_size: int
+) -> np.ndarray:
+    """Whole-network connectivity of every gene at every power (powers x genes), in gene blocks.
+
+    ``z`` is the standardised float32 matrix of :func:`_standardise`; only a genes x ``block_size``
+    slab of correlations exists at a time. Integer powers are reached by repeated multiplication
+    (one multiply per power step instead of a ``pow`` per power).
+    """
+    g = z.shape[1]
+    conn = np.zeros((len(powers), g))
+    steps = sorted({float(p) for p in powers})
+    integer = all(p.is_integer() and p >= 1 for p in steps)
+    zt = z.T
+    for j0 in range(0, g, block_size):
+        j1 = min(j0 + block_size, g)
+        r = zt @ np.ascontiguousarray(z[:, j0:j1])
+        np.clip(r, -1.0, 1.0, out=r)
+        base = (1.0 + r) / 2.0 if signed else np.abs(r)
+        del r
+        base[np.arange(j0, j1), np.arange(j1 - j0)] = 0.0
+        by_power = {}
+        if integer:
+            cur, at = base.copy(), 1.0
+            for p in steps:
+                while at < p:
+                    cur *= base
+                    at += 1.0
+                by_power[p] = cur.sum(axis=0, dtype=np.float64)
+        else:
+            for p in steps:
+                by_power[p] = (base ** np.float32(p)).sum(axis=0, dtype=np.float64)
+        for i, p in enumerate(powers):
+            conn[i, j0:j1] = by_power[float(p)]
+    return conn
+
+
+def _choose_power(table: pd.DataFrame, r2_cut: float) -> int | float:
+    """Lowest power whose signed R^2 reaches ``r2_cut``, else the power with the best fit."""
+    reach = np.flatnonzero(table["sft_r2"].to_numpy() >= r2_cut)
+    if reach.size:
+        return table["power"].iloc[reach[0]].item()
+    if table["sft_r2"].notna().any():
+        best = int(np.nanargmax(table["sft_r2"].to_numpy()))
+        log.info(
+            "no power reached scale-free R^2 %.2f; using power %s (R^2 %.3f)",
+            r2_cut,
+            table["power"].iloc[best],
+            table["sft_r2"].iloc[best],
+        )
+        return table["power"].iloc[best].item()
+    raise RxrankInputError("scale-free fit failed for every power (constant connectivity).")
+
+
+def pick_soft_threshold(
+    x: Any,
+    *,
+    powers: Iterable[float] = range(1, 21),
+    signed: bool = True,
+    r2_cut: float = 0.8,
+    block_size: int = 2000,
+) -> tuple[int | float, pd.DataFrame]:
+    """Choose the WGCNA soft-threshold power for samples x genes data ``x`` by scale-free fit.
+
+    Returns ``(power, table)``; table columns power, sft_r2 (-sign(slope) * R^2), slope, mean_k.
+    """
+    r = corr(x, block_size=block_size)
+    table = _soft_threshold_table(r, list(powers), signed=signed)
+    return _choose_power(table, r2_cut), table
+
+
+def _tom_distance(adj: np.ndarray, block_size: int = 2000) -> np.ndarray:
+    """1 - topological overlap of a (symmetric, zero-diagonal, non-negative) adjacency, float32.
+
+    TOM = (A A + A) / (min(k_i, k_j) + 1 - A); A A is symmetric and computed by
+    :func:`_sym_gram`, and the rest in place, so the result is exactly symmetric.
+    """
+    k = adj.sum(axis=1, dtype=np.float64).astype(np.float32)
+    tom = _sym_gram(adj, block_size)
+    tom += adj
+    den = np.minimum.outer(k, k)
+    den += np.float32(1.0)
+    den -= adj
+    tom /= den
+    del den
+    np.fill_diagonal(tom, 1.0)
+    np.subtract(np.float32(1.0), tom, out=tom)
+    return np.clip(tom, 0.0, 1.0, out=tom)

@@ -1,0 +1,162 @@
+"""Prognosis from a fitted :class:`CoxModel`: risk groups, median survival, S(t), bootstrap
+intervals, predicted curves and Kaplan-Meier curves by group."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter
+from lifelines.exceptions import ConvergenceError
+from lifelines.statistics import multivariate_logrank_test
+
+from ._cox import _EVENT, CoxModel, _median_of, _quiet_lifelines, _survival_at
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_prognosis(
+    model: CoxModel,
+    X: pd.DataFrame,
+    duration,
+    event,
+    *,
+    times: Sequence[float] = (12, 36, 60),
+    n_boot: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Percentile bootstrap intervals of each patient's median survival and S(t).
+
+    Patients are resampled with replacement, the Cox model is refitted at the chosen penalty
+    (design and penalty held fixed) and every patient's curve recomputed; the interval is the
+    (1 - level)/2 and (1 + level)/2 quantiles over resamples. A median not reached within a
+    resample's follow-up counts as +infinity, so an upper limit 'not reached' is reported as NaN."""
+    Xc = model._check(X)
+    df = CoxModel._frame(Xc, duration, event)
+    rng = np.random.default_rng(seed)
+    times = [float(t) for t in times]
+    surv_draws, med_draws = [], []
+    for _ in range(int(n_boot)):
+        take = rng.integers(0, len(df), len(df))
+        sample = df.iloc[take]
+        if sample[_EVENT].sum() < 2:
+            continue
+        try:
+            cph = CoxModel._fit_one(
+                sample.reset_index(drop=True), model.penalizer_, l1_ratio=model.l1_ratio_
+            )
+        except (ConvergenceError, ValueError, np.linalg.LinAlgError):
+            continue
+        surv_draws.append(_survival_at(cph, Xc, times))
+        med = _median_of(cph, Xc)
+        med_draws.append(np.where(np.isnan(med), np.inf, med))
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    out = pd.DataFrame(index=X.index)
+    if len(surv_draws) < max(10, n_boot // 2):
+        log.warning("only %d of %d bootstrap fits succeeded; no intervals", len(surv_draws), n_boot)
+        out["median_lower"] = out["median_upper"] = np.nan
+        for t in times:
+            out[f"{_time_label(t)}_lower"] = out[f"{_time_label(t)}_upper"] = np.nan
+        return out
+    meds = np.stack(med_draws)  # draws x patients
+    lo = np.quantile(meds, lo_q, axis=0, method="lower")
+    hi = np.quantile(meds, hi_q, axis=0, method="higher")
+    out["median_lower"] = np.where(np.isfinite(lo), lo, np.nan)
+    out["median_upper"] = np.where(np.isfinite(hi), hi, np.nan)
+    surv = np.stack(surv_draws)  # draws x times x patients
+    for k, t in enumerate(times):
+        out[f"{_time_label(t)}_lower"] = np.quantile(surv[:, k, :], lo_q, axis=0)
+        out[f"{_time_label(t)}_upper"] = np.quantile(surv[:, k, :], hi_q, axis=0)
+    out.attrs["n_boot"] = len(surv_draws)
+    return out
+
+
+def _time_label(t: float) -> str:
+    return f"s_{float(t):g}"
+
+
+def prognosis(
+    model: CoxModel,
+    X: pd.DataFrame,
+    *,
+    times: Sequence[float] = (12, 36, 60),
+    groups: Sequence[str] = ("low", "intermediate", "high"),
+) -> pd.DataFrame:
+    """Per-patient risk score, risk group (equal-sized quantiles of the cohort), median, S(t)."""
+    risk = model.predict_risk(X)
+    ranks = risk.rank(method="first")
+    group = pd.qcut(ranks, len(groups), labels=list(groups))
+    out = pd.DataFrame(
+        {
+            "risk_score": risk,
+            "risk_group": pd.Categorical(group, categories=list(groups), ordered=True),
+            "median_survival": model.predict_median(X),
+        },
+        index=X.index,
+    )
+    surv = model.predict_survival(X, times)
+    for t, row in zip(times, surv.to_numpy(), strict=True):
+        out[_time_label(t)] = row
+    out.index.name = "patient_id"
+    return out
+
+
+def patient_curves(
+    model: CoxModel, X: pd.DataFrame, times: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Predicted S(t): a ``time`` column then one column per patient;
+    without ``times``, 101 points from 0 to the longest training follow-up."""
+    if times is None:
+        t_max = float(model.model_.durations.max())
+        times = np.unique(np.round(np.linspace(0.0, t_max, 101), 3))
+    curves = model.predict_survival(X, times)
+    curves.columns = [str(c) for c in curves.columns]
+    return curves.reset_index()
+
+
+def km_by_group(duration, event, groups) -> tuple[pd.DataFrame, float]:
+    """Kaplan-Meier curves (95% CI) per group and the multivariate log-rank p-value."""
+    frame = pd.DataFrame(
+        {
+            "duration": np.asarray(duration, dtype=float),
+            "event": np.asarray(event, dtype=int),
+            "group": np.asarray(groups, dtype=object),
+        }
+    )
+    if isinstance(groups, pd.Series | pd.Categorical) and isinstance(
+        getattr(groups, "dtype", None), pd.CategoricalDtype
+    ):
+        order = [g for g in groups.dtype.categories if (frame["group"] == g).any()]
+    else:
+        order = sorted(frame["group"].dropna().unique(), key=str)
+    parts = []
+    with _quiet_lifelines():
+        for g in order:
+            sub = frame[frame["group"] == g]
+            kmf = KaplanMeierFitter().fit(sub["duration"], sub["event"], label=str(g))
+            ci = kmf.confidence_interval_survival_function_
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "group": str(g),
+                        "time": kmf.survival_function_.index.to_numpy(dtype=float),
+                        "survival": kmf.survival_function_.iloc[:, 0].to_numpy(),
+                        "lower": ci.iloc[:, 0].to_numpy(),
+                        "upper": ci.iloc[:, 1].to_numpy(),
+                    }
+                )
+            )
+        p = np.nan
+        if len(order) > 1:
+            p = float(
+                multivariate_logrank_test(frame["duration"], frame["group"], frame["event"]).p_value
+            )
+    km = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["group", "time", "survival", "lower", "upper"])
+    )
+    return km, p
