@@ -9,23 +9,35 @@ breaking ties.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .io import target_genes
 
-__all__ = ["DEFAULT_WEIGHTS", "TIERS", "assign_tier", "rank_treatments"]
+__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "TIERS", "Component", "assign_tier", "rank_treatments"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = {
-    "sensitivity": 1.0,
-    "reliability": 0.5,
-    "target": 0.25,
-    "survival": 0.5,
-    "module": 0.1,
+
+@dataclass(frozen=True)
+class Component:
+    """One kind of evidence in a rank: how reports name it and its default weight."""
+
+    label: str
+    weight: float
+
+
+#: the ranking's components in output order (``comp_<name>`` columns); the report imports this list
+COMPONENTS = {
+    "sensitivity": Component("predicted sensitivity", 1.0),
+    "reliability": Component("model reliability", 0.5),
+    "target": Component("target expression", 0.25),
+    "survival": Component("survival evidence", 0.5),
+    "module": Component("co-expression module evidence", 0.1),
 }
+DEFAULT_WEIGHTS = {name: c.weight for name, c in COMPONENTS.items()}
 
 TIERS = [
     (
@@ -164,6 +176,7 @@ def rank_treatments(
         "survival": -np.log(table["survival_hr"]),
         "module": table["module_value"],
     }
+    assert list(raw) == list(COMPONENTS), "every component needs its raw value here"
     table["score"] = 0.0
     for name, values in raw.items():
         comp = _standardise(values.astype(float))

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from rxrank.ranking import COMPONENTS as RANKING_COMPONENTS
+
 from . import _figures as figs
 from ._cohort import TOP_N, Cohort, to_bool, to_float
 from ._env import CELL_MAX, NA, NAME_MAX, clip_text, fmt_interval, fmt_sig, fmt_text, is_missing
@@ -21,14 +23,9 @@ __all__ = ["COMPONENTS", "COMPONENT_NAMES", "patient_context"]
 MAX_TARGET_GENES = 15
 _SPLIT_GENES = re.compile(r"[;,|]")
 
-COMPONENTS = ("comp_sensitivity", "comp_reliability", "comp_target", "comp_survival", "comp_module")
-COMPONENT_NAMES = {
-    "comp_sensitivity": "predicted sensitivity",
-    "comp_reliability": "model reliability",
-    "comp_target": "target expression",
-    "comp_survival": "survival evidence",
-    "comp_module": "co-expression module evidence",
-}
+#: the rankings' component columns and their names, from the ranking's one list
+COMPONENTS = tuple(f"comp_{name}" for name in RANKING_COMPONENTS)
+COMPONENT_NAMES = {f"comp_{name}": c.label for name, c in RANKING_COMPONENTS.items()}
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 
 
