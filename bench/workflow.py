@@ -351,7 +351,9 @@ def bench_workflow(
     own = Path(sys.executable).with_name("rxrank")
     real = str(own) if own.exists() else shutil.which("rxrank")
     if real is None:
-        raise RuntimeError("the rxrank console script is not on PATH: python3 -m pip install -e '.[workflow]'")
+        raise RuntimeError(
+            "the rxrank console script is not on PATH: python3 -m pip install -e '.[workflow]'"
+        )
     runs = []
     with tempfile.TemporaryDirectory(prefix="rxrank-workflow-") as tmp:
         for n in patients:

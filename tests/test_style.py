@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]])
 def test_ruff(args):
     proc = subprocess.run(
-        [sys.executable, "-m", "ruff", *args, "src", "tests"],
+        [sys.executable, "-m", "ruff", *args, "src", "tests", "bench", "scripts"],
         cwd=ROOT,
         capture_output=True,
         text=True,
