@@ -15,6 +15,7 @@ include: "workflow/rules/singlecell.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/correlation.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/outcome.smk"
 include: "workflow/rules/ranking.smk"
 include: "workflow/rules/report.smk"
 
@@ -31,6 +32,7 @@ rule all:
         rules.sensitivity.output,
         rules.correlation.output,
         rules.survival.output,
+        rules.outcome.output,
         rules.rank.output,
         rules.report.output,  # the index and every patient's page
     default_target: True

@@ -532,8 +532,8 @@ def survival_section(res: dict[str, Any], run: dict[str, Any]) -> str:
         "x (4 penalties x 3 inner folds + 1), and the final fit), so the ratio shows rxrank's own "
         "overhead (Uno's C, input checks); the chosen penalty can differ because lifelines draws "
         "its own folds. The whole survival stage also bootstraps the "
-        "per-patient intervals (100 refits) and runs the outcome classifiers: its time per rule is "
-        "in docs/cluster.md.",
+        "per-patient intervals (100 refits); the outcome classifiers are a stage of their own. "
+        "Their time per rule is in docs/cluster.md.",
     ]
     return "\n".join(out) + "\n"
 

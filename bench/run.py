@@ -95,10 +95,10 @@ SIZES: dict[str, dict[str, Any]] = {
         "profiling": {"samples": 200, "genes": 1500, "repeats": 2},
         "reports": {"patients": 100, "drugs": 50, "lines": 200, "peer_patients": 5, "repeats": 1},
         "dag": {"patients": (100, 500), "profiles": ("slurm",), "repeats": 1},
-        # fixed costs dominate the survival stage at this size: the outcome classifiers' nested CV
-        # (SVM, random forest, gradient boosting) about 25 s, the Cox model's nested CV over the
-        # penalty grid about 10 s, the 100 bootstrap refits about 10 s: quick mode keeps the
-        # logistic regression, one penalty (plain CV) and no bootstrap intervals
+        # fixed costs dominate the survival and outcome stages at this size: the outcome
+        # classifiers' nested CV (SVM, random forest, gradient boosting) about 25 s, the Cox model's
+        # nested CV over the penalty grid about 10 s, the 100 bootstrap refits about 10 s: quick
+        # mode keeps the logistic regression, one penalty (plain CV) and no bootstrap intervals
         "workflow": {
             "patients": (60,),
             "overrides": {

@@ -527,6 +527,7 @@ STAGE_ORDER = (
     "sensitivity",
     "correlation",
     "survival",
+    "outcome",
     "rank",
     "report",
 )

@@ -29,7 +29,7 @@ STAGES = {
 #: does removing one without removing it here
 KNOWN = {
     ("associations", "coexpression"): "gene-drug tests use the correlation kernels (corr, bh)",
-    ("survival", "outcome"): "run_survival runs the outcome classifiers (issue 20: own stage)",
+    ("report", "ranking"): "the report takes component names and columns from ranking.COMPONENTS",
 }
 
 

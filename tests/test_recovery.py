@@ -39,9 +39,9 @@ KEY = TEST_KEY
 FINAL = ("results/ranking/rankings.tsv", "results/reports/index.html")  # the final outputs
 SURVIVAL = [
     "cox_summary.tsv", "metrics.json", "patients.tsv", "km.tsv", "patient_curves.tsv",
-    "treatment_effects.tsv", "longitudinal.tsv", "outcome_metrics.tsv",
-    "outcome_calibration.tsv", "outcome_patients.tsv",
+    "treatment_effects.tsv", "longitudinal.tsv",
 ]  # fmt: skip
+OUTCOME = ["metrics.tsv", "calibration.tsv", "patients.tsv", "summary.json"]  # its own stage
 
 
 def _config() -> dict:
@@ -118,9 +118,10 @@ def _copy(run: Path, tmp: Path) -> Path:
 
 
 def _assert_same_results(work: Path, run: Path) -> None:
-    """Complete, and the same as the clean run: rankings and survival tables byte for byte, every
-    report page present."""
-    for rel in [FINAL[0], *(f"results/survival/{name}" for name in SURVIVAL)]:
+    """Complete, and the same as the clean run: rankings, survival and outcome tables byte for
+    byte, every report page present."""
+    survival = [f"results/survival/{name}" for name in SURVIVAL]
+    for rel in [FINAL[0], *survival, *(f"results/outcome/{name}" for name in OUTCOME)]:
         assert (work / rel).read_bytes() == (run / rel).read_bytes(), rel
     pages = sorted(p.name for p in (run / "results/reports").glob("*.html"))
     assert sorted(p.name for p in (work / "results/reports").glob("*.html")) == pages

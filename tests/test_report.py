@@ -147,15 +147,15 @@ def bundle() -> ReportBundle:
             "cv_cindex_sd": 0.04,
             "ph_violations": [],
             "time_unit": "months",
-            "outcome": {
-                "column": "response",
-                "available": True,
-                "note": "Probabilities are out-of-fold.",
-                "n": 3,
-                "positives": 1,
-                "best_model": "logistic_regression",
-                "best_beats_baseline": True,
-            },
+        },
+        outcome_summary={
+            "column": "response",
+            "available": True,
+            "note": "Probabilities are out-of-fold.",
+            "n": 3,
+            "positives": 1,
+            "best_model": "logistic_regression",
+            "best_beats_baseline": True,
         },
         outcome_metrics=pd.DataFrame(
             {
@@ -533,9 +533,9 @@ def test_outcome_classifier_absent_says_why(bundle):
     from dataclasses import replace
 
     note = "the clinical table has no column 'response'"
-    metrics = {**bundle.survival_metrics, "outcome": {"available": False, "note": note}}
+    summary = {"available": False, "note": note}
     empty = pd.DataFrame(columns=["model", "auroc_mean"])
-    plain = replace(bundle, survival_metrics=metrics, outcome_metrics=empty, outcome_patients=None)
+    plain = replace(bundle, outcome_summary=summary, outcome_metrics=empty, outcome_patients=None)
     index = _text(_parse(render_index(plain)))
     assert f"No outcome classifier: {note}" in index and "CV AUROC" not in index
     assert "Probability of response" not in render_patient(plain, "PT-ALPHA")

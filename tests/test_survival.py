@@ -22,7 +22,6 @@ from rxrank.survival import (
     patient_curves,
     prognosis,
     run_survival,
-    treatment_biomarker,
     treatment_effects,
     uno_cindex,
 )
@@ -76,7 +75,6 @@ def outputs(clinical, features):
         "seed": 0,
         "n_bootstrap": 20,
         "penalizers": [0.1, 1.0],
-        "outcome": {"column": None},
     }
     return run_survival(clinical, features, params=params)
 
@@ -295,23 +293,6 @@ def test_erlotinib_benefit_concentrates_in_egfr_driven(demo_fit, clinical, featu
     assert lap["hr"].nunique() == 1 and lap["p_interaction"].isna().all()
 
 
-def test_treatment_biomarker_is_the_received_drugs_standardised_biomarker():
-    clin = pd.DataFrame(
-        {"treatment": ["A", "A", "B", "ref", "B", "A"]},
-        index=pd.Index([f"P{i}" for i in range(6)], name="patient_id"),
-    )
-    a = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, np.nan], index=clin.index)
-    b = pd.Series([0.0, 0.0, 10.0, 0.0, -10.0, 0.0], index=clin.index)
-    out = treatment_biomarker(clin, "treatment", {"A": a, "B": b})
-    za = (a - a.mean()) / a.std(ddof=0)
-    zb = (b - b.mean()) / b.std(ddof=0)
-    expected = [za["P0"], za["P1"], zb["P2"], 0.0, zb["P4"], 0.0]  # ref arm and missing: 0
-    np.testing.assert_allclose(out.to_numpy(), expected)
-    assert out.name == "treatment_biomarker"
-    assert treatment_biomarker(clin, None, {"A": a}) is None
-    assert treatment_biomarker(clin, "treatment", {}) is None
-
-
 def test_treatment_effects_without_treatment_column(demo_fit, clinical):
     X, _ = demo_fit
     out = treatment_effects(
@@ -350,9 +331,6 @@ def test_run_survival_outputs_follow_contract(outputs):
         "treatment_effects.tsv",
         "longitudinal.tsv",
         "metrics.json",
-        "outcome_metrics.tsv",
-        "outcome_calibration.tsv",
-        "outcome_patients.tsv",
     }
     assert list(outputs["patients.tsv"].columns) == [
         "patient_id",
@@ -391,11 +369,10 @@ def test_run_survival_outputs_follow_contract(outputs):
         "l1_ratio",
         "selection_metric",
         "intervals",
-        "outcome",
     ):
         assert key in metrics
+    assert "outcome" not in metrics  # the outcome classifiers are a stage of their own
     assert metrics["selection_metric"] == "harrell"  # 30% censored
-    assert metrics["outcome"]["available"] is False  # this fixture's params switch it off
     assert (
         metrics["longitudinal"]["available"] is False
         and "not set" in (metrics["longitudinal"]["note"])
@@ -717,7 +694,6 @@ def test_cli_biomarkers_default_to_sensitivity_and_config_adds_features(tmp_path
         "n_bootstrap": 0,
         "penalizers": [0.1],
         "biomarkers": {"Lapatinib": "M1"},
-        "outcome": {"column": None},
     }
     assert cli.main(_cli_inputs(tmp_path, clinical, truth, params)) == 0
     eff = pd.read_csv(tmp_path / "treatment_effects.tsv", sep="\t")
@@ -820,7 +796,6 @@ def test_time_varying_cox_reproduces_stanford_heart():
     )
     assert np.allclose(out["longitudinal.tsv"]["coef"], summary["coef"])
     assert out["metrics.json"]["longitudinal"]["available"] is True
-    assert out["metrics.json"]["outcome"]["available"] is False  # no `response` column
 
 
 def test_time_varying_cox_rejects_bad_intervals():

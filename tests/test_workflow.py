@@ -82,7 +82,9 @@ def test_every_output_of_the_design_exists(run):
         "correlation/eigengenes.tsv", "correlation/module_traits.tsv", "correlation/gene_drug.tsv",
         "sensitivity/metrics.tsv", "sensitivity/predictions.tsv", "sensitivity/model/model.npz",
         "sensitivity/model/metadata.json", "survival/cox_summary.tsv", "survival/metrics.json",
-        "survival/patients.tsv", "survival/treatment_effects.tsv", "ranking/rankings.tsv",
+        "survival/patients.tsv", "survival/treatment_effects.tsv", "outcome/metrics.tsv",
+        "outcome/calibration.tsv", "outcome/patients.tsv", "outcome/summary.json",
+        "ranking/rankings.tsv",
         "reports/index.html", "provenance.json",
     ]:  # fmt: skip
         assert (results / rel).stat().st_size > 0, rel
@@ -245,9 +247,8 @@ def test_encrypted_demo_reports_round_trip_without_plaintext(run, tmp_path):
         "patient-curves": "survival/patient_curves.tsv",
         "survival-metrics": "survival/metrics.json", "target-z": "profiling/target_z.tsv",
         "module-traits": "correlation/module_traits.tsv",
-        "outcome-metrics": "survival/outcome_metrics.tsv",
-        "outcome-calibration": "survival/outcome_calibration.tsv",
-        "outcome-patients": "survival/outcome_patients.tsv",
+        "outcome-metrics": "outcome/metrics.tsv", "outcome-calibration": "outcome/calibration.tsv",
+        "outcome-patients": "outcome/patients.tsv", "outcome-summary": "outcome/summary.json",
     }  # fmt: skip
     args = [f"--{k}={r / v}" for k, v in inputs.items()]
     argv = ["report", f"--params={json.dumps(params)}", *args, f"--outdir={out}"]

@@ -26,10 +26,10 @@ from .coexpression._kernels import (
     _pearson_p,
     _rank,
 )
+from .config import CorrelationParams
 from .errors import RxrankInputError
 
 __all__ = [
-    "DEFAULT_PARAMS",
     "binary_feature_associations",
     "build_traits",
     "gene_drug_associations",
@@ -43,28 +43,6 @@ log = logging.getLogger(__name__)
 
 # obs columns written by the profiling stage that are not clinical traits
 QC_COLUMNS = ("total_counts", "n_genes", "n_genes_by_counts", "pct_counts_mt", "log1p_total_counts")
-
-DEFAULT_PARAMS: dict[str, Any] = {
-    "n_genes": 1000,
-    "power": None,
-    "powers": list(range(1, 21)),
-    "r2_cut": 0.8,
-    "signed": True,
-    "min_module_size": 15,
-    "merge_cut_height": 0.25,
-    "deep_split": 2,
-    "min_kme": 0.3,
-    "block_size": 2000,
-    "max_block_size": 5000,
-    "min_samples": 10,
-    "seed": 0,
-    "pam_stage": True,
-    "gene_drug_method": "pearson",
-    "gene_drug_top": 50,
-    "gene_drug_min_lines": 10,
-    "hub_genes": 10,
-    "neighbours": 0,
-}
 
 
 def build_traits(
@@ -397,31 +375,29 @@ def run_correlation(
     ``binary_features`` (cell lines x 0/1 calls, e.g. mutations) adds ``feature_drug.tsv``
     (:func:`binary_feature_associations`).
 
-    ``traits`` is indexed by patient ID (None: :func:`build_traits` of ``cohort.obs``). Parameters
-    missing from ``params`` take :data:`DEFAULT_PARAMS`; the parameters used are in each frame's
-    ``.attrs["params"]``.
+    ``traits`` is indexed by patient ID (None: :func:`build_traits` of ``cohort.obs``); ``params``
+    is the ``correlation`` section (:class:`rxrank.config.CorrelationParams` or its mapping); the
+    parameters used are in each frame's ``.attrs["params"]``.
     """
-    given = dict(params or {})
-    unknown = sorted(set(given) - set(DEFAULT_PARAMS))
-    if unknown:
-        log.warning("correlation: unknown parameters ignored: %s", unknown)
-    par = {**DEFAULT_PARAMS, **{k: v for k, v in given.items() if k in DEFAULT_PARAMS}}
+    if not isinstance(params, CorrelationParams):
+        params = CorrelationParams.from_config(params)
+    par = params.to_dict()
     result = find_modules(
         cohort,
-        n_genes=int(par["n_genes"]),
-        power=par["power"],
-        powers=par["powers"],
-        r2_cut=float(par["r2_cut"]),
-        signed=bool(par["signed"]),
-        min_module_size=int(par["min_module_size"]),
-        merge_cut_height=float(par["merge_cut_height"]),
-        deep_split=int(par["deep_split"]),
-        min_kme=float(par["min_kme"]),
-        block_size=int(par["block_size"]),
-        max_block_size=int(par["max_block_size"]),
-        min_samples=int(par["min_samples"]),
-        seed=int(par["seed"]),
-        pam_stage=bool(par["pam_stage"]),
+        n_genes=params.n_genes,
+        power=params.power,
+        powers=list(params.powers),
+        r2_cut=params.r2_cut,
+        signed=params.signed,
+        min_module_size=params.min_module_size,
+        merge_cut_height=params.merge_cut_height,
+        deep_split=params.deep_split,
+        min_kme=params.min_kme,
+        block_size=params.block_size,
+        max_block_size=params.max_block_size,
+        min_samples=params.min_samples,
+        seed=params.seed,
+        pam_stage=params.pam_stage,
     )
     if traits is None:
         traits = build_traits(cohort.obs)
@@ -429,14 +405,14 @@ def run_correlation(
     gd = gene_drug_associations(
         reference_expr,
         response,
-        top=par["gene_drug_top"],
-        method=par["gene_drug_method"],
-        min_lines=int(par["gene_drug_min_lines"]),
+        top=params.gene_drug_top,
+        method=params.gene_drug_method,
+        min_lines=params.gene_drug_min_lines,
     )
     used = {**par, **result.params}
     out = {
         "modules.tsv": result.modules,
-        "hub_genes.tsv": hub_genes(result.modules, int(par["hub_genes"])),
+        "hub_genes.tsv": hub_genes(result.modules, params.hub_genes),
         "eigengenes.tsv": result.eigengenes.reset_index(),
         "soft_threshold.tsv": result.soft_threshold,
         "module_traits.tsv": mt,
@@ -444,12 +420,10 @@ def run_correlation(
     }
     if binary_features is not None:
         out["feature_drug.tsv"] = binary_feature_associations(binary_features, response)
-    if int(par["neighbours"]) > 0:  # top-k co-expressed genes of each network gene
+    if params.neighbours > 0:  # top-k co-expressed genes of each network gene
         genes = result.modules["gene"].tolist()
         x = cohort[:, genes].to_df()
-        out["neighbours.tsv"] = top_neighbours(
-            x, int(par["neighbours"]), block_size=int(par["block_size"])
-        )
+        out["neighbours.tsv"] = top_neighbours(x, params.neighbours, block_size=params.block_size)
     for frame in out.values():
         frame.attrs["params"] = used
     return out

@@ -226,9 +226,7 @@ def cmd_correlation(args) -> None:
     )
     # feature_drug.tsv is always written (headers only without a binary features table)
     out.setdefault("feature_drug.tsv", pd.DataFrame(columns=FEATURE_DRUG_COLUMNS))
-    outdir = Path(args.outdir)
-    for name, frame in out.items():
-        io.write_tsv(frame, outdir / name)
+    io.write_outputs(out, args.outdir)
 
 
 FEATURE_DRUG_COLUMNS = [
@@ -237,11 +235,9 @@ FEATURE_DRUG_COLUMNS = [
 ]  # fmt: skip
 
 
-def cmd_survival(args) -> None:
-
-    from .survival import run_survival
-
-    p = _params(args.params)
+def _survival_inputs(args, p: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """What the survival and outcome stages read: the cohort's clinical columns, the features
+    (eigengenes, ``sensitivity:<drug>``) and the ``survival`` section with the cohort's defaults."""
     cohort = p["cohort"]
     obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
     eigengenes = io.read_output_tsv(args.eigengenes, index_col="patient_id")
@@ -270,6 +266,15 @@ def cmd_survival(args) -> None:
             **{a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features},
             **(params.get("biomarkers") or {}),
         }
+    return obs, features, params
+
+
+def cmd_survival(args) -> None:
+
+    from .survival import run_survival
+
+    p = _params(args.params)
+    obs, features, params = _survival_inputs(args, p)
     longitudinal = None
     if getattr(args, "longitudinal", None):
         from .identifiers import clean_ids
@@ -295,15 +300,16 @@ def cmd_survival(args) -> None:
         features,
         params=params,
         longitudinal=longitudinal,
-        source=f"clinical table {cohort.get('clinical', '')}".strip(),
+        source=f"clinical table {p['cohort'].get('clinical', '')}".strip(),
     )
-    outdir = Path(args.outdir)
-    for name, value in out.items():
-        if name.endswith(".json"):
-            with io.atomic_path(outdir / name) as tmp:
-                tmp.write_text(json.dumps(value, indent=2, default=float))
-        else:
-            io.write_tsv(value, outdir / name)
+    io.write_outputs(out, args.outdir)
+
+
+def cmd_outcome(args) -> None:
+    from .outcome import run_outcome_stage
+
+    obs, features, params = _survival_inputs(args, _params(args.params))
+    io.write_outputs(run_outcome_stage(obs, features, params=params), args.outdir)
 
 
 def cmd_rank(args) -> None:
@@ -321,7 +327,7 @@ def cmd_rank(args) -> None:
         treatment_effects=read(args.treatment_effects),
         module_traits=read(args.module_traits),
         eigengenes=read(args.eigengenes, index_col="patient_id"),
-        **p.get("ranking", {}),
+        params=p.get("ranking"),
     )
     io.write_tsv(table, args.out)
 
@@ -366,6 +372,7 @@ def cmd_report(args) -> None:
         outcome_metrics=read(args.outcome_metrics),
         outcome_calibration=read(args.outcome_calibration),
         outcome_patients=read(args.outcome_patients),
+        outcome_summary=_read_json(args.outcome_summary),
     )
     sealing = None
     if (p.get("privacy") or {}).get("encrypt_reports"):
@@ -424,6 +431,12 @@ def cmd_rotate_passphrases(args) -> int:
         mode=privacy.get("passphrases", "random"),
     )
     return 0
+
+
+def cmd_defaults(args) -> None:
+    from .config import defaults_yaml
+
+    sys.stdout.write(defaults_yaml())
 
 
 def cmd_demo(args) -> None:
@@ -515,7 +528,16 @@ def build_parser() -> argparse.ArgumentParser:
         "predictions",
         "outdir",
         "longitudinal?",
-        help="Cox models, prognosis, treatment effects, outcome classifiers",
+        help="Cox models, prognosis, treatment effects",
+    )
+    add(
+        "outcome",
+        cmd_outcome,
+        "cohort",
+        "eigengenes",
+        "predictions",
+        "outdir",
+        help="binary-outcome classifiers (nested-CV AUROC vs the baseline, calibration)",
     )
     add(
         "rank",
@@ -547,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
         "outcome-metrics",
         "outcome-calibration",
         "outcome-patients",
+        "outcome-summary",
         "outdir",
         "provenance",
         help="HTML reports",
@@ -579,6 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--patients", nargs="+", metavar="RX-...", help="only these reports (default: all)"
     )
     sp.set_defaults(func=cmd_rotate_passphrases)
+    sp = sub.add_parser("defaults", help="print every setting with its default (YAML)")
+    sp.set_defaults(func=cmd_defaults)
     sp = sub.add_parser("demo", help="write the demo cohort and reference")
     sp.add_argument("outdir", nargs="?", default="resources")
     sp.set_defaults(func=cmd_demo)

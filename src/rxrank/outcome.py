@@ -6,8 +6,9 @@ fitted step (imputation, scaling, one-hot encoding, hyper-parameter choice, SVM 
 inside a scikit-learn ``Pipeline`` that is refitted in each outer fold; hyper-parameters are chosen
 by an inner CV within the outer training fold (nested CV), so the reported AUROC never saw the
 patients it scores. The best model's out-of-fold probability of every patient joins the report, with
-a calibration table of every model. :func:`run_outcome` builds the ``outcome_*`` files of
-``results/survival/`` (see ``docs/outputs.md``).
+a calibration table of every model. :func:`run_outcome_stage` builds every file of
+``results/outcome/`` (see ``docs/outputs.md``): it chooses what the classifiers are given, and
+:func:`run_outcome` fits them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
     "make_model",
     "metric_columns",
     "run_outcome",
+    "run_outcome_stage",
+    "treatment_biomarker",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ _Z = 1.959963984540054
 
 
 def metric_columns(cv_folds: int) -> list[str]:
-    """Columns of ``outcome_metrics.tsv`` for ``cv_folds`` outer folds."""
+    """Columns of ``outcome/metrics.tsv`` for ``cv_folds`` outer folds."""
     return [
         "model",
         "auroc_mean",
@@ -244,12 +247,12 @@ def compare_classifiers(X: pd.DataFrame, y, **kwargs) -> OutcomeComparison:
     return OutcomeComparison(**kwargs).fit(X, y)
 
 
-def _empty(cv_folds: int, metrics: dict) -> dict:
+def _empty(cv_folds: int, summary: dict) -> dict:
     return {
-        "metrics": metrics,
-        "outcome_metrics.tsv": pd.DataFrame(columns=metric_columns(cv_folds)),
-        "outcome_calibration.tsv": pd.DataFrame(columns=CALIBRATION_COLUMNS),
-        "outcome_patients.tsv": pd.DataFrame(columns=PATIENT_COLUMNS),
+        "metrics.tsv": pd.DataFrame(columns=metric_columns(cv_folds)),
+        "calibration.tsv": pd.DataFrame(columns=CALIBRATION_COLUMNS),
+        "patients.tsv": pd.DataFrame(columns=PATIENT_COLUMNS),
+        "summary.json": summary,
     }
 
 
@@ -262,10 +265,10 @@ def run_outcome(
     feature_columns: Sequence[str] = (),
     seed: int = 0,
 ) -> dict:
-    """Outcome-classifier outputs keyed by file name, plus ``metrics`` for ``metrics.json``.
+    """The files of ``results/outcome/`` keyed by name: three tables and ``summary.json``.
 
     Without the outcome column (``params['column']``, default ``response``; ``null`` switches the
-    classifiers off) the tables have headers only and ``metrics`` says why."""
+    classifiers off) the tables have headers only and ``summary.json`` says why."""
     column = params.get("column", "response")
     cv_folds = int(params.get("cv_folds", 5))
     base = {"column": column, "available": False}
@@ -347,7 +350,7 @@ def run_outcome(
     patients = pd.DataFrame(
         {"patient_id": comp.oof_.index, "probability": comp.oof_[best].to_numpy(), "model": best}
     )
-    metrics = {
+    summary = {
         **base,
         "available": True,
         "n": len(y),
@@ -374,10 +377,10 @@ def run_outcome(
         ),
     }
     return {
-        "metrics": metrics,
-        "outcome_metrics.tsv": comp.metrics_,
-        "outcome_calibration.tsv": comp.calibration_,
-        "outcome_patients.tsv": patients,
+        "metrics.tsv": comp.metrics_,
+        "calibration.tsv": comp.calibration_,
+        "patients.tsv": patients,
+        "summary.json": summary,
     }
 
 
@@ -385,3 +388,71 @@ def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def treatment_biomarker(
+    clinical: pd.DataFrame, treatment_column: str | None, biomarkers: Mapping[str, pd.Series]
+) -> pd.Series | None:
+    """Each patient's standardised biomarker of the treatment they received (0 for arms without one).
+
+    An outcome classifier given the treatment and this one column can learn "the biomarker matters
+    for the drug actually given", which per-drug columns alone express only as an interaction."""
+    if not treatment_column or treatment_column not in clinical.columns or not biomarkers:
+        return None
+    arms = clinical[treatment_column].astype(str)
+    arms.index = arms.index.astype(str)
+    out = pd.Series(0.0, index=arms.index, name="treatment_biomarker")
+    for arm, series in biomarkers.items():
+        bio = pd.to_numeric(pd.Series(series), errors="coerce")
+        bio.index = bio.index.astype(str)
+        sd = bio.std(ddof=0)
+        if not sd > 0:
+            continue
+        on_arm = arms.index[(arms == arm).to_numpy()]
+        out.loc[on_arm] = ((bio - bio.mean()) / sd).reindex(on_arm).fillna(0.0).to_numpy()
+    return out
+
+
+def run_outcome_stage(
+    clinical: pd.DataFrame, features: pd.DataFrame, *, params: Mapping
+) -> dict[str, pd.DataFrame | dict]:
+    """Every file of ``results/outcome/``: the classifiers on what the cohort offers them.
+
+    ``params`` is the ``survival`` section as the survival stage sees it (the cohort's defaults
+    filled in: ``features``, ``covariates``, ``treatment_column``, ``biomarkers``, ``seed``), with
+    the classifiers' own settings under ``outcome``. Unless ``outcome.covariates`` or
+    ``outcome.features`` say otherwise, the classifiers get the clinical covariates and the
+    treatment column, the Cox model's features, each treatment arm's biomarker column and
+    ``treatment_biomarker`` (:func:`treatment_biomarker`)."""
+    clin = clinical.copy()
+    clin.index = clin.index.astype(str)
+    treatment = params.get("treatment_column")
+    given = params.get("features")  # as the Cox model: none given = every feature
+    cox_features = list(features.columns if given is None else given)
+    biomarker_cols = dict(params.get("biomarkers") or {})
+    missing = [c for c in [*cox_features, *biomarker_cols.values()] if c not in features.columns]
+    if missing:
+        raise RxrankInputError(
+            f"outcome classifier feature(s) {missing} not found (available "
+            f"{list(features.columns)[:12]}). Fix `survival.features` or `survival.biomarkers` "
+            "in the config."
+        )
+    biomarkers = {}
+    for arm, col in biomarker_cols.items():
+        series = features[col].copy()
+        series.index = series.index.astype(str)
+        biomarkers[arm] = series
+    feature_cols = list(dict.fromkeys([*cox_features, *biomarker_cols.values()]))
+    received = treatment_biomarker(clin, treatment, biomarkers)
+    if received is not None:
+        features = features.join(received)
+        feature_cols.append(received.name)
+    covariates = list(params.get("covariates") or [])
+    return run_outcome(
+        clin,
+        features,
+        params=dict(params.get("outcome") or {}),
+        covariates=covariates + [c for c in [treatment] if c in clin],
+        feature_columns=feature_cols,
+        seed=int(params.get("seed", 0)),
+    )

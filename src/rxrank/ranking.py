@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .config import RankingParams
 from .io import target_genes
 
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "TIERS", "Component", "assign_tier", "rank_treatments"]
@@ -23,21 +24,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Component:
-    """One kind of evidence in a rank: how reports name it and its default weight."""
+    """One kind of evidence in a rank, as reports name it (its default weight: RankingParams)."""
 
     label: str
-    weight: float
 
 
 #: the ranking's components in output order (``comp_<name>`` columns); the report imports this list
 COMPONENTS = {
-    "sensitivity": Component("predicted sensitivity", 1.0),
-    "reliability": Component("model reliability", 0.5),
-    "target": Component("target expression", 0.25),
-    "survival": Component("survival evidence", 0.5),
-    "module": Component("co-expression module evidence", 0.1),
+    "sensitivity": Component("predicted sensitivity"),
+    "reliability": Component("model reliability"),
+    "target": Component("target expression"),
+    "survival": Component("survival evidence"),
+    "module": Component("co-expression module evidence"),
 }
-DEFAULT_WEIGHTS = {name: c.weight for name, c in COMPONENTS.items()}
+DEFAULT_WEIGHTS = dict(RankingParams().weights)
 
 TIERS = [
     (
@@ -131,12 +131,16 @@ def rank_treatments(
     treatment_effects: pd.DataFrame | None = None,
     module_traits: pd.DataFrame | None = None,
     eigengenes: pd.DataFrame | None = None,
-    weights: dict[str, float] | None = None,
-    module_q: float = 0.05,
-    target_support_z: float = 1.0,
+    params=None,
 ) -> pd.DataFrame:
-    """Rank every drug for every patient; returns ``ranking/rankings.tsv`` as a DataFrame."""
-    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    """Rank every drug for every patient; returns ``ranking/rankings.tsv`` as a DataFrame.
+
+    ``params`` is the ``ranking`` section (:class:`rxrank.config.RankingParams` or its mapping):
+    weights (each defaulting to its component's), ``module_q``, ``target_support_z``.
+    """
+    if not isinstance(params, RankingParams):
+        params = RankingParams.from_config(params)
+    w, module_q, target_support_z = params.weights, params.module_q, params.target_support_z
     table = predictions.merge(
         metrics[["drug", "cv_pearson", "beats_baseline"]], on="drug", how="left"
     )

@@ -13,8 +13,10 @@ import hashlib
 import json
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
 from sklearn.pipeline import Pipeline
 
 from . import __version__
+from .config import SensitivityParams
 from .harmonise import Harmoniser
 from .io import RxrankInputError, atomic_path
 from .ridge import DEFAULT_ALPHAS, MaskedRidge
@@ -370,14 +373,17 @@ def run_sensitivity(
     response: pd.DataFrame,
     *,
     tissues: pd.Series | None = None,
-    params: dict,
+    params: SensitivityParams | Mapping[str, Any] | None = None,
 ) -> SensitivityResult:
     """Whole stage: CV metrics against the baseline, final all-lines model, patient predictions.
 
-    ``patients`` and ``lines`` are samples x genes log-expression frames.
+    ``patients`` and ``lines`` are samples x genes log-expression frames; ``params`` the
+    ``sensitivity`` section (:class:`rxrank.config.SensitivityParams`, or its config mapping).
     """
+    if not isinstance(params, SensitivityParams):
+        params = SensitivityParams.from_config(params)
     genes = shared_genes(patients, lines)
-    Y = response_matrix(response, lines.index, min_lines=params.get("min_lines", 20))
+    Y = response_matrix(response, lines.index, min_lines=params.min_lines)
     if Y.shape[1] == 0:
         raise RxrankInputError(
             "no drug has enough cell lines with a response; lower sensitivity.min_lines in the "
@@ -385,17 +391,17 @@ def run_sensitivity(
         )
     X = lines[genes].to_numpy(np.float64)
     Z = patients[genes].to_numpy(np.float64)
-    model_name = params.get("model", "ridge")
-    alphas = tuple(params.get("alphas", DEFAULT_ALPHAS))
-    screen = params.get("screen_genes")
-    seed = params.get("seed", 0)
+    model_name = params.model
+    alphas = tuple(params.alphas)
+    screen = params.screen_genes
+    seed = params.seed
     harmonisation = {
-        "method": params.get("harmonisation", "standardise"),
-        "min_sd": params.get("min_sd", 0.1),
-        "n_top_genes": params.get("n_top_genes"),
+        "method": params.harmonisation,
+        "min_sd": params.min_sd,
+        "n_top_genes": params.n_top_genes,
     }
     groups = None
-    if params.get("cv", "lines") == "tissue":
+    if params.cv == "tissue":
         if tissues is None:
             raise RxrankInputError(
                 "sensitivity.cv: tissue needs the cell-line table (reference.cell_lines) with a "
@@ -409,7 +415,7 @@ def run_sensitivity(
         harmonisation=harmonisation,
         target=Z,
         groups=groups,
-        n_folds=params.get("cv_folds", 5),
+        n_folds=params.cv_folds,
         alphas=alphas,
         screen=screen,
         seed=seed,
@@ -420,7 +426,7 @@ def run_sensitivity(
     metrics.insert(2, "model", model_name)
     if isinstance(model, MaskedRidge):
         metrics.insert(3, "alpha", model.alpha_)
-    level = params.get("interval_level", 0.9)
+    level = params.interval_level
     predictions = predict_patients(
         model,
         harmoniser,
@@ -429,7 +435,7 @@ def run_sensitivity(
         Y=Y,
         halfwidth=conformal_halfwidth(held_out, Y, level=level),
         tissues=tissues,
-        reference_tissue=params.get("reference_tissue"),
+        reference_tissue=params.reference_tissue,
     )
     log.info(
         "%d of %d drug models beat the drug-mean baseline",
@@ -444,8 +450,8 @@ def run_sensitivity(
         "drugs": list(Y.columns),
         "alphas_grid": list(alphas),
         "screen_genes": screen,
-        "cv": params.get("cv", "lines"),
-        "cv_folds": params.get("cv_folds", 5),
+        "cv": params.cv,
+        "cv_folds": params.cv_folds,
         "interval_level": level,
         "baseline_rule": "cv_rmse < baseline_rmse and cv_pearson > 0 with p < 0.05",
         "training_data_sha256": _checksum(X, np.nan_to_num(Y.to_numpy(np.float64), nan=-1e300)),

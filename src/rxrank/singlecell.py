@@ -369,14 +369,12 @@ def scan_samples(
 
 def config_options(block: Mapping) -> dict:
     """Keyword arguments of :func:`scan_samples` and :func:`pseudobulk` from a
-    ``cohort.single_cell`` config block, with the defaults the config documents."""
-    return {
-        "cell_type_column": block.get("cell_type_column", "cell_type"),
-        "layer": block.get("layer"),
-        "min_cells": block.get("min_cells", 50),
-        "gene_join": block.get("gene_join", "union"),
-        "cell_types": block.get("cell_types"),
-    }
+    ``cohort.single_cell`` config block, defaults from :class:`rxrank.config.SingleCellParams`."""
+    from .config import SingleCellParams
+
+    options = SingleCellParams.from_config(block).to_dict()
+    options.pop("samples")
+    return options
 
 
 def _check_cell_types(

@@ -10,9 +10,10 @@ rule report:
         patient_curves="results/survival/patient_curves.tsv",
         survival_metrics="results/survival/metrics.json",
         module_traits="results/correlation/module_traits.tsv",
-        outcome_metrics="results/survival/outcome_metrics.tsv",
-        outcome_calibration="results/survival/outcome_calibration.tsv",
-        outcome_patients="results/survival/outcome_patients.tsv",
+        outcome_metrics="results/outcome/metrics.tsv",
+        outcome_calibration="results/outcome/calibration.tsv",
+        outcome_patients="results/outcome/patients.tsv",
+        outcome_summary="results/outcome/summary.json",
     output:
         index=report("results/reports/index.html", caption="../report/index.rst", category="Reports"),
         patients=expand("results/reports/{patient}.html", patient=PATIENTS),
@@ -31,5 +32,6 @@ rule report:
         "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
         "--target-z {input.target_z:q} --module-traits {input.module_traits:q} "
         "--outcome-metrics {input.outcome_metrics:q} --outcome-calibration {input.outcome_calibration:q} "
-        "--outcome-patients {input.outcome_patients:q} --outdir {params.outdir:q} "
+        "--outcome-patients {input.outcome_patients:q} --outcome-summary {input.outcome_summary:q} "
+        "--outdir {params.outdir:q} "
         "--provenance {output.provenance:q} 2> {log:q}"

@@ -18,9 +18,6 @@ rule survival:
         patient_curves="results/survival/patient_curves.tsv",
         treatment_effects="results/survival/treatment_effects.tsv",
         longitudinal="results/survival/longitudinal.tsv",
-        outcome_metrics=report("results/survival/outcome_metrics.tsv", caption="../report/outcome_metrics.rst", category="Survival"),
-        outcome_calibration="results/survival/outcome_calibration.tsv",
-        outcome_patients="results/survival/outcome_patients.tsv",
     params:
         p=stage_params("cohort", "survival", "privacy"),
         outdir=subpath(output.cox_summary, parent=True),

@@ -20,7 +20,7 @@ from ._read import (
     set_input_memory_gb,
 )
 from ._tables import read_binary_features, read_clinical, read_drugs, read_response, target_genes
-from ._write import atomic_path, write_tsv
+from ._write import atomic_path, write_outputs, write_tsv
 
 __all__ = [
     "EXPRESSION_TYPES",
@@ -43,5 +43,6 @@ __all__ = [
     "reading",
     "set_input_memory_gb",
     "target_genes",
+    "write_outputs",
     "write_tsv",
 ]

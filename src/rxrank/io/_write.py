@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -37,3 +38,13 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> 
     """Write a TSV atomically (floats with 6 significant digits)."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
+
+
+def write_outputs(outputs: Mapping[str, pd.DataFrame | dict], outdir: str | Path) -> None:
+    """Write a stage's outputs keyed by file name into ``outdir``: ``.json`` as JSON, else TSV."""
+    for name, value in outputs.items():
+        if name.endswith(".json"):
+            with atomic_path(Path(outdir) / name) as tmp:
+                tmp.write_text(json.dumps(value, indent=2, default=float))
+        else:
+            write_tsv(value, Path(outdir) / name)

@@ -40,9 +40,10 @@ class ReportBundle:
     module_traits: pd.DataFrame | None = None  # module, trait, r, p, q
     pseudonymised: bool = True  # IDs shown are pseudonyms (labels say so) or the original IDs
     age_column: str | None = "age"  # obs column of ages: shown as "90+" from 90 on if pseudonymised
-    outcome_metrics: pd.DataFrame | None = None  # survival/outcome_metrics.tsv
-    outcome_calibration: pd.DataFrame | None = None  # survival/outcome_calibration.tsv
-    outcome_patients: pd.DataFrame | None = None  # survival/outcome_patients.tsv
+    outcome_metrics: pd.DataFrame | None = None  # outcome/metrics.tsv
+    outcome_calibration: pd.DataFrame | None = None  # outcome/calibration.tsv
+    outcome_patients: pd.DataFrame | None = None  # outcome/patients.tsv
+    outcome_summary: dict | None = None  # outcome/summary.json
 
 
 def safe_filename(patient_id: str) -> str:

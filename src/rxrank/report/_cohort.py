@@ -198,7 +198,7 @@ class Cohort:
     @cached_property
     def outcome_summary(self) -> dict[str, Any]:
         """The outcome classifiers against the prevalence baseline, or why there are none."""
-        info = dict(self.surv.get("outcome") or {})
+        info = dict(self.bundle.outcome_summary or {})
         metrics = self.bundle.outcome_metrics
         available = bool(info.get("available")) and metrics is not None and len(metrics) > 0
         out: dict[str, Any] = {

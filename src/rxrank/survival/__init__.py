@@ -18,7 +18,7 @@ from ._design import Design, design_matrix
 from ._longitudinal import LONGITUDINAL_COLUMNS, time_varying_cox
 from ._prognosis import bootstrap_prognosis, km_by_group, patient_curves, prognosis
 from ._stage import run_survival
-from ._treatment import TREATMENT_EFFECT_COLUMNS, treatment_biomarker, treatment_effects
+from ._treatment import TREATMENT_EFFECT_COLUMNS, treatment_effects
 
 __all__ = [
     "DEFAULT_PENALIZERS",
@@ -34,7 +34,6 @@ __all__ = [
     "prognosis",
     "run_survival",
     "time_varying_cox",
-    "treatment_biomarker",
     "treatment_effects",
     "uno_cindex",
 ]

@@ -15,7 +15,7 @@ from ._cox import DEFAULT_PENALIZERS, CoxModel
 from ._design import Design
 from ._longitudinal import LONGITUDINAL_COLUMNS, time_varying_cox
 from ._prognosis import bootstrap_prognosis, km_by_group, patient_curves, prognosis
-from ._treatment import treatment_biomarker, treatment_effects
+from ._treatment import treatment_effects
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,12 @@ def run_survival(
     features: pd.DataFrame | None,
     *,
     params: Mapping,
-    outcome_features: pd.DataFrame | None = None,
     longitudinal: pd.DataFrame | None = None,
     source: str = "clinical table",
 ) -> dict[str, pd.DataFrame | dict]:
     """Fit the cohort Cox model and build every survival output, keyed by file name.
 
-    ``outcome_features`` (default: ``features``) are the molecular features offered to the
-    outcome classifiers of :mod:`rxrank.outcome` beside the clinical covariates."""
-    from rxrank.outcome import run_outcome
-
+    The binary-outcome classifiers are a stage of their own (:mod:`rxrank.outcome`)."""
     time_col = params.get("time_column", "os_months")
     event_col = params.get("event_column", "os_event")
     covariates = list(params.get("covariates") or [])
@@ -114,22 +110,6 @@ def run_survival(
         time_column=time_col,
         event_column=event_col,
     )
-    outcome_feats = features if outcome_features is None else outcome_features
-    outcome_cols = list(
-        dict.fromkeys([*(feats.columns if feats is not None else []), *biomarker_cols.values()])
-    )
-    received = treatment_biomarker(clin, params.get("treatment_column"), biomarkers)
-    if received is not None and outcome_feats is not None:
-        outcome_feats = outcome_feats.join(received)
-        outcome_cols.append(received.name)
-    outcome = run_outcome(
-        clin,
-        outcome_feats,
-        params=dict(params.get("outcome") or {}),
-        covariates=covariates + [c for c in [params.get("treatment_column")] if c in clin],
-        feature_columns=outcome_cols,
-        seed=seed,
-    )
     long_params = dict(params.get("longitudinal") or {})
     if longitudinal is not None:
         long_summary, long_metrics = time_varying_cox(
@@ -183,7 +163,6 @@ def run_survival(
         },
         "design": design.to_dict(),
         "caveat": CAVEAT,
-        "outcome": outcome.pop("metrics"),
         "longitudinal": long_metrics,
     }
     return {
@@ -196,5 +175,4 @@ def run_survival(
         "treatment_effects.tsv": effects,
         "longitudinal.tsv": long_summary,
         "metrics.json": metrics,
-        **outcome,
     }

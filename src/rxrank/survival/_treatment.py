@@ -104,29 +104,6 @@ def treatment_effects(
     return pd.concat(rows, ignore_index=True)[TREATMENT_EFFECT_COLUMNS]
 
 
-def treatment_biomarker(
-    clinical: pd.DataFrame, treatment_column: str | None, biomarkers: Mapping[str, pd.Series]
-) -> pd.Series | None:
-    """Each patient's standardised biomarker of the treatment they received (0 for arms without one).
-
-    An outcome classifier given the treatment and this one column can learn "the biomarker matters
-    for the drug actually given", which per-drug columns alone express only as an interaction."""
-    if not treatment_column or treatment_column not in clinical.columns or not biomarkers:
-        return None
-    arms = clinical[treatment_column].astype(str)
-    arms.index = arms.index.astype(str)
-    out = pd.Series(0.0, index=arms.index, name="treatment_biomarker")
-    for arm, series in biomarkers.items():
-        bio = pd.to_numeric(pd.Series(series), errors="coerce")
-        bio.index = bio.index.astype(str)
-        sd = bio.std(ddof=0)
-        if not sd > 0:
-            continue
-        on_arm = arms.index[(arms == arm).to_numpy()]
-        out.loc[on_arm] = ((bio - bio.mean()) / sd).reindex(on_arm).fillna(0.0).to_numpy()
-    return out
-
-
 def _one_arm(
     clin: pd.DataFrame,
     X: pd.DataFrame,

@@ -1,0 +1,401 @@
+"""The configuration: one frozen params dataclass per section, the only home of every default.
+
+The schema (``schemas/config.schema.yaml``) states types and ranges and no defaults;
+``config/config.yaml`` states the demo's data and what it sets differently from these defaults;
+``rxrank defaults`` prints every setting with its default. ``tests/test_config.py`` checks the
+three agree: every schema key is a field here and back, the schema holds no ``default``, and the
+shipped config restates no default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import RxrankInputError
+
+__all__ = [
+    "CohortParams",
+    "CorrelationParams",
+    "LimitsParams",
+    "LongitudinalParams",
+    "OutcomeParams",
+    "Params",
+    "PrivacyParams",
+    "ProfilingParams",
+    "RankingParams",
+    "ReferenceParams",
+    "SECTIONS",
+    "SensitivityParams",
+    "SingleCellParams",
+    "SurvivalParams",
+    "WEIGHTS",
+    "defaults",
+    "section_params",
+]
+
+
+@dataclass(frozen=True)
+class Params:
+    """A config section's settings; missing keys take the defaults declared on the subclass."""
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None = None):
+        """The section's params from its config mapping (None or {}: every default)."""
+        section = dict(section or {})
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(section) - set(known))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known settings: {', '.join(known)}"
+            raise RxrankInputError(f"unknown setting(s) {unknown} for {cls.__name__}; {hint}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in section:
+                continue
+            value = section[f.name]
+            nested = _params_type(hints[f.name])
+            if nested is not None and (value is None or isinstance(value, Mapping)):
+                value = (
+                    None
+                    if value is None and _optional(hints[f.name])
+                    else nested.from_config(value)
+                )
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dicts and lists, as the config file writes them."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Params):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (the dataclass is frozen)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _params_type(hint) -> type[Params] | None:
+    for arg in (hint, *typing.get_args(hint)):
+        if isinstance(arg, type) and issubclass(arg, Params):
+            return arg
+    return None
+
+
+def _optional(hint) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+# --------------------------------------------------------------------------------------- the data
+
+
+@dataclass(frozen=True)
+class SingleCellParams(Params):
+    """``cohort.single_cell``: one .h5ad per patient summed into a pseudobulk."""
+
+    samples: str | None = None
+    cell_type_column: str = "cell_type"
+    layer: str | None = None
+    min_cells: int = 50
+    gene_join: str = "union"
+    cell_types: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CohortParams(Params):
+    """``cohort``: where the patients' expression and clinical data are and how to read them."""
+
+    expression: str | None = None
+    expression_type: str = "counts"
+    orientation: str = "auto"
+    expression_layer: str | None = None
+    clinical: str | None = None
+    id_column: str = "patient_id"
+    time_column: str = "os_months"
+    event_column: str = "os_event"
+    covariates: tuple[str, ...] = ()
+    treatment_column: str | None = None
+    reference_arm: str | None = None
+    single_cell: SingleCellParams | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceParams(Params):
+    """``reference``: the cell lines' expression, the drug screen and optional annotations."""
+
+    expression: str | None = None
+    expression_type: str = "log"
+    orientation: str = "auto"
+    expression_layer: str | None = None
+    response: str | None = None
+    response_layout: str = "auto"
+    response_metric: str = "ln_ic50"
+    response_value_column: str | None = None
+    cell_line_id: str | None = None
+    cell_lines: str | None = None
+    drugs: str | None = None
+    binary_features: str | None = None
+
+
+# ------------------------------------------------------------------------------------- the stages
+
+
+@dataclass(frozen=True)
+class ProfilingParams(Params):
+    n_top_genes: int = 1000
+    n_pcs: int = 20
+    n_neighbors: int = 10
+    resolutions: tuple[float, ...] = (0.2, 0.3, 0.5, 0.8, 1.0)
+    drop_outliers: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CorrelationParams(Params):
+    n_genes: int = 1000
+    power: int | None = None
+    powers: tuple[float, ...] = tuple(range(1, 21))
+    r2_cut: float = 0.8
+    signed: bool = True
+    min_module_size: int = 15
+    merge_cut_height: float = 0.25
+    deep_split: int = 2
+    min_kme: float = 0.3
+    block_size: int = 2000
+    max_block_size: int = 5000
+    pam_stage: bool = True
+    min_samples: int = 10
+    seed: int = 0
+    gene_drug_method: str = "pearson"
+    gene_drug_top: int | None = 50
+    gene_drug_min_lines: int = 10
+    hub_genes: int = 10
+    neighbours: int = 0
+
+
+@dataclass(frozen=True)
+class SensitivityParams(Params):
+    model: str = "ridge"
+    harmonisation: str = "standardise"
+    min_lines: int = 20
+    min_sd: float = 0.1
+    n_top_genes: int | None = 1000
+    screen_genes: int | None = 20
+    alphas: tuple[float, ...] = field(default_factory=lambda: _ridge_alphas())
+    cv: str = "lines"
+    cv_folds: int = 5
+    reference_tissue: str | None = None
+    interval_level: float = 0.9
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OutcomeParams(Params):
+    column: str | None = "response"
+    covariates: tuple[str, ...] = ("age", "stage", "treatment")
+    features: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    models: tuple[str, ...] = ("logistic_regression", "svm", "random_forest", "gradient_boosting")
+    cv_folds: int = 5
+    inner_folds: int = 3
+    calibration_bins: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LongitudinalParams(Params):
+    table: str | None = None
+    covariates: tuple[str, ...] = ()
+    id_column: str = "patient_id"
+    start_column: str = "start"
+    stop_column: str = "stop"
+    event_column: str | None = "event"
+    penalizer: float = 0.0
+
+
+@dataclass(frozen=True)
+class SurvivalParams(Params):
+    features: tuple[str, ...] = ()
+    penalizers: tuple[float, ...] = (0.01, 0.1, 0.5, 1.0)
+    l1_ratios: tuple[float, ...] = (0.0,)
+    cv_folds: int = 5
+    uno_censoring: float = 0.5
+    times: tuple[float, ...] = (12, 36, 60)
+    biomarkers: Mapping[str, str] = field(default_factory=dict)
+    adjust_for: tuple[str, ...] | None = None
+    n_bootstrap: int = 100
+    interval_level: float = 0.95
+    seed: int = 0
+    outcome: OutcomeParams = field(default_factory=OutcomeParams)
+    longitudinal: LongitudinalParams = field(default_factory=LongitudinalParams)
+
+
+def _ridge_alphas() -> tuple[float, ...]:
+    from .ridge import DEFAULT_ALPHAS  # the estimator's own grid, as in its signature
+
+    return DEFAULT_ALPHAS
+
+
+#: the default weight of each ranking component (the components: ``rxrank.ranking.COMPONENTS``)
+WEIGHTS = {"sensitivity": 1.0, "reliability": 0.5, "target": 0.25, "survival": 0.5, "module": 0.1}
+
+
+@dataclass(frozen=True)
+class RankingParams(Params):
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(WEIGHTS))
+    module_q: float = 0.05
+    target_support_z: float = 1.0
+
+    @classmethod
+    def from_config(cls, section=None):
+        """Weights given in the config override the components' defaults one by one."""
+        section = dict(section or {})
+        if "weights" in section:
+            section["weights"] = {**WEIGHTS, **(section["weights"] or {})}
+        return super().from_config(section)
+
+
+@dataclass(frozen=True)
+class PrivacyParams(Params):
+    pseudonymize: bool = True
+    key_env: str = "RXRANK_PSEUDONYM_KEY"
+    key_file: str | None = "~/.config/rxrank/pseudonym.key"
+    create_key: bool = True
+    mapping_file: str | None = None
+    report_clinical_columns: tuple[str, ...] = ("age", "stage", "treatment")
+    age_column: str | None = "age"
+    encrypt_reports: bool = False
+    passphrases: str = "random"
+    passphrase_file: str | None = "~/.config/rxrank/report-passphrases.tsv"
+    master_key_env: str = "RXRANK_REPORT_MASTER_KEY"
+    master_key_file: str | None = None
+    create_master_key: bool = False
+    kdf_iterations: int = 600_000
+
+
+@dataclass(frozen=True)
+class LimitsParams(Params):
+    input_memory_gb: float = 4.0
+
+
+#: config section -> its params class
+SECTIONS: dict[str, type[Params]] = {
+    "cohort": CohortParams,
+    "reference": ReferenceParams,
+    "profiling": ProfilingParams,
+    "correlation": CorrelationParams,
+    "sensitivity": SensitivityParams,
+    "survival": SurvivalParams,
+    "ranking": RankingParams,
+    "privacy": PrivacyParams,
+    "limits": LimitsParams,
+}
+
+
+#: one line on each setting, printed beside its default by ``rxrank defaults``
+DOCS = {
+    "cohort.expression": "genes x patients or patients x genes, TSV/CSV(.gz)/h5ad",
+    "cohort.expression_type": "counts | tpm | log",
+    "cohort.orientation": "auto | genes_by_samples | samples_by_genes",
+    "cohort.expression_layer": ".h5ad only: layer to read instead of .X",
+    "cohort.time_column": "survival time in months",
+    "cohort.event_column": "1 = event, 0 = censored",
+    "cohort.covariates": "adjusted for in the Cox models",
+    "cohort.treatment_column": "optional: treatment received",
+    "reference.orientation": "auto | genes_by_samples | samples_by_genes",
+    "reference.expression_layer": ".h5ad only: layer to read instead of .X",
+    "reference.response": "drug screen: GDSC, PRISM, wide or long table",
+    "reference.response_layout": "auto | gdsc | prism | wide | long",
+    "reference.response_metric": "lower = more sensitive (ln_ic50, auc, ...)",
+    "reference.response_value_column": "long/wide tables: override the value column",
+    "reference.cell_line_id": "gdsc: name|cosmic|sanger; prism: depmap|ccle",
+    "reference.cell_lines": "optional: cell_line, tissue",
+    "reference.drugs": "optional: drug, targets (;-separated), pathway",
+    "reference.binary_features": "optional: cell_line, then 0/1 calls per feature",
+    "correlation.n_genes": "most variable genes entering the network",
+    "correlation.signed": "signed network (WGCNA's recommendation)",
+    "correlation.merge_cut_height": "merge modules whose eigengenes correlate above 0.75",
+    "correlation.max_block_size": "blockwise mode above this many genes: largest TOM is this square",
+    "correlation.min_samples": "fewer patients: a clear error instead of meaningless modules",
+    "correlation.seed": "pre-clustering of genes into blocks (blockwise mode)",
+    "correlation.pam_stage": "genes the tree cut leaves out join their closest module (as WGCNA)",
+    "correlation.gene_drug_top": "genes kept per drug in gene_drug.tsv",
+    "correlation.hub_genes": "top genes per module by kME in hub_genes.tsv",
+    "correlation.neighbours": ">0: neighbours.tsv, each network gene's k most correlated genes",
+    "sensitivity.model": "ridge | elastic_net | random_forest",
+    "sensitivity.harmonisation": "standardise | quantile | combat (fitted inside each CV fold)",
+    "sensitivity.min_lines": "drugs measured on fewer cell lines are skipped",
+    "sensitivity.min_sd": "low-variance filter (log units), in either dataset",
+    "sensitivity.n_top_genes": "most variable reference genes kept (chosen inside each CV fold)",
+    "sensitivity.screen_genes": "per drug, genes most correlated with response (inside each CV fold)",
+    "sensitivity.cv": "lines: leave whole cell lines out | tissue: leave whole tissues out",
+    "sensitivity.interval_level": "split-conformal interval coverage",
+    "sensitivity.reference_tissue": "e.g. breast: adds a percentile against lines of that tissue",
+    "survival.features": "empty: every module eigengene",
+    "survival.uno_censoring": "choose the penalty by Uno's C-index when at least this share is censored",
+    "survival.biomarkers": "treatment arm -> feature (eigengene, sensitivity:<drug>) for arms whose",
+    "survival.adjust_for": "treatment-effect models adjust for these; null: cohort.covariates and",
+    "survival.n_bootstrap": "bootstrap refits for intervals of median survival and S(t); 0 = none",
+    "survival.outcome": "binary outcome classifiers; absent column -> none (outcome/summary.json)",
+    "survival.outcome.column": "0/1 column of the clinical table; null switches the classifiers off",
+    "survival.outcome.covariates": "clinical columns offered to the classifiers",
+    "survival.outcome.features": "empty: the Cox features + predicted sensitivities to the treatments given",
+    "survival.outcome.cv_folds": "outer folds (AUROC); hyper-parameters by inner CV inside each",
+    "survival.longitudinal": "optional long table of time-varying covariates -> longitudinal.tsv",
+    "survival.longitudinal.table": "e.g. data/labs.tsv: patient_id, start, stop, [event], covariates...",
+    "survival.longitudinal.covariates": "columns of that table entering the time-varying Cox model",
+    "survival.longitudinal.event_column": "absent in the table: the clinical event goes on each patient's last row",
+    "privacy.pseudonymize": "patient IDs replaced by keyed HMAC pseudonyms in all outputs",
+    "privacy.key_env": "the key is read from this environment variable, else ...",
+    "privacy.key_file": "... from this file (keep it outside the repository)",
+    "privacy.create_key": "create a random key file (mode 0600) if none exists",
+    "privacy.mapping_file": "e.g. /secure/rxrank/mapping.tsv: pseudonym -> patient ID (0600)",
+    "privacy.report_clinical_columns": "the only clinical columns shown in reports",
+    "privacy.age_column": "shown as 90+ from 90 on when pseudonymising (HIPAA Safe Harbor)",
+    "privacy.encrypt_reports": "true: every report is AES-256-GCM encrypted, opened by passphrase",
+    "privacy.passphrases": "random (kept across reruns; rxrank rotate-passphrases) | derived (HKDF of master secret + pseudonym)",
+    "privacy.passphrase_file": "written 0600; keep outside results/",
+    "privacy.master_key_env": "derived mode: the site master secret, else ...",
+    "privacy.master_key_file": "... from this file",
+    "privacy.kdf_iterations": "PBKDF2-HMAC-SHA256 iterations (600,000 at least)",
+    "limits.input_memory_gb": "an input whose reading needs more memory is refused before parsing",
+    "cohort.single_cell": "one .h5ad per patient instead of `expression` (samples: a sheet of patient_id, h5ad)",
+}
+
+
+def defaults_yaml() -> str:
+    """Every setting with its default and a line on what it does, as YAML (``rxrank defaults``)."""
+    import yaml
+
+    lines, path = [], []
+    for line in yaml.safe_dump(defaults(), sort_keys=False, width=100).splitlines():
+        stripped = line.lstrip(" ")
+        if ":" in stripped and not stripped.startswith("- "):
+            path = path[: (len(line) - len(stripped)) // 2] + [stripped.split(":", 1)[0]]
+            doc = DOCS.get(".".join(path))
+            line = f"{line}  # {doc}" if doc else line
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def section_params(config: Mapping[str, Any], section: str) -> Params:
+    """The params of ``section`` of a whole config (its defaults where the config is silent)."""
+    return SECTIONS[section].from_config(config.get(section))
+
+
+def defaults() -> dict[str, Any]:
+    """Every setting with its default, as a config mapping (``rxrank defaults`` prints it)."""
+    return {"cohort_name": "cohort", **{s: cls().to_dict() for s, cls in SECTIONS.items()}}
