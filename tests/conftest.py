@@ -47,3 +47,24 @@ def cohort_log():
     X = np.asarray(adata.X, dtype=np.float64)
     X = np.log1p(X / X.sum(1, keepdims=True) * 1e6)
     return pd.DataFrame(X, index=adata.obs_names, columns=adata.var_names)
+
+
+@pytest.fixture(scope="session")
+def cohort():
+    """Demo patients x genes as AnnData, normalised and log1p by scanpy (co-expression input)."""
+    import scanpy as sc
+
+    from rxrank import io
+
+    adata = io.read_expression(DEMO / "expression.tsv.gz", expression_type="counts")
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    return adata
+
+
+@pytest.fixture(scope="session")
+def modules_signed(cohort):
+    """The demo's signed co-expression modules with the default parameters."""
+    from rxrank.coexpression import find_modules
+
+    return find_modules(cohort)

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scanpy as sc
 from scipy import stats
 
 from rxrank import associations as A
-from rxrank.coexpression import bh, find_modules
+from rxrank.coexpression import bh
 from rxrank.io import RxrankInputError, read_clinical, read_expression, read_response
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
@@ -19,19 +18,6 @@ TRUTH = DEMO / "truth"
 
 
 # ---------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def cohort():
-    adata = read_expression(DEMO / "expression.tsv.gz", expression_type="counts")
-    sc.pp.normalize_total(adata)
-    sc.pp.log1p(adata)
-    return adata
-
-
-@pytest.fixture(scope="module")
-def modules_signed(cohort):
-    return find_modules(cohort)
 
 
 @pytest.fixture(scope="module")

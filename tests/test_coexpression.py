@@ -10,7 +10,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import scanpy as sc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -23,7 +22,7 @@ from rxrank import coexpression as C
 from rxrank.coexpression._kernels import _standardise
 from rxrank.coexpression._network import _adjacency, _connectivity
 from rxrank.coexpression._treecut import _pam_assign
-from rxrank.io import RxrankInputError, read_expression
+from rxrank.io import RxrankInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -37,19 +36,6 @@ TRUTH = DEMO / "truth"
 
 
 # ---------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def cohort():
-    adata = read_expression(DEMO / "expression.tsv.gz", expression_type="counts")
-    sc.pp.normalize_total(adata)
-    sc.pp.log1p(adata)
-    return adata
-
-
-@pytest.fixture(scope="module")
-def modules_signed(cohort):
-    return C.find_modules(cohort)
 
 
 @pytest.fixture(scope="module")

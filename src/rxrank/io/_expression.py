@@ -19,6 +19,7 @@ from ._read import (
     _sep_for,
     check_input_size,
     input_memory_gb,
+    read_h5ad,
     read_table,
     reading,
 )
@@ -101,29 +102,17 @@ def _genes_on_rows(
 
 def _read_h5ad(path: Path, layer: str | None, what: str) -> pd.DataFrame:
     """obs x var of an .h5ad (``.X`` or ``layer``) as a dense frame."""
-    try:
-        backed = ad.read_h5ad(path, backed="r")
-        need = backed.n_obs * backed.n_vars * 8 * 3
-        backed.file.close()
-        if need > input_memory_gb() * 1024**3:
-            raise RxrankInputError(
-                f"{what} file {path} holds {backed.n_obs:,} x {backed.n_vars:,} values: reading "
-                f"it needs about {need / 1024**3:.1f} GB of memory, more than "
-                f"limits.input_memory_gb ({input_memory_gb():g} GB). Raise that limit in the "
-                "config if the machine has the memory, or subset the file."
-            )
-        adata = ad.read_h5ad(path)
-    except RxrankInputError:
-        raise
-    except FileNotFoundError:
+    backed = read_h5ad(path, what, backed="r")
+    need = backed.n_obs * backed.n_vars * 8 * 3
+    backed.file.close()
+    if need > input_memory_gb() * 1024**3:
         raise RxrankInputError(
-            f"{what} file not found: {path}. Check the path in your config."
-        ) from None
-    except Exception as err:  # h5py/anndata raise many types for a damaged file
-        raise RxrankInputError(
-            f"{what} file {path} could not be read as .h5ad ({type(err).__name__}: {err}). "
-            "Write it again with anndata (adata.write_h5ad)."
-        ) from None
+            f"{what} file {path} holds {backed.n_obs:,} x {backed.n_vars:,} values: reading "
+            f"it needs about {need / 1024**3:.1f} GB of memory, more than "
+            f"limits.input_memory_gb ({input_memory_gb():g} GB). Raise that limit in the "
+            "config if the machine has the memory, or subset the file."
+        )
+    adata = read_h5ad(path, what)
     if layer:
         if layer not in adata.layers:
             raise RxrankInputError(
@@ -335,17 +324,10 @@ def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> lis
     if not path.exists():
         raise RxrankInputError(f"expression file not found: {path}. Check the path in your config.")
     if path.suffix.lower() == ".h5ad":
-        with reading(path, what):
-            try:
-                backed = ad.read_h5ad(path, backed="r")
-            except Exception as err:  # h5py/anndata raise many types for a damaged file
-                raise RxrankInputError(
-                    f"expression file {path} could not be read as .h5ad ({type(err).__name__}: "
-                    f"{err}). Write it again with anndata (adata.write_h5ad)."
-                ) from None
-            on_var = orientation == "genes_by_samples"
-            raw = list(backed.var_names if on_var else backed.obs_names)
-            backed.file.close()
+        backed = read_h5ad(path, what, backed="r")
+        on_var = orientation == "genes_by_samples"
+        raw = list(backed.var_names if on_var else backed.obs_names)
+        backed.file.close()
         where = [f"{'var' if on_var else 'obs'} row {i + 1}" for i in range(len(raw))]
         return _sample_ids(raw, where, path, what)[0]
     check_input_size(path, what)

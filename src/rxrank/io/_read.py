@@ -94,15 +94,27 @@ def read_output_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", **kwargs)
 
 
-def read_output_h5ad(path: str | Path, **kwargs) -> ad.AnnData:
-    """The profiled cohort (.h5ad), read with the same handling as :func:`read_output_tsv`."""
-    with reading(path, "intermediate", REBUILD_FIX):
+H5AD_FIX = "Write it again with anndata (adata.write_h5ad)."
+
+
+def read_h5ad(path: str | Path, what: str, fix: str = H5AD_FIX, **kwargs) -> ad.AnnData:
+    """``anndata.read_h5ad`` with a message naming the file for any failure (h5py and anndata
+    raise many types for a damaged or foreign file)."""
+    with reading(path, what, fix):
         try:
             return ad.read_h5ad(path, **kwargs)
-        except RxrankInputError:
+        except (RxrankInputError, FileNotFoundError):
             raise
-        except Exception as err:  # h5py/anndata raise many types for a damaged file
-            raise OSError(f"{type(err).__name__}: {err}") from None
+        except Exception as err:
+            raise RxrankInputError(
+                f"{what} file {path} could not be read as .h5ad ({type(err).__name__}: {err}). "
+                f"{fix}"
+            ) from None
+
+
+def read_output_h5ad(path: str | Path, **kwargs) -> ad.AnnData:
+    """The profiled cohort (.h5ad), read with the same handling as :func:`read_output_tsv`."""
+    return read_h5ad(path, "intermediate", REBUILD_FIX, **kwargs)
 
 
 def check_input_size(path: Path, what: str) -> None:
