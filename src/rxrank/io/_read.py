@@ -181,7 +181,7 @@ def _first_bad_line(path: Path, sep: str) -> tuple[int, int, int] | None:
                 return _first_bad_line_quoted(path, sep)
             arr = np.frombuffer(block, np.uint8)
             ends = np.flatnonzero(arr == 10)
-            seps = np.cumsum(arr == sepb, dtype=np.int64)[ends]
+            seps = np.searchsorted(np.flatnonzero(arr == sepb), ends)  # delimiters before each end
             fields = np.diff(seps, prepend=0) + 1
             starts = np.concatenate(([0], ends[:-1] + 1))
             length = ends - starts - (arr[np.maximum(ends - 1, 0)] == 13)
