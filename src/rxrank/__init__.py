@@ -1,7 +1,9 @@
 """rxrank: per-patient treatment rankings from tumour expression, drug screens and follow-up.
 
-Stages are modules with plain functions over AnnData and pandas objects: ``io``, ``profiling``,
-``correlation``, ``sensitivity``, ``survival``, ``ranking``, ``report``; ``cli`` wires them to files.
+Stages are modules with plain functions over AnnData and pandas objects: ``profiling``,
+``coexpression``, ``associations``, ``sensitivity``, ``survival``, ``outcome``, ``ranking``, then
+``report``; ``io`` reads every input, ``config`` holds every setting's default, ``cli`` wires them to
+files (docs/architecture.md).
 """
 
 from importlib.metadata import PackageNotFoundError, version
