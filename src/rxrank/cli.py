@@ -196,7 +196,6 @@ def cmd_profile(args) -> None:
 
 
 def cmd_sensitivity(args) -> None:
-
     from .sensitivity import run_sensitivity, save_model
 
     p = _params(args.params)
@@ -213,7 +212,6 @@ def cmd_sensitivity(args) -> None:
 
 
 def cmd_correlation(args) -> None:
-
     from .associations import build_traits, run_correlation
 
     p = _params(args.params)
@@ -270,7 +268,6 @@ def _survival_inputs(args, p: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 def cmd_survival(args) -> None:
-
     from .survival import run_survival
 
     p = _params(args.params)
@@ -333,7 +330,6 @@ def cmd_rank(args) -> None:
 
 
 def cmd_report(args) -> None:
-
     from .check import INPUT_KEYS
     from .privacy import provenance
     from .ranking import TIERS
