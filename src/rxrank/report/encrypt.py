@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from rxrank.io import RxrankInputError
-from rxrank.privacy import require_strong_secret
+from rxrank.privacy import load_secret, refuse_inside, require_strong_secret
 
 from ._env import environment, stylesheet
 
@@ -320,8 +320,6 @@ MASTER_ENV = "RXRANK_REPORT_MASTER_KEY"
 
 def sealing_from_config(privacy: Mapping[str, Any], *, results: str | Path = "results") -> Sealing:
     """The :class:`Sealing` that ``privacy.encrypt_reports`` asks for, with its checks."""
-    from rxrank.privacy import load_secret
-
     mode = privacy.get("passphrases", "random")
     if mode not in ("random", "derived"):
         raise RxrankInputError(
@@ -330,12 +328,8 @@ def sealing_from_config(privacy: Mapping[str, Any], *, results: str | Path = "re
             "master secret)."
         )
     file = privacy.get("passphrase_file")
+    refuse_inside(file, results, "privacy.passphrase_file")
     path = Path(file).expanduser().resolve() if file else None
-    if path is not None and path.is_relative_to(Path(results).resolve()):
-        raise RxrankInputError(
-            f"privacy.passphrase_file {file} lies inside {results}/, next to the reports it opens; "
-            "put it outside the results folder (e.g. ~/.config/rxrank/report-passphrases.tsv)."
-        )
     if mode == "random" and path is None:
         raise RxrankInputError(
             "privacy.encrypt_reports with random passphrases needs privacy.passphrase_file (where "
