@@ -11,6 +11,7 @@ import pytest
 from rxrank import sensitivity as sens
 from rxrank.demo import DemoSpec, generate
 from rxrank.io import RxrankInputError
+from rxrank.sensitivity._cv import _splits
 
 PARAMS = {"n_top_genes": 1000, "screen_genes": 20, "cv_folds": 5, "seed": 0}
 
@@ -126,7 +127,7 @@ def test_leave_tissue_out_keeps_tissues_apart(reference, demo_dir):
     lines, response = reference
     tissues = pd.read_csv(demo_dir / "cell_lines.tsv", sep="\t", index_col=0)["tissue"]
     groups = tissues.reindex(lines.index).to_numpy()
-    for train, test in sens._splits(len(lines), groups=groups, n_folds=5, seed=0):
+    for train, test in _splits(len(lines), groups=groups, n_folds=5, seed=0):
         assert not set(groups[train]) & set(groups[test])
 
 
@@ -180,9 +181,10 @@ def test_no_shared_genes_is_a_clear_error(reference):
 def test_model_saved_without_pickles(demo_run, tmp_path):
     sens.save_model(tmp_path, demo_run)
     with np.load(tmp_path / "model.npz", allow_pickle=False) as npz:
-        assert npz["coef"].shape == (len(npz["genes"]), len(demo_run.drugs))
-        # the stored coefficients reproduce the patient predictions
-        assert "harmoniser/reference_mean" in npz or any(k.startswith("harmoniser/") for k in npz)
+        assert npz["model/coef"].shape == (len(npz["genes"]), len(demo_run.drugs))
+        assert len(npz["genes"]) == demo_run.harmoniser.keep_.sum() < len(npz["input_genes"])
+        assert any(k.startswith("harmoniser/") for k in npz)
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert len(meta["training_data_sha256"]) == 64
+    assert set(meta["files"]) == {"model.npz", "metrics.tsv"}
     assert meta["baseline_rule"].startswith("cv_rmse < baseline_rmse")

@@ -24,6 +24,7 @@ and :meth:`Harmoniser.from_saved` rebuilds a fitted harmoniser from it.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 
@@ -359,6 +360,43 @@ class Harmoniser(BaseEstimator):
             "no target at fit: standardising %d target samples by their own statistics", len(Z)
         )
         return _zscore(Z, Z.mean(0), Z.std(0)).astype(np.float32)
+
+    def for_target(self, Z: np.ndarray) -> Harmoniser:
+        """A copy whose target-side parameters are learned from another cohort ``Z``.
+
+        The gene filter and everything learned from the reference stay as fitted, so a model
+        trained on the reference applies unchanged: with ``standardise`` the new cohort is z-scored
+        by its own per-gene mean/SD, exactly as :meth:`fit` would have; ``quantile`` has nothing
+        target-side. ``combat`` adjusts the reference together with the target, so a model trained
+        after it belongs to that cohort and is refused here. Kept genes whose SD in ``Z`` is below
+        ``min_sd`` (which :meth:`fit` would have dropped) map to 0, the reference mean.
+        """
+        check_is_fitted(self, "keep_")
+        if self.method == "combat":
+            raise RxrankInputError(
+                "a model harmonised with ComBat adjusted the cell lines together with the cohort it "
+                "was fitted with, so it cannot be applied to another cohort; rerun the sensitivity "
+                "stage for this cohort, or fit the model with harmonisation standardise or quantile."
+            )
+        Zk = _check_matrix(Z, "target", n_genes=self.n_genes_in_, min_samples=MIN_SAMPLES)[
+            :, self.keep_
+        ]
+        new = copy.copy(self)
+        new.report_ = {**self.report_, "n_target": int(Z.shape[0])}
+        if self.method == "standardise":
+            sd = Zk.std(0)
+            low = (sd < self.min_sd) | (sd <= _TINY_SD)
+            new.target_mean_, new.target_sd_ = Zk.mean(0), np.where(low, 0.0, sd)
+            new.report_["kept_low_sd_target"] = int(low.sum())
+            if low.any():
+                log.warning(
+                    "%d of the model's %d genes vary less than min_sd=%s in this cohort; they are "
+                    "set to the reference mean (z = 0)",
+                    int(low.sum()),
+                    len(sd),
+                    self.min_sd,
+                )
+        return new
 
     # ------------------------------------------------------------------ provenance and storage
     def to_dict(self) -> dict:
