@@ -13,7 +13,8 @@ include: "workflow/rules/reference.smk"
 include: "workflow/rules/profiling.smk"
 include: "workflow/rules/singlecell.smk"
 include: "workflow/rules/sensitivity.smk"
-include: "workflow/rules/correlation.smk"
+include: "workflow/rules/modules.smk"
+include: "workflow/rules/associations.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/outcome.smk"
 include: "workflow/rules/ranking.smk"
@@ -30,7 +31,8 @@ rule all:
         rules.pseudobulk.output if SINGLE_CELL else [],
         rules.profile.output,
         rules.sensitivity.output,
-        rules.correlation.output,
+        rules.modules.output,
+        rules.associations.output,
         rules.survival.output,
         rules.outcome.output,
         rules.rank.output,

@@ -106,8 +106,7 @@ def write_cohort(
     # the pseudonym key and report passphrases of a benchmark stay in its temporary directory
     privacy = config.setdefault("privacy", {})
     for key, name in (("key_file", "pseudonym.key"), ("passphrase_file", "passphrases.tsv")):
-        if key in privacy:
-            privacy[key] = str(outdir / name)
+        privacy[key] = str(outdir / name)  # set or not, the default would be under ~/.config
     config_path = outdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config_path
@@ -524,8 +523,9 @@ STAGE_ORDER = (
     "check",
     "reference",
     "profile",
+    "modules",
     "sensitivity",
-    "correlation",
+    "associations",
     "survival",
     "outcome",
     "rank",

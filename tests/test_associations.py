@@ -1,4 +1,5 @@
-"""Tests of rxrank.associations: module-trait, gene-drug and binary-feature tests, the stage."""
+"""Tests of rxrank.associations: module-trait, gene-drug and binary-feature tests, the stage
+(after the modules stage, through its files as the workflow runs them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from scipy import stats
 
 from rxrank import associations as A
-from rxrank.coexpression import bh
+from rxrank.coexpression import bh, run_modules
 from rxrank.io import RxrankInputError, read_clinical, read_expression, read_response
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
@@ -155,40 +156,92 @@ def test_gene_drug_constant_gene_and_sparse_drug():
 # ------------------------------------------------------------------------------------------ stage
 
 
-def test_run_correlation_outputs(cohort, reference):
-    expr, response = reference
-    clinical = read_clinical(DEMO / "clinical.tsv")
+def _demo_cohort(cohort):
     adata = cohort.copy()
-    adata.obs = adata.obs.join(clinical)
-    out = A.run_correlation(
-        adata, expr, response, None, params={"n_genes": 600, "gene_drug_top": 20, "neighbours": 3}
+    adata.obs = adata.obs.join(read_clinical(DEMO / "clinical.tsv"))
+    return adata
+
+
+def _predictions(adata, drugs=("DrugA", "DrugB")) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    ids = np.repeat(adata.obs_names.astype(str), len(drugs))
+    return pd.DataFrame(
+        {
+            "patient_id": ids,
+            "drug": np.tile(drugs, adata.n_obs),
+            "predicted": rng.normal(size=ids.size),
+        }
     )
-    assert set(out) == {
-        "modules.tsv",
-        "hub_genes.tsv",
-        "eigengenes.tsv",
-        "soft_threshold.tsv",
-        "module_traits.tsv",
-        "gene_drug.tsv",
-        "neighbours.tsv",
-    }
-    assert list(out["modules.tsv"].columns) == ["gene", "module", "kME"]
-    nb = out["neighbours.tsv"]
-    assert len(nb) == 3 * 600 and set(nb["gene"]) == set(out["modules.tsv"]["gene"])
-    eig = out["eigengenes.tsv"]
-    assert eig.columns[0] == "patient_id" and len(eig) == adata.n_obs
-    assert list(out["soft_threshold.tsv"].columns) == ["power", "sft_r2", "slope", "mean_k"]
+
+
+def test_run_associations_outputs(cohort, reference):
+    expr, response = reference
+    adata = _demo_cohort(cohort)
+    eig = run_modules(adata, params={"n_genes": 600})["eigengenes.tsv"].set_index("patient_id")
+    traits = A.build_traits(adata.obs, _predictions(adata))
+    params = {"n_genes": 600, "gene_drug_top": 20}
+    out = A.run_associations(eig, traits, expr, response, params=params)
+    assert set(out) == {"module_traits.tsv", "gene_drug.tsv", "feature_drug.tsv"}
+    assert out["feature_drug.tsv"].empty  # headers only without binary features
     mt = out["module_traits.tsv"]
     assert list(mt.columns) == ["module", "trait", "r", "p", "q"]
-    assert {"os_months", "os_event", "age"} <= set(mt["trait"])
-    assert set(mt["module"]) == set(eig.columns[1:])
+    assert {"os_months", "os_event", "age", "sensitivity:DrugA"} <= set(mt["trait"])
+    assert set(mt["module"]) == set(eig.columns)
+    pd.testing.assert_frame_equal(mt, A.module_traits(eig, traits))
     gd = out["gene_drug.tsv"]
     assert gd.groupby("drug").size().max() == 20
-    assert out["module_traits.tsv"].attrs["params"]["n_genes"] == 600
-    hubs = out["hub_genes.tsv"]
-    assert list(hubs.columns) == ["module", "rank", "gene", "kME"]
-    assert set(hubs["module"]) == set(eig.columns[1:])
-    assert hubs.groupby("module").size().max() == 10
+    assert mt.attrs["params"]["gene_drug_top"] == 20
+    feats = pd.DataFrame({"f": [1.0, 0.0] * (len(expr) // 2) + [1.0] * (len(expr) % 2)})
+    feats.index = expr.index
+    with_features = A.run_associations(eig, traits, expr, response, binary_features=feats)
+    assert list(with_features["feature_drug.tsv"].columns[:2]) == ["drug", "feature"]
+
+
+def test_stages_through_files_give_the_module_traits_of_one_process(cohort, reference, tmp_path):
+    """``rxrank modules`` then ``rxrank associations``: the module-trait table made through the files
+    is the one computed in memory from the eigengenes as written (6 significant digits), and within
+    rounding of the one from the unrounded eigengenes."""
+    import json
+
+    import anndata as ad
+
+    from rxrank.cli import main as cli
+    from rxrank.io import write_tsv
+
+    adata = _demo_cohort(cohort)
+    adata.obs = adata.obs.astype(
+        {c: str for c in adata.obs.columns if adata.obs[c].dtype == object}
+    )
+    ad.AnnData(adata.X, obs=adata.obs, var=adata.var).write_h5ad(tmp_path / "cohort.h5ad")
+    write_tsv(_predictions(adata), tmp_path / "predictions.tsv")
+    write_tsv(reference[1], tmp_path / "response.tsv")  # as the reference stage writes it
+    params = json.dumps({"reference": {}, "correlation": {"n_genes": 600}})
+    out = tmp_path / "correlation"
+    cohort_file = str(tmp_path / "cohort.h5ad")
+    assert cli(["modules", f"--params={params}", f"--cohort={cohort_file}", f"--outdir={out}"]) == 0
+    assert (out / "eigengenes.tsv").exists()
+    assert not (out / "module_traits.tsv").exists()  # the modules stage tests nothing
+    argv = [
+        "associations", f"--params={params}", f"--cohort={cohort_file}",
+        f"--eigengenes={out / 'eigengenes.tsv'}",
+        f"--predictions={tmp_path / 'predictions.tsv'}",
+        f"--reference-expression={DEMO / 'reference_expression.tsv.gz'}",
+        f"--response={tmp_path / 'response.tsv'}", f"--outdir={out}",
+    ]  # fmt: skip
+    assert cli(argv) == 0
+    assert (out / "feature_drug.tsv").read_text().startswith("drug\tfeature\t")
+
+    eig = run_modules(adata, params={"n_genes": 600})["eigengenes.tsv"].set_index("patient_id")
+    # the predictions as the associations stage reads them (6 digits, from the sensitivity stage)
+    traits = A.build_traits(adata.obs, pd.read_csv(tmp_path / "predictions.tsv", sep="\t"))
+    rounded = pd.read_csv(out / "eigengenes.tsv", sep="\t", index_col="patient_id")
+    rounded.index = rounded.index.astype(str)
+    np.testing.assert_allclose(rounded.to_numpy(), eig.to_numpy(), rtol=1e-5, atol=1e-6)
+    write_tsv(A.module_traits(rounded, traits), tmp_path / "in_memory.tsv")
+    assert (out / "module_traits.tsv").read_bytes() == (tmp_path / "in_memory.tsv").read_bytes()
+    exact = A.module_traits(eig, traits)
+    through_files = pd.read_csv(out / "module_traits.tsv", sep="\t")
+    np.testing.assert_allclose(through_files["r"], exact["r"], atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------- binary features

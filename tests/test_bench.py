@@ -238,7 +238,7 @@ def test_dag_dry_run_counts_jobs_and_submissions(dag_result):
     assert [r["profile"] for r in rows] == ["default", "slurm"]
     for r in rows:
         assert r["patients"] == 40 and r["repeats"] == 1 and r["time_s"] > 0
-        assert r["jobs"] == 9 and r["peak_mib"] > 0
+        assert r["jobs"] == 10 and r["peak_mib"] > 0
     assert rows[1]["submissions"] == 6
     run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
     text = dag_section(dag_result, run)

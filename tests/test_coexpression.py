@@ -470,6 +470,29 @@ def test_eigengenes_reapplied(modules_signed, cohort):
     assert r > 0.95
 
 
+def test_run_modules_is_the_modules_stage(cohort):
+    """The modules stage needs only the cohort: modules, hubs, eigengenes (patient_id first) and
+    the fit table, plus neighbours when asked; what find_modules chose is in the params."""
+    out = C.run_modules(cohort, params={"n_genes": 600, "neighbours": 3})
+    assert set(out) == {
+        "modules.tsv", "hub_genes.tsv", "eigengenes.tsv", "soft_threshold.tsv", "neighbours.tsv",
+    }  # fmt: skip
+    found = C.find_modules(cohort, n_genes=600)
+    pd.testing.assert_frame_equal(out["modules.tsv"], found.modules)
+    eig = out["eigengenes.tsv"]
+    assert eig.columns[0] == "patient_id" and len(eig) == cohort.n_obs
+    pd.testing.assert_frame_equal(eig.set_index("patient_id"), found.eigengenes)
+    assert list(out["soft_threshold.tsv"].columns) == ["power", "sft_r2", "slope", "mean_k"]
+    hubs = out["hub_genes.tsv"]
+    assert list(hubs.columns) == ["module", "rank", "gene", "kME"]
+    assert set(hubs["module"]) == set(eig.columns[1:]) and hubs.groupby("module").size().max() == 10
+    nb = out["neighbours.tsv"]
+    assert len(nb) == 3 * 600 and set(nb["gene"]) == set(out["modules.tsv"]["gene"])
+    params = out["eigengenes.tsv"].attrs["params"]
+    assert params["n_genes"] == 600 and params["power"] == found.params["power"]
+    assert "neighbours.tsv" not in C.run_modules(cohort, params={"n_genes": 600})
+
+
 # ------------------------------------------------------- WGCNA parity script (Python side, no R)
 
 

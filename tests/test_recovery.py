@@ -205,7 +205,7 @@ def test_every_stage_output_is_a_target(run, tmp_path):
         (work / rel).unlink()
         plan = _snakemake(work, "-n")
         assert plan.returncode == 0, _output(plan)
-        stage = "check" if "check" in rel else "correlation"
+        stage = "check" if "check" in rel else "modules"
         jobs = set(re.findall(r"^rule (\w+):", _output(plan), flags=re.M))
         assert stage in jobs and {"rank", "report"} <= jobs, (rel, jobs)
         assert _snakemake(work).returncode == 0

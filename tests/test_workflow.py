@@ -79,7 +79,9 @@ def test_every_output_of_the_design_exists(run):
         "check/summary.json", "reference/response.tsv", "profiling/cohort.h5ad",
         "profiling/gene_ids.tsv", "correlation/feature_drug.tsv",
         "profiling/markers.tsv", "profiling/target_z.tsv", "correlation/modules.tsv",
-        "correlation/eigengenes.tsv", "correlation/module_traits.tsv", "correlation/gene_drug.tsv",
+        "correlation/eigengenes.tsv",
+        "correlation/hub_genes.tsv", "correlation/soft_threshold.tsv",
+        "correlation/module_traits.tsv", "correlation/gene_drug.tsv",
         "sensitivity/metrics.tsv", "sensitivity/predictions.tsv", "sensitivity/model/model.npz",
         "sensitivity/model/metadata.json", "survival/cox_summary.tsv", "survival/metrics.json",
         "survival/patients.tsv", "survival/treatment_effects.tsv", "outcome/metrics.tsv",
@@ -164,6 +166,25 @@ def test_rerun_is_a_no_op(run):
     proc = _snakemake(run, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _planned(run: Path, *args: str) -> set[str]:
+    proc = _snakemake(run, "-n", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {
+        line.split()[1].rstrip(":")
+        for line in proc.stdout.splitlines()
+        if line.startswith("rule ") or line.startswith("localrule ")
+    }
+
+
+def test_modules_and_sensitivity_do_not_wait_for_each_other(run):
+    """Co-expression modules need only the cohort; the association tests need modules and
+    sensitivity; survival and outcome need both too; rank needs associations and survival."""
+    after = {"associations", "survival", "outcome", "rank", "report", "all"}
+    assert _planned(run, "--forcerun", "sensitivity") == {"sensitivity", *after}
+    assert _planned(run, "--forcerun", "modules") == {"modules", *after}
+    assert _planned(run, "--forcerun", "associations") == {"associations", "rank", "report", "all"}
 
 
 def test_killed_job_resumes_and_is_deterministic(run, tmp_path):

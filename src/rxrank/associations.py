@@ -1,4 +1,4 @@
-"""Module-trait and gene-drug associations, and the correlation stage's entry point.
+"""Module-trait, gene-drug and binary-feature tests: the associations stage and its entry point.
 
 Associations with missing values (traits per patient, responses per cell line and drug) are
 exact: pairwise-complete Pearson correlations are computed for all pairs at once from masked matrix
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .coexpression import bh, find_modules, hub_genes, top_neighbours
+from .coexpression import bh
 from .coexpression._kernels import (
     METHODS,
     _as_2d_float,
@@ -35,12 +35,16 @@ __all__ = [
     "gene_drug_associations",
     "gene_drug_matrix",
     "module_traits",
-    "run_correlation",
+    "run_associations",
     "write_gene_drug_matrix",
 ]
 
 log = logging.getLogger(__name__)
 
+FEATURE_DRUG_COLUMNS = [
+    "drug", "feature", "n_with", "n_without", "mean_with", "mean_without", "delta", "cohen_d",
+    "glass_delta", "t", "p", "q",
+]  # fmt: skip
 # obs columns written by the profiling stage that are not clinical traits
 QC_COLUMNS = ("total_counts", "n_genes", "n_genes_by_counts", "pct_counts_mt", "log1p_total_counts")
 
@@ -361,69 +365,44 @@ def binary_feature_associations(
 # --------------------------------------------------------------------------------------------------
 
 
-def run_correlation(
-    cohort: ad.AnnData,
+def run_associations(
+    eigengenes: pd.DataFrame,
+    traits: pd.DataFrame,
     reference_expr: pd.DataFrame | ad.AnnData,
     response: pd.DataFrame,
-    traits: pd.DataFrame | None,
     *,
-    params: Mapping[str, Any] | None = None,
+    params: CorrelationParams | Mapping[str, Any] | None = None,
     binary_features: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Run the correlation stage; returns frames keyed by output file name, ready for ``write_tsv``.
+    """Run the associations stage; returns frames keyed by output file name (for ``write_tsv``).
 
-    ``binary_features`` (cell lines x 0/1 calls, e.g. mutations) adds ``feature_drug.tsv``
-    (:func:`binary_feature_associations`).
-
-    ``traits`` is indexed by patient ID (None: :func:`build_traits` of ``cohort.obs``); ``params``
-    is the ``correlation`` section (:class:`rxrank.config.CorrelationParams` or its mapping); the
-    parameters used are in each frame's ``.attrs["params"]``.
+    ``eigengenes`` (patients x modules, indexed by patient ID) come from the modules stage
+    (:func:`rxrank.coexpression.run_modules`); ``traits`` is indexed by patient ID
+    (:func:`build_traits` of the cohort's obs and the sensitivity predictions). Gives
+    ``module_traits.tsv`` (:func:`module_traits`), ``gene_drug.tsv``
+    (:func:`gene_drug_associations`) and ``feature_drug.tsv`` (:func:`binary_feature_associations`
+    of ``binary_features``, cell lines x 0/1 calls, e.g. mutations; headers only without them).
+    ``params`` is the ``correlation`` section (:class:`rxrank.config.CorrelationParams` or its
+    mapping); the parameters used are in each frame's ``.attrs["params"]``.
     """
     if not isinstance(params, CorrelationParams):
         params = CorrelationParams.from_config(params)
-    par = params.to_dict()
-    result = find_modules(
-        cohort,
-        n_genes=params.n_genes,
-        power=params.power,
-        powers=list(params.powers),
-        r2_cut=params.r2_cut,
-        signed=params.signed,
-        min_module_size=params.min_module_size,
-        merge_cut_height=params.merge_cut_height,
-        deep_split=params.deep_split,
-        min_kme=params.min_kme,
-        block_size=params.block_size,
-        max_block_size=params.max_block_size,
-        min_samples=params.min_samples,
-        seed=params.seed,
-        pam_stage=params.pam_stage,
-    )
-    if traits is None:
-        traits = build_traits(cohort.obs)
-    mt = module_traits(result.eigengenes, traits)
-    gd = gene_drug_associations(
-        reference_expr,
-        response,
-        top=params.gene_drug_top,
-        method=params.gene_drug_method,
-        min_lines=params.gene_drug_min_lines,
-    )
-    used = {**par, **result.params}
     out = {
-        "modules.tsv": result.modules,
-        "hub_genes.tsv": hub_genes(result.modules, params.hub_genes),
-        "eigengenes.tsv": result.eigengenes.reset_index(),
-        "soft_threshold.tsv": result.soft_threshold,
-        "module_traits.tsv": mt,
-        "gene_drug.tsv": gd,
+        "module_traits.tsv": module_traits(eigengenes, traits),
+        "gene_drug.tsv": gene_drug_associations(
+            reference_expr,
+            response,
+            top=params.gene_drug_top,
+            method=params.gene_drug_method,
+            min_lines=params.gene_drug_min_lines,
+        ),
     }
-    if binary_features is not None:
-        out["feature_drug.tsv"] = binary_feature_associations(binary_features, response)
-    if params.neighbours > 0:  # top-k co-expressed genes of each network gene
-        genes = result.modules["gene"].tolist()
-        x = cohort[:, genes].to_df()
-        out["neighbours.tsv"] = top_neighbours(x, params.neighbours, block_size=params.block_size)
+    out["feature_drug.tsv"] = (  # always written: headers only without a binary features table
+        binary_feature_associations(binary_features, response)
+        if binary_features is not None
+        else pd.DataFrame(columns=FEATURE_DRUG_COLUMNS)
+    )
+    used = params.to_dict()
     for frame in out.values():
         frame.attrs["params"] = used
     return out

@@ -211,26 +211,28 @@ def cmd_sensitivity(args) -> None:
     io.write_tsv(result.metrics, args.metrics)
 
 
-def cmd_correlation(args) -> None:
-    from .associations import build_traits, run_correlation
+def cmd_modules(args) -> None:
+    from .coexpression import run_modules
 
-    p = _params(args.params)
-    cohort = io.read_output_h5ad(args.cohort)
-    lines, response = _read_reference(args, p["reference"])
-    traits = build_traits(cohort.obs, io.read_output_tsv(args.predictions))
-    features = io.read_binary_features(args.binary_features) if args.binary_features else None
-    out = run_correlation(
-        cohort, lines, response, traits, params=p["correlation"], binary_features=features
-    )
-    # feature_drug.tsv is always written (headers only without a binary features table)
-    out.setdefault("feature_drug.tsv", pd.DataFrame(columns=FEATURE_DRUG_COLUMNS))
+    out = run_modules(io.read_output_h5ad(args.cohort), params=_params(args.params)["correlation"])
     io.write_outputs(out, args.outdir)
 
 
-FEATURE_DRUG_COLUMNS = [
-    "drug", "feature", "n_with", "n_without", "mean_with", "mean_without", "delta", "cohen_d",
-    "glass_delta", "t", "p", "q",
-]  # fmt: skip
+def cmd_associations(args) -> None:
+    from .associations import build_traits, run_associations
+
+    p = _params(args.params)
+    obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
+    traits = build_traits(obs, io.read_output_tsv(args.predictions))
+    eigengenes = io.read_output_tsv(
+        args.eigengenes, index_col="patient_id", dtype={"patient_id": str}
+    )
+    lines, response = _read_reference(args, p["reference"])
+    features = io.read_binary_features(args.binary_features) if args.binary_features else None
+    out = run_associations(
+        eigengenes, traits, lines, response, params=p["correlation"], binary_features=features
+    )
+    io.write_outputs(out, args.outdir)
 
 
 def _survival_inputs(args, p: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -505,17 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
         "model-dir",
         help="drug-sensitivity models",
     )
+    add("modules", cmd_modules, "cohort", "outdir", help="co-expression modules and eigengenes")
     add(
-        "correlation",
-        cmd_correlation,
-        "cohort",
-        "reference-expression",
-        "response",
-        "predictions",
-        "binary-features?",
-        "outdir",
-        help="co-expression modules and gene-drug associations",
-    )
+        "associations", cmd_associations, "cohort", "eigengenes", "predictions",
+        "reference-expression", "response", "binary-features?", "outdir",
+        help="module-trait, gene-drug and binary-feature associations",
+    )  # fmt: skip
     add(
         "survival",
         cmd_survival,

@@ -4,6 +4,8 @@
 >>> result = find_modules(adata, n_genes=1000)  # doctest: +SKIP
 >>> hubs = hub_genes(result.modules, top=10)  # doctest: +SKIP
 
+:func:`run_modules` is the workflow's modules stage (``rxrank modules``): it needs only the cohort.
+
 Module-trait and gene-drug associations live in :mod:`rxrank.associations`, which builds on this
 package (never the reverse).
 """
@@ -14,6 +16,7 @@ from ._blocks import gene_blocks
 from ._kernels import bh, corr, top_neighbours
 from ._modules import ModuleResult, eigengenes, find_modules, hub_genes
 from ._network import pick_soft_threshold
+from ._stage import run_modules
 from ._treecut import dynamic_tree_cut
 
 __all__ = [
@@ -26,5 +29,6 @@ __all__ = [
     "gene_blocks",
     "hub_genes",
     "pick_soft_threshold",
+    "run_modules",
     "top_neighbours",
 ]
