@@ -143,3 +143,32 @@ def test_for_target_equals_a_fit_with_that_target():
         direct = Harmoniser(method).fit(X, B)
         np.testing.assert_array_equal(moved.transform_target(B), direct.transform_target(B))
         np.testing.assert_array_equal(moved.transform_reference(X), direct.transform_reference(X))
+
+
+def test_rxrank_predict_applies_a_saved_model_to_a_profiled_cohort(saved, two_cohorts, tmp_path):
+    import anndata as ad
+
+    from rxrank.cli import main
+
+    folder, same_run = saved
+    second = two_cohorts[1]
+    ad.AnnData(second.to_numpy(), obs=pd.DataFrame(
+        index=second.index), var=pd.DataFrame(index=second.columns)).write_h5ad(
+        tmp_path / "cohort.h5ad")  # fmt: skip
+    argv = ["predict", f"--model={folder}", f"--cohort={tmp_path / 'cohort.h5ad'}",
+            f"--predictions={tmp_path / 'predictions.tsv'}", f"--metrics={tmp_path / 'm.tsv'}"]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "m.tsv").read_bytes() == (folder / "metrics.tsv").read_bytes()
+    got = pd.read_csv(tmp_path / "predictions.tsv", sep="\t")
+    want = same_run.predictions
+    assert got[["patient_id", "drug"]].astype(str).equals(want[["patient_id", "drug"]])
+    np.testing.assert_allclose(got["predicted"], want["predicted"], rtol=1e-5, atol=1e-5)
+    # a damaged model: one message naming the file, exit code 2, no output written
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in folder.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "metrics.tsv").write_text("drug\tcv_pearson\nD1\t0.99\n")
+    argv = [a.replace(str(folder), str(broken)).replace("predictions.tsv", "p2.tsv") for a in argv]
+    assert main(argv) == 2
+    assert not (tmp_path / "p2.tsv").exists()

@@ -1,0 +1,332 @@
+"""The stage commands: each reads its files, calls one ``run_*`` of its stage, writes its files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from .. import io
+from ..config import CohortParams, PrivacyParams, ProfilingParams, ReferenceParams, defaults
+from ._common import _log_frame, _params, _read_json, _read_reference, log
+
+
+def cmd_reference(args) -> None:
+    from ..screens import read_screen
+
+    ref = ReferenceParams.from_config(_params(args.params).get("reference"))
+    screen = read_screen(
+        args.response,
+        layout=ref.response_layout,
+        metric=ref.response_metric,
+        value_column=ref.response_value_column,
+        cell_line_id=ref.cell_line_id,
+    )
+    tissues = screen.tissues
+    if args.cell_lines:
+        table = io.read_table(args.cell_lines, what="cell-line annotation")
+        given = table.set_index(table.columns[0])[table.columns[1]].astype(str)
+        tissues = given if tissues is None else given.combine_first(tissues)
+    drugs = screen.drugs
+    if args.drugs:
+        given = io.read_drugs(args.drugs)
+        drugs = given if drugs is None else given.combine_first(drugs)[given.columns]
+    if drugs is None:
+        drugs = pd.DataFrame({"targets": "", "pathway": ""}, index=pd.Index([], name="drug"))
+    missing = sorted(set(screen.response["drug"]) - set(drugs.index))
+    if missing:
+        log.warning(
+            "%d drug(s) have no annotation (targets unknown): %s", len(missing), missing[:10]
+        )
+    io.write_tsv(screen.response[["cell_line", "drug", "value"]], args.out_response)
+    cell_lines = pd.DataFrame({"cell_line": [], "tissue": []})
+    if tissues is not None:
+        cell_lines = tissues.rename("tissue").rename_axis("cell_line").reset_index()
+    io.write_tsv(cell_lines, args.out_cell_lines)
+    io.write_tsv(drugs.rename_axis("drug"), args.out_drugs, index=True)
+
+
+def cmd_pseudobulk(args) -> None:
+    """Single-cell input: pseudobulk counts (genes x patients) and composition, pseudonymised."""
+    from ..privacy import pseudonym_map
+    from ..singlecell import config_options, pseudobulk, read_samples
+
+    p = _params(args.params)
+    sc = p["cohort"]["single_cell"]
+    id_column = CohortParams.from_config(p["cohort"]).id_column
+    patients = [s.patient_id for s in read_samples(args.samples, id_column=id_column)]
+    ids = pseudonym_map(patients, p.get("privacy", {}))
+    counts, composition, scan = pseudobulk(
+        args.samples, id_column=id_column, label=ids.__getitem__, **config_options(sc)
+    )
+    counts.columns = [ids[c] for c in counts.columns]
+    composition["patient_id"] = composition["patient_id"].map(ids)
+    log.info(
+        "pseudobulk: %d patients, %d cells, %d genes (%s of the files' genes)",
+        counts.shape[1],
+        scan.n_cells,
+        counts.shape[0],
+        scan.gene_join,
+    )
+    with io.atomic_path(args.pseudobulk) as tmp:
+        counts.to_csv(tmp, sep="\t", compression={"method": "gzip", "mtime": 0})
+    io.write_tsv(composition, args.composition)
+
+
+def cmd_profile(args) -> None:
+    from ..privacy import pseudonym_map
+    from ..profiling import markers, profile, target_zscores
+
+    p = _params(args.params)
+    cohort = CohortParams.from_config(p["cohort"])
+    single_cell = p["cohort"].get("single_cell")
+    if single_cell:  # the pseudobulk: counts, genes x patients, IDs pseudonymised already
+        cohort = cohort.replace(
+            expression_type="counts", orientation="genes_by_samples", expression_layer=None
+        )
+    adata = io.read_expression(
+        args.expression,
+        expression_type=cohort.expression_type,
+        orientation=cohort.orientation,
+        layer=cohort.expression_layer,
+    )
+    gene_ids = adata.uns["rxrank_io"].pop("gene_ids")  # written last: no output on failure
+    clinical = io.read_clinical(
+        args.clinical,
+        id_column=cohort.id_column,
+        time_column=cohort.time_column,
+        event_column=cohort.event_column,
+    )
+    # pseudonymise as soon as IDs are read, so that no original ID reaches any output
+    ids = pseudonym_map(set(clinical.index), p.get("privacy", {}))
+    if not single_cell:
+        ids = pseudonym_map(set(adata.obs_names) | set(clinical.index), p.get("privacy", {}))
+        adata.obs_names = [ids[i] for i in adata.obs_names]
+    clinical.index = pd.Index([ids[i] for i in clinical.index], name=clinical.index.name)
+    prof = ProfilingParams.from_config(p.get("profiling"))
+    adata = profile(
+        adata, clinical, expression_type=cohort.expression_type, **dataclasses.asdict(prof)
+    )
+    if single_cell:
+        from ..singlecell import config_options
+
+        options = config_options(single_cell)
+        adata.uns["rxrank"]["single_cell"] = {
+            **options,
+            "layer": options["layer"] or "X",
+            "cell_types": options["cell_types"] or "all",
+            "aggregation": "sum of raw counts over each patient's cells",
+        }
+    drugs = io.read_drugs(args.drugs)
+    io.write_tsv(markers(adata), args.markers)
+    io.write_tsv(target_zscores(adata, drugs), args.target_z, index=True)
+    for col in adata.obs.columns:
+        if adata.obs[col].dtype == object:
+            adata.obs[col] = adata.obs[col].astype(str)
+    with io.atomic_path(args.cohort) as tmp:
+        adata.write_h5ad(tmp)
+    if args.gene_ids:
+        io.write_tsv(gene_ids, args.gene_ids)
+
+
+def cmd_sensitivity(args) -> None:
+    from ..sensitivity import run_sensitivity, save_model
+
+    p = _params(args.params)
+    cohort = io.read_output_h5ad(args.cohort)
+    lines, response = _read_reference(args, p["reference"])
+    cl = io.read_output_tsv(args.cell_lines, dtype=str)
+    tissues = cl.set_index("cell_line")["tissue"] if len(cl) else None
+    result = run_sensitivity(
+        _log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"]
+    )
+    save_model(args.model_dir, result)
+    io.write_tsv(result.predictions, args.predictions)
+    io.write_tsv(result.metrics, args.metrics)
+
+
+def cmd_predict(args) -> None:
+    """Apply a saved reference model to a profiled cohort, without retraining: the predictions,
+    and the model's cross-validated metrics (what the ranking and reports cite) beside them."""
+    from ..sensitivity import load_model
+
+    model = load_model(args.model)
+    cohort = io.read_output_h5ad(args.cohort)
+    io.write_tsv(model.predict(_log_frame(cohort), source=args.cohort), args.predictions)
+    with io.atomic_path(args.metrics) as tmp:
+        shutil.copyfile(Path(args.model) / "metrics.tsv", tmp)
+
+
+def cmd_modules(args) -> None:
+    from ..coexpression import run_modules
+
+    out = run_modules(io.read_output_h5ad(args.cohort), params=_params(args.params)["correlation"])
+    io.write_outputs(out, args.outdir)
+
+
+def cmd_associations(args) -> None:
+    from ..associations import build_traits, run_associations
+
+    p = _params(args.params)
+    obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
+    traits = build_traits(obs, io.read_output_tsv(args.predictions))
+    eigengenes = io.read_output_tsv(
+        args.eigengenes, index_col="patient_id", dtype={"patient_id": str}
+    )
+    lines, response = _read_reference(args, p["reference"])
+    features = io.read_binary_features(args.binary_features) if args.binary_features else None
+    out = run_associations(
+        eigengenes, traits, lines, response, params=p["correlation"], binary_features=features
+    )
+    io.write_outputs(out, args.outdir)
+
+
+def _survival_inputs(args, p: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """What the survival and outcome stages read: the cohort's clinical columns, the features
+    (eigengenes, ``sensitivity:<drug>``) and the ``survival`` section with the cohort's defaults."""
+    cohort = p["cohort"]
+    obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
+    eigengenes = io.read_output_tsv(args.eigengenes, index_col="patient_id")
+    predictions = io.read_output_tsv(args.predictions)
+    sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
+    sens.columns = [f"sensitivity:{d}" for d in sens.columns]
+    features = eigengenes.join(sens)
+    params = dict(p["survival"])
+    params.setdefault("time_column", cohort["time_column"])
+    params.setdefault("event_column", cohort["event_column"])
+    params.setdefault("covariates", cohort.get("covariates", []))
+    if not params.get("features"):
+        params["features"] = list(eigengenes.columns)
+    treatment = cohort.get("treatment_column")
+    if treatment and treatment in obs:
+        params.setdefault("treatment_column", treatment)
+        params.setdefault("reference_arm", cohort.get("reference_arm"))
+        if params.get("adjust_for") is None:
+            # the clinical covariates and the molecular prognostic features: prognostic variation
+            # left out of a Cox model biases its treatment effects towards no effect
+            params["adjust_for"] = [*cohort.get("covariates", []), *params["features"]]
+        arms = [a for a in obs[treatment].astype(str).unique() if a != params["reference_arm"]]
+        # predicted sensitivity to the arm's drug when it is in the reference; the config's
+        # `survival.biomarkers` names a feature for any other arm (or overrides the default)
+        params["biomarkers"] = {
+            **{a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features},
+            **(params.get("biomarkers") or {}),
+        }
+    return obs, features, params
+
+
+def cmd_survival(args) -> None:
+    from ..survival import run_survival
+
+    p = _params(args.params)
+    obs, features, params = _survival_inputs(args, p)
+    longitudinal = None
+    if getattr(args, "longitudinal", None):
+        from ..identifiers import clean_ids
+        from ..privacy import pseudonym_map
+
+        longitudinal = io.read_table(args.longitudinal, what="longitudinal covariates")
+        id_col = (params.get("longitudinal") or {}).get("id_column", "patient_id")
+        if id_col in longitudinal.columns:  # the same pseudonyms as the profiled cohort
+            ids = clean_ids(
+                list(longitudinal[id_col].astype(str)),
+                source=f"longitudinal covariates file {args.longitudinal}, column {id_col!r}",
+                unique=False,
+            )
+            longitudinal[id_col] = pd.Series(ids, index=longitudinal.index).map(
+                pseudonym_map(set(ids), p.get("privacy", {}))
+            )
+        params["longitudinal"] = {
+            **(params.get("longitudinal") or {}),
+            "source": f"longitudinal table {args.longitudinal}",
+        }
+    out = run_survival(
+        obs,
+        features,
+        params=params,
+        longitudinal=longitudinal,
+        source=f"clinical table {p['cohort'].get('clinical', '')}".strip(),
+    )
+    io.write_outputs(out, args.outdir)
+
+
+def cmd_outcome(args) -> None:
+    from ..outcome import run_outcome_stage
+
+    obs, features, params = _survival_inputs(args, _params(args.params))
+    io.write_outputs(run_outcome_stage(obs, features, params=params), args.outdir)
+
+
+def cmd_rank(args) -> None:
+    from ..ranking import rank_treatments
+
+    p = _params(args.params)
+    response = io.read_response(args.response, value_column="value")
+    read = io.read_output_tsv
+    table = rank_treatments(
+        read(args.predictions),
+        read(args.metrics),
+        response.groupby("drug")["value"].median(),
+        drugs=io.read_drugs(args.drugs),
+        target_z=read(args.target_z, index_col=0),
+        treatment_effects=read(args.treatment_effects),
+        module_traits=read(args.module_traits),
+        eigengenes=read(args.eigengenes, index_col="patient_id"),
+        params=p.get("ranking"),
+    )
+    io.write_tsv(table, args.out)
+
+
+def cmd_report(args) -> None:
+    from ..check import INPUT_KEYS
+    from ..privacy import provenance
+    from ..ranking import TIERS
+    from ..report import ReportBundle, write_reports
+
+    p = _params(args.params)
+    read = io.read_output_tsv
+    cohort = io.read_output_h5ad(args.cohort)
+    privacy = PrivacyParams.from_config(p.get("privacy"))
+    allowed = privacy.report_clinical_columns
+    obs = cohort.obs[["subtype", *[c for c in allowed if c in cohort.obs]]].copy()
+    obs.index.name = "patient_id"
+    umap = pd.DataFrame(cohort.obsm["X_umap"][:, :2], index=obs.index, columns=["umap1", "umap2"])
+    qc = cohort.obs[[c for c in ("total_counts", "n_genes", "qc_outlier") if c in cohort.obs]]
+    rankings = read(args.rankings)
+    response = io.read_response(args.response, value_column="value")
+    inputs = {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}
+    bundle = ReportBundle(
+        rankings=rankings,
+        metrics=read(args.metrics),
+        reference_response=response,
+        prognosis=read(args.prognosis, index_col=0),
+        km=read(args.km),
+        patient_curves=read(args.patient_curves),
+        survival_metrics=_read_json(args.survival_metrics),
+        obs=obs,
+        umap=umap,
+        target_z=read(args.target_z, index_col=0),
+        provenance=provenance(p, inputs),
+        pseudonyms={pid: pid for pid in obs.index},
+        pseudonymised=privacy.pseudonymize,
+        age_column=privacy.age_column,
+        cohort_name=p.get("cohort_name") or defaults()["cohort_name"],
+        tier_table=TIERS,
+        qc=qc,
+        module_traits=read(args.module_traits),
+        outcome_metrics=read(args.outcome_metrics),
+        outcome_calibration=read(args.outcome_calibration),
+        outcome_patients=read(args.outcome_patients),
+        outcome_summary=_read_json(args.outcome_summary),
+    )
+    sealing = None
+    if privacy.encrypt_reports:
+        from ..report.encrypt import sealing_from_config
+
+        sealing = sealing_from_config(p["privacy"], results=Path(args.outdir).parent)
+    write_reports(bundle, args.outdir, sealing=sealing)
+    with io.atomic_path(args.provenance) as tmp:
+        tmp.write_text(json.dumps(bundle.provenance, indent=2))
