@@ -288,34 +288,21 @@ def cmd_report(args) -> None:
 
     p = _params(args.params)
     read = io.read_output_tsv
-    cohort = io.read_output_h5ad(args.cohort)
     privacy = PrivacyParams.from_config(p.get("privacy"))
-    allowed = privacy.report_clinical_columns
-    obs = cohort.obs[["subtype", *[c for c in allowed if c in cohort.obs]]].copy()
-    obs.index.name = "patient_id"
-    umap = pd.DataFrame(cohort.obsm["X_umap"][:, :2], index=obs.index, columns=["umap1", "umap2"])
-    qc = cohort.obs[[c for c in ("total_counts", "n_genes", "qc_outlier") if c in cohort.obs]]
-    rankings = read(args.rankings)
-    response = io.read_response(args.response, value_column="value")
-    inputs = {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}
-    bundle = ReportBundle(
-        rankings=rankings,
+    bundle = ReportBundle.from_stage_outputs(
+        io.read_output_h5ad(args.cohort),
+        privacy=privacy,
+        cohort_name=p.get("cohort_name") or defaults()["cohort_name"],
+        provenance=provenance(p, {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}),
+        rankings=read(args.rankings),
         metrics=read(args.metrics),
-        reference_response=response,
+        reference_response=io.read_response(args.response, value_column="value"),
         prognosis=read(args.prognosis, index_col=0),
         km=read(args.km),
         patient_curves=read(args.patient_curves),
         survival_metrics=_read_json(args.survival_metrics),
-        obs=obs,
-        umap=umap,
         target_z=read(args.target_z, index_col=0),
-        provenance=provenance(p, inputs),
-        pseudonyms={pid: pid for pid in obs.index},
-        pseudonymised=privacy.pseudonymize,
-        age_column=privacy.age_column,
-        cohort_name=p.get("cohort_name") or defaults()["cohort_name"],
         tier_table=TIERS,
-        qc=qc,
         module_traits=read(args.module_traits),
         outcome_metrics=read(args.outcome_metrics),
         outcome_calibration=read(args.outcome_calibration),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from rxrank.config import PrivacyParams
 from rxrank.errors import RxrankInputError
 from rxrank.identifiers import id_problem, normalise_id
 
@@ -44,6 +45,33 @@ class ReportBundle:
     outcome_calibration: pd.DataFrame | None = None  # outcome/calibration.tsv
     outcome_patients: pd.DataFrame | None = None  # outcome/patients.tsv
     outcome_summary: dict | None = None  # outcome/summary.json
+
+    @classmethod
+    def from_stage_outputs(
+        cls, cohort, *, privacy: PrivacyParams, cohort_name: str, provenance: dict, **tables
+    ) -> ReportBundle:
+        """The bundle from the profiled cohort (AnnData) and the other stages' tables (the
+        fields above, by name). Only the clinical columns ``privacy.report_clinical_columns``
+        allows reach a page; the QC columns and the first two UMAP coordinates are taken."""
+        obs = cohort.obs
+        shown = [c for c in privacy.report_clinical_columns if c in obs]
+        patients = obs[["subtype", *shown]].copy()
+        patients.index.name = "patient_id"
+        umap = pd.DataFrame(
+            cohort.obsm["X_umap"][:, :2], index=patients.index, columns=["umap1", "umap2"]
+        )
+        qc = obs[[c for c in ("total_counts", "n_genes", "qc_outlier") if c in obs]]
+        return cls(
+            obs=patients,
+            umap=umap,
+            qc=qc,
+            provenance=provenance,
+            pseudonyms={pid: pid for pid in patients.index},
+            pseudonymised=privacy.pseudonymize,
+            age_column=privacy.age_column,
+            cohort_name=cohort_name,
+            **tables,
+        )
 
 
 def safe_filename(patient_id: str) -> str:
