@@ -49,12 +49,14 @@ def test_a_loaded_model_predicts_a_new_cohort_as_a_fit_in_the_same_run(saved, tw
 def test_the_training_reference_is_checked_on_load(saved, reference):
     folder, _ = saved
     lines, response = reference
-    model = sens.load_model(folder)
-    X = lines[model.genes].to_numpy(np.float64)
-    Y = model.reference_response.to_numpy(np.float64)
-    sens.load_model(folder, reference=(X, Y))  # the same data: accepted
+    sens.load_model(folder, reference=(lines, response))  # the same data: accepted
     with pytest.raises(RxrankInputError, match="not trained on the reference"):
-        sens.load_model(folder, reference=(X + 0.01, Y))
+        sens.load_model(folder, reference=(lines + 0.01, response))
+    changed = response.assign(value=response["value"].where(response.index != 5, 0.0))
+    with pytest.raises(RxrankInputError, match="not trained on the reference"):
+        sens.load_model(folder, reference=(lines, changed))
+    with pytest.raises(RxrankInputError, match="not trained on the reference"):
+        sens.load_model(folder, reference=(lines.iloc[:, 1:], response))
 
 
 @pytest.mark.parametrize("name", ["model.npz", "metrics.tsv"])
@@ -145,10 +147,14 @@ def test_for_target_equals_a_fit_with_that_target():
         np.testing.assert_array_equal(moved.transform_reference(X), direct.transform_reference(X))
 
 
-def test_rxrank_predict_applies_a_saved_model_to_a_profiled_cohort(saved, two_cohorts, tmp_path):
+def test_rxrank_predict_applies_a_saved_model_to_a_profiled_cohort(
+    saved, two_cohorts, reference, demo_dir, tmp_path
+):
     import anndata as ad
 
     from rxrank.cli import main
+    from rxrank.io import write_tsv
+
 
     folder, same_run = saved
     second = two_cohorts[1]
@@ -158,6 +164,13 @@ def test_rxrank_predict_applies_a_saved_model_to_a_profiled_cohort(saved, two_co
     argv = ["predict", f"--model={folder}", f"--cohort={tmp_path / 'cohort.h5ad'}",
             f"--predictions={tmp_path / 'predictions.tsv'}", f"--metrics={tmp_path / 'm.tsv'}"]  # fmt: skip
     assert main(argv) == 0
+    # with the reference it was trained on (as the reference stage writes it): accepted; another: not
+    write_tsv(reference[1], tmp_path / "response.tsv")
+    ref_args = [f"--reference-expression={demo_dir / 'reference_expression.tsv.gz'}",
+                f"--response={tmp_path / 'response.tsv'}", '--params={"reference": {}}']  # fmt: skip
+    assert main([*argv, *ref_args]) == 0
+    write_tsv(reference[1].assign(value=reference[1]["value"] + 1), tmp_path / "response.tsv")
+    assert main([*argv, *ref_args]) == 2
     assert (tmp_path / "m.tsv").read_bytes() == (folder / "metrics.tsv").read_bytes()
     got = pd.read_csv(tmp_path / "predictions.tsv", sep="\t")
     want = same_run.predictions

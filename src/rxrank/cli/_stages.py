@@ -150,10 +150,19 @@ def cmd_sensitivity(args) -> None:
 
 def cmd_predict(args) -> None:
     """Apply a saved reference model to a profiled cohort, without retraining: the predictions,
-    and the model's cross-validated metrics (what the ranking and reports cite) beside them."""
+    and the model's cross-validated metrics (what the ranking and reports cite) beside them. Given
+    the reference too, the model must have been trained on it."""
     from ..sensitivity import load_model
 
-    model = load_model(args.model)
+    reference = None
+    if args.reference_expression or args.response:
+        if not (args.reference_expression and args.response):
+            raise io.RxrankInputError(
+                "give both --reference-expression and --response (to check the model was "
+                "trained on them), or neither."
+            )
+        reference = _read_reference(args, _params(args.params).get("reference"))
+    model = load_model(args.model, reference=reference)
     cohort = io.read_output_h5ad(args.cohort)
     io.write_tsv(model.predict(_log_frame(cohort), source=args.cohort), args.predictions)
     with io.atomic_path(args.metrics) as tmp:

@@ -114,6 +114,19 @@ class FittedModel:
             reference_tissue=self.reference_tissue,
         )
 
+    def check_reference(self, lines: pd.DataFrame, response: pd.DataFrame) -> None:
+        """Refuse unless ``lines`` (lines x genes) and the long ``response`` table are the data
+        the model was trained on (the checksum recorded when it was fitted)."""
+        missing = pd.Index(self.genes).difference(lines.columns)
+        X = lines.reindex(columns=self.genes).to_numpy(np.float64)
+        wide = response.pivot_table(index="cell_line", columns="drug", values="value")
+        Y = wide.reindex(index=lines.index, columns=self.drugs).to_numpy(np.float64)
+        if len(missing) or training_checksum(X, Y) != self.metadata.get("training_data_sha256"):
+            raise RxrankInputError(
+                "the saved model was not trained on the reference given here (training data "
+                "checksum differs); use the model fitted on this reference, or refit it."
+            )
+
     # ----------------------------------------------------------------------------- storage
     def save(self, outdir: str | Path) -> None:
         """Write the model folder; ``metadata.json`` last, with the checksums of the others."""
@@ -149,12 +162,12 @@ class FittedModel:
 
 
 def load_model(
-    model_dir: str | Path, *, reference: tuple[np.ndarray, np.ndarray] | None = None
+    model_dir: str | Path, *, reference: tuple[pd.DataFrame, pd.DataFrame] | None = None
 ) -> FittedModel:
     """The model saved in ``model_dir``, after checking every file against its recorded SHA-256.
 
-    With ``reference`` (the training lines x genes expression and lines x drugs responses) the
-    model is also refused unless it was trained on exactly those data.
+    With ``reference`` (lines x genes expression, long response table) the model is also refused
+    unless it was trained on exactly those data (:meth:`FittedModel.check_reference`).
     """
     model_dir = Path(model_dir)
     meta_path = model_dir / "metadata.json"
@@ -188,18 +201,13 @@ def load_model(
             f"{model_dir} was saved in model format {settings.get('format')}; this rxrank reads "
             f"format {FORMAT}. Refit the model with this version's sensitivity stage."
         )
-    if reference is not None and training_checksum(*reference) != meta.get("training_data_sha256"):
-        raise RxrankInputError(
-            f"the model in {model_dir} was not trained on the reference given here (training data "
-            "checksum differs); use the model fitted on this reference, or refit it."
-        )
     drugs, lines = list(arrays.pop("drugs")), list(arrays.pop("lines"))
     harmoniser = Harmoniser.from_saved(
         settings["harmoniser"],
         {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("harmoniser/")},
     )
     tissues = arrays.get("line_tissues")
-    return FittedModel(
+    model = FittedModel(
         name=settings["model"],
         genes=[str(g) for g in arrays["input_genes"]],
         harmoniser=harmoniser,
@@ -211,3 +219,6 @@ def load_model(
         tissues=None if tissues is None else pd.Series(tissues, index=lines).replace("", np.nan),
         reference_tissue=settings.get("reference_tissue"),
     )
+    if reference is not None:
+        model.check_reference(*reference)
+    return model
