@@ -21,16 +21,17 @@ import yaml
 from lifelines.utils import concordance_index
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
+from rxrank.config import section_params
 from rxrank.survival import DEFAULT_PENALIZERS, CoxModel, design_matrix
 
 
 def load(results: Path, config: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    cohort = config["cohort"]
+    cohort = section_params(config, "cohort")  # the defaults where the config is silent
     obs = ad.read_h5ad(results / "profiling/cohort.h5ad", backed="r").obs.copy()
     eigengenes = pd.read_csv(results / "correlation/eigengenes.tsv", sep="\t", index_col=0)
-    X = design_matrix(obs, eigengenes, covariates=list(cohort.get("covariates", [])))
-    time = obs.loc[X.index, cohort["time_column"]].to_numpy(float)
-    event = obs.loc[X.index, cohort["event_column"]].to_numpy(int)
+    X = design_matrix(obs, eigengenes, covariates=list(cohort.covariates))
+    time = obs.loc[X.index, cohort.time_column].to_numpy(float)
+    event = obs.loc[X.index, cohort.event_column].to_numpy(int)
     return X, time, event
 
 

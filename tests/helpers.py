@@ -9,9 +9,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shipped_config() -> dict:
+    """config/config.yaml as the workflow sees it: every setting it leaves out at its default
+    (``rxrank.config.with_defaults``, as workflow/rules/common.smk merges them)."""
+    from rxrank.config import with_defaults
+
+    return with_defaults(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+
+
 def demo_config() -> dict:
     """config/config.yaml with absolute resource paths and no key file (tests set the key env)."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = shipped_config()
     for section in ("cohort", "reference"):
         for key, value in config[section].items():
             if isinstance(value, str) and value.startswith("resources/"):
@@ -38,7 +46,7 @@ def small_demo_config(*, fast: bool = False, privacy: dict | None = None) -> dic
     that run the workflow; ``privacy`` replaces the privacy section (default: pseudonymise with
     the key from the environment, no key file).
     """
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = shipped_config()
     for section in ("cohort", "reference"):
         for key, value in config[section].items():
             if isinstance(value, str) and value.startswith("resources/"):

@@ -98,9 +98,9 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         config_change(lambda c: c["cohort"].update(expression_type="count")),
         ["cohort.expression_type", "'count'", "counts, tpm, log"],
     ),
-    "required key missing": (
-        config_change(lambda c: c["cohort"].pop("time_column")),
-        ["cohort", "time_column"],
+    "required key missing": (  # a setting with a default (time_column...) is never required
+        config_change(lambda c: c["cohort"].pop("clinical")),
+        ["cohort", "clinical", "required"],
     ),
     "wrong type": (
         config_change(lambda c: c["sensitivity"].update(cv_folds="five")),

@@ -1,28 +1,34 @@
-"""Defaults live in the params dataclasses of rxrank.config: the schema states types and ranges
-only (no default), and the schema's keys are the dataclasses' fields, both ways.
-
-Not yet checked (issue 20): that config/config.yaml restates no default; it still lists every
-setting as documentation, and survival, outcome, check and cli still read some with .get(...).
+"""Defaults live in the params dataclasses of rxrank.config and nowhere else: the schema states
+types and ranges only (no default), and the schema's keys are the dataclasses' fields, both ways;
+config/config.yaml holds the demo's data paths and what the demo sets differently from the
+defaults, nothing it would get anyway; and no module of rxrank restates a setting's default in a
+``.get("setting", default)`` (read from the source with ``ast``). The cli's survival and outcome
+commands are the last to convert (issue 20): their restated defaults are an expected failure until
+they are.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rxrank import cli
-from rxrank.check import schema
+from rxrank.check import INPUT_KEYS, schema
 from rxrank.config import (
     SECTIONS,
     WEIGHTS,
+    CohortParams,
     Params,
     RankingParams,
     SensitivityParams,
     SurvivalParams,
     defaults,
     section_params,
+    survival_settings,
+    with_defaults,
 )
 from rxrank.errors import RxrankInputError
 from rxrank.ranking import COMPONENTS
@@ -102,3 +108,140 @@ def test_defaults_command_prints_every_setting(capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed == defaults()
     assert printed["sensitivity"]["min_lines"] == SensitivityParams().min_lines
+
+
+# ---- config/config.yaml: the demo's data and what it sets differently, no default restated
+
+#: the demo's input files: set because they are the demo, whatever the defaults say
+DATA_PATHS = {f"{section}.{key}" for section, key in INPUT_KEYS}
+_ABSENT = object()
+
+
+def _leaves(node: dict, path: tuple[str, ...] = ()):
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
+
+
+def _default_at(path: tuple[str, ...]):
+    node = defaults()
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return _ABSENT  # e.g. a block under a setting whose default is null
+        node = node[key]
+    return node
+
+
+def test_the_shipped_config_restates_no_default():
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    restated = [
+        f"{'.'.join(path)}: {value!r}"
+        for path, value in _leaves(config)
+        if ".".join(path) not in DATA_PATHS and _default_at(path) == value
+    ]
+    assert not restated, (
+        f"config/config.yaml sets these to their defaults (rxrank.config); leave them out: "
+        f"{restated}"
+    )
+    assert {f"{s}.{k}" for s, k in INPUT_KEYS if config[s].get(k)} == DATA_PATHS
+
+
+def test_with_defaults_fills_every_setting_and_the_config_wins():
+    config = {
+        "cohort": {"clinical": "c.tsv", "covariates": ["age"], "single_cell": {"samples": "s"}},
+        "ranking": {"weights": {"target": 2.0}},
+        "survival": {"outcome": None},
+    }
+    merged = with_defaults(config)
+    assert merged["cohort"]["covariates"] == ["age"] and merged["cohort"]["clinical"] == "c.tsv"
+    assert merged["cohort"]["id_column"] == CohortParams().id_column
+    assert merged["cohort"]["single_cell"] == {"samples": "s"}  # a block whose default is null
+    assert merged["ranking"]["weights"] == {**WEIGHTS, "target": 2.0}
+    assert merged["survival"]["outcome"] is None and merged["survival"]["seed"] == 0
+    assert set(merged) == set(defaults()) and config["cohort"] == {
+        "clinical": "c.tsv", "covariates": ["age"], "single_cell": {"samples": "s"}
+    }  # fmt: skip
+    assert with_defaults({}) == defaults()
+    shipped = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    full = with_defaults(shipped)
+    for section, cls in SECTIONS.items():  # every section reads back to the same params
+        assert (
+            cls.from_config(full[section]).to_dict() == section_params(shipped, section).to_dict()
+        )
+
+
+def test_survival_settings_split_the_cohort_keys_the_cli_mixes_in():
+    surv, cohort, extra = survival_settings(
+        {"seed": 3, "time_column": "t", "covariates": ["age"], "categorical": ["grade"]},
+        {"time_column": "os", "event_column": "dead"},
+        extras=("categorical",),
+    )
+    assert surv == SurvivalParams(seed=3) and extra == {"categorical": ["grade"]}
+    assert (cohort.time_column, cohort.event_column, cohort.covariates) == ("t", "dead", ["age"])
+    typed = survival_settings(SurvivalParams(seed=3), CohortParams(time_column="t"))
+    assert typed[0] == surv and typed[1].time_column == "t"
+    with pytest.raises(RxrankInputError, match="did you mean 'features'"):
+        survival_settings({"featurs": []})
+
+
+# ---- the source: no module restates a setting's default
+
+SRC = ROOT / "src" / "rxrank"
+
+
+def _params_classes(cls: type = Params) -> set[type]:
+    out = set()
+    for sub in cls.__subclasses__():
+        out |= {sub, *_params_classes(sub)}
+    return out
+
+
+#: every setting's name, in any section
+SETTINGS = {name for cls in _params_classes() for name in cls.__dataclass_fields__}
+#: (module, key) -> why its ``.get(key, default)`` is not the default of a config setting
+NOT_SETTINGS: dict[tuple[str, str], str] = {}
+
+
+def restated_defaults(path: Path, module: str | None = None) -> list[str]:
+    """``.get("<setting>", <default>)`` calls in ``path`` whose default is not None."""
+    found = []
+    module = module or path.relative_to(SRC).as_posix()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and len(node.args) == 2
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in SETTINGS
+        ):
+            continue
+        default = node.args[1]
+        if isinstance(default, ast.Constant) and default.value is None:
+            continue
+        if (module, node.args[0].value) in NOT_SETTINGS:
+            continue
+        found.append(f"{module}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_scan_finds_a_restated_default(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        'def f(p, q):\n    return p.get("min_lines", 20), q.get("min_lines"), '
+        'q.get("not_a_setting", 1), p.get("seed", q.seed)\n'
+    )
+    assert restated_defaults(sample, "sample.py") == [
+        "sample.py:2: p.get('min_lines', 20)",
+        "sample.py:2: p.get('seed', q.seed)",
+    ]
+
+
+def test_no_module_restates_a_default():
+    found = [hit for path in sorted(SRC.rglob("*.py")) for hit in restated_defaults(path)]
+    assert not found, (
+        "defaults belong in rxrank.config: read the section's params (XParams.from_config / "
+        f"section_params) instead of .get(key, default): {found}"
+    )

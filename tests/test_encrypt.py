@@ -142,7 +142,7 @@ def test_config_checks(tmp_path, monkeypatch):
     with pytest.raises(RxrankInputError, match="outside the results folder"):
         sealing_from_config({"passphrase_file": str(results / "keys.tsv")}, results=results)
     with pytest.raises(RxrankInputError, match="needs privacy.passphrase_file"):
-        sealing_from_config({"passphrases": "random"}, results=results)
+        sealing_from_config({"passphrases": "random", "passphrase_file": None}, results=results)
     monkeypatch.delenv("RXRANK_REPORT_MASTER_KEY", raising=False)
     with pytest.raises(RxrankInputError, match="master secret"):
         sealing_from_config({"passphrases": "derived"}, results=results)

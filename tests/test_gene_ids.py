@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -333,19 +332,13 @@ def test_normaliser_properties(pairs):
 
 
 def test_check_passes_ensembl_cohort_against_symbol_reference(tmp_path, monkeypatch):
-    import yaml
+    from helpers import small_demo_config
 
     from rxrank.check import run_check
     from rxrank.demo import DemoSpec, write_demo
 
     write_demo(tmp_path, DemoSpec(n_patients=30, n_genes=300, n_lines=40, seed=3))
-    config = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
-    for section in ("cohort", "reference"):
-        for key, value in config[section].items():
-            if isinstance(value, str) and value.startswith("resources/"):
-                config[section][key] = value.removeprefix("resources/")
-    config["sensitivity"]["min_lines"] = 10
-    config["privacy"] = {"pseudonymize": False}
+    config = small_demo_config(privacy={"pseudonymize": False})
     expr = tmp_path / config["cohort"]["expression"]
     frame = pd.read_csv(expr, sep="\t", index_col=0)
     to_ensembl = {}

@@ -155,7 +155,6 @@ def test_rxrank_predict_applies_a_saved_model_to_a_profiled_cohort(
     from rxrank.cli import main
     from rxrank.io import write_tsv
 
-
     folder, same_run = saved
     second = two_cohorts[1]
     ad.AnnData(second.to_numpy(), obs=pd.DataFrame(

@@ -273,6 +273,29 @@ def test_stage_gives_cox_features_biomarkers_and_received_biomarker(demo, stage_
     assert every["summary.json"]["features"] == ["age", "M1", "M2", "sensitivity:Erlotinib"]
 
 
+def test_stage_takes_typed_params_and_the_cohort_apart(demo, stage_features):
+    """SurvivalParams + CohortParams give what the cli's one mixed mapping gives; an outcome
+    seed of null is the survival seed's."""
+    from rxrank.config import CohortParams, SurvivalParams
+
+    clinical, _ = demo
+    survival = {"features": ["M1"], "biomarkers": {"Lapatinib": "M1"}, "seed": 4, "outcome": FAST}
+    cohort = {"covariates": ["age"], "treatment_column": "treatment"}
+    mixed = run_outcome_stage(clinical, stage_features, params={**survival, **cohort})
+    typed = run_outcome_stage(
+        clinical,
+        stage_features,
+        params=SurvivalParams.from_config(survival),
+        cohort=CohortParams.from_config(cohort),
+    )
+    assert typed["summary.json"] == mixed["summary.json"]
+    pd.testing.assert_frame_equal(typed["patients.tsv"], mixed["patients.tsv"])
+    assert mixed["summary.json"]["features"] == ["age", "treatment", "M1", "treatment_biomarker"]
+    own_seed = {**survival, "outcome": {**FAST, "seed": 4}}
+    again = run_outcome_stage(clinical, stage_features, params={**own_seed, **cohort})
+    pd.testing.assert_frame_equal(again["patients.tsv"], mixed["patients.tsv"])
+
+
 def test_stage_names_a_missing_feature(demo, stage_features):
     clinical, _ = demo
     params = {"features": ["M9"], "biomarkers": {"Lapatinib": "M1"}, "outcome": FAST}

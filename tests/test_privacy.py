@@ -66,7 +66,17 @@ def test_key_and_mapping_files_refused_inside_results(tmp_path):
 def test_missing_key_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("RXRANK_PSEUDONYM_KEY", raising=False)
     with pytest.raises(RxrankInputError, match="RXRANK_PSEUDONYM_KEY.*key_file"):
-        pseudonym_map(["P1"], {"pseudonymize": True, "key_file": str(tmp_path / "absent")})
+        pseudonym_map(["P1"], {"key_file": str(tmp_path / "absent"), "create_key": False})
+    assert not (tmp_path / "absent").exists()
+
+
+def test_the_default_key_file_is_created(monkeypatch, tmp_path):
+    """No key file named: privacy.key_file's default, created (create_key's default is true)."""
+    monkeypatch.delenv("RXRANK_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    first = pseudonym_map(["P1"], {})
+    assert stat.S_IMODE((tmp_path / ".config/rxrank/pseudonym.key").stat().st_mode) == 0o600
+    assert pseudonym_map(["P1"], None) == first
 
 
 def test_created_key_is_private_and_stable(monkeypatch, tmp_path):

@@ -397,6 +397,29 @@ def test_run_survival_rejects_unknown_feature(clinical, features):
         run_survival(clinical, features, params={"covariates": ["age"], "features": ["M9"]})
 
 
+def test_typed_params_and_cohort_give_what_the_cli_mapping_gives(clinical, features):
+    """`rxrank survival` passes one mapping mixing the cohort's keys into the survival section;
+    SurvivalParams + CohortParams (or the two sections) are the same settings."""
+    from rxrank.config import CohortParams, SurvivalParams
+
+    survival = {"features": ["M1"], "penalizers": [0.1], "n_bootstrap": 0, "cv_folds": 3}
+    cohort = {"covariates": ["age", "stage"], "treatment_column": "treatment",
+              "reference_arm": "standard_of_care"}  # fmt: skip
+    mixed = run_survival(clinical, features, params={**survival, **cohort})
+    typed = run_survival(
+        clinical,
+        features,
+        params=SurvivalParams.from_config(survival),
+        cohort=CohortParams.from_config(cohort),
+    )
+    sections = run_survival(clinical, features, params=survival, cohort=cohort)
+    for out in (typed, sections):
+        assert out["metrics.json"] == mixed["metrics.json"]
+        for name in ("cox_summary.tsv", "patients.tsv", "treatment_effects.tsv"):
+            pd.testing.assert_frame_equal(out[name], mixed[name])
+    assert len(mixed["treatment_effects.tsv"]) and mixed["metrics.json"]["covariates"][-1] == "M1"
+
+
 # ---- Uno's C-index, elastic net, heavy censoring
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from . import io
+from .config import section_params
 from .identifiers import clean_ids
 from .privacy import pseudonym_map, refuse_inside
 
@@ -223,28 +224,28 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
 
     Returns the patient-ID -> output-ID map (pseudonyms when pseudonymisation is on).
     """
-    cohort, ref = config["cohort"], config["reference"]
-    sens = config.get("sensitivity", {})
+    cohort, ref = section_params(config, "cohort"), section_params(config, "reference")
     if single_cell_config(config):
         samples, genes, input_ids, source = _check_single_cell(config, report)
     else:
         expr = io.read_expression(
-            cohort["expression"],
-            expression_type=cohort["expression_type"],
-            orientation=cohort.get("orientation", "auto"),
-            layer=cohort.get("expression_layer"),
+            cohort.expression,
+            expression_type=cohort.expression_type,
+            orientation=cohort.orientation,
+            layer=cohort.expression_layer,
         )
         report.warnings.extend(expr.uns["rxrank_io"]["warnings"])
-        samples, genes, source = expr.obs_names, expr.var_names, cohort["expression"]
+        samples, genes, source = expr.obs_names, expr.var_names, cohort.expression
         input_ids = pd.Index(expr.uns["rxrank_io"]["gene_ids"]["input_id"])
     clinical = io.read_clinical(
-        cohort["clinical"],
-        id_column=cohort.get("id_column", "patient_id"),
-        time_column=cohort["time_column"],
-        event_column=cohort["event_column"],
-        binary_columns=[((config.get("survival") or {}).get("outcome") or {}).get("column")],
+        cohort.clinical,
+        id_column=cohort.id_column,
+        time_column=cohort.time_column,
+        event_column=cohort.event_column,
+        binary_columns=[section_params(config, "survival").outcome.column],
     )
-    ids = pseudonym_map(sorted(set(samples) | set(clinical.index)), config.get("privacy", {}))
+    privacy = section_params(config, "privacy")
+    ids = pseudonym_map(sorted(set(samples) | set(clinical.index)), privacy)
     both = samples.intersection(clinical.index)
     only_expr = sorted(ids[p] for p in samples.difference(clinical.index))
     only_clin = sorted(ids[p] for p in clinical.index.difference(samples))
@@ -252,67 +253,67 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     if only_expr:
         report.warnings.append(
             f"{len(only_expr)} patient(s) in {source} have no row in "
-            f"{cohort['clinical']} and are left out: {only_expr[:10]}"
+            f"{cohort.clinical} and are left out: {only_expr[:10]}"
         )
     if only_clin:
         report.warnings.append(
-            f"{len(only_clin)} patient(s) in {cohort['clinical']} have no expression in "
+            f"{len(only_clin)} patient(s) in {cohort.clinical} have no expression in "
             f"{source} and are left out: {only_clin[:10]}"
         )
     if len(both) == 0:
         report.errors.append(
-            f"no patient ID is in both {source} and {cohort['clinical']} "
-            f"(column {cohort.get('id_column', 'patient_id')!r}); make the IDs match exactly."
+            f"no patient ID is in both {source} and {cohort.clinical} "
+            f"(column {cohort.id_column!r}); make the IDs match exactly."
         )
     problem = _species_problem(input_ids, f"cohort expression {source}:")
     if problem:
         report.errors.append(problem)
 
     clinical = clinical.loc[clinical.index.intersection(both)]
-    report.counts["survival_events"] = int(clinical[cohort["event_column"]].sum())
+    report.counts["survival_events"] = int(clinical[cohort.event_column].sum())
     if report.counts["survival_events"] < 10:
         report.warnings.append(
             f"only {report.counts['survival_events']} survival events: Cox estimates will be "
             "very uncertain."
         )
-    for column in cohort.get("covariates", []):
+    for column in cohort.covariates:
         if column not in clinical:
             report.errors.append(
-                f"clinical file {cohort['clinical']} has no column {column!r} listed in "
+                f"clinical file {cohort.clinical} has no column {column!r} listed in "
                 f"cohort.covariates; its columns are {list(clinical.columns)}."
             )
         elif clinical[column].nunique(dropna=True) < 2:
             report.errors.append(
-                f"clinical file {cohort['clinical']}: covariate {column!r} has a single value "
+                f"clinical file {cohort.clinical}: covariate {column!r} has a single value "
                 f"({clinical[column].dropna().unique()[:1].tolist()}); remove it from "
                 "cohort.covariates, it cannot be estimated."
             )
-    treatment = cohort.get("treatment_column")
+    treatment = cohort.treatment_column
     if treatment:
         if treatment not in clinical:
             report.errors.append(
-                f"clinical file {cohort['clinical']} has no treatment column {treatment!r} "
+                f"clinical file {cohort.clinical} has no treatment column {treatment!r} "
                 "(cohort.treatment_column); set it to null if treatments are not recorded."
             )
-        elif cohort.get("reference_arm") not in set(clinical[treatment].astype(str)):
+        elif cohort.reference_arm not in set(clinical[treatment].astype(str)):
             report.errors.append(
-                f"cohort.reference_arm {cohort.get('reference_arm')!r} is not a value of column "
-                f"{treatment!r} in {cohort['clinical']}; values are "
+                f"cohort.reference_arm {cohort.reference_arm!r} is not a value of column "
+                f"{treatment!r} in {cohort.clinical}; values are "
                 f"{sorted(clinical[treatment].astype(str).unique())[:8]}."
             )
 
     from .screens import read_screen
 
     lines = io.read_expression(
-        ref["expression"],
-        expression_type=ref["expression_type"],
-        orientation=ref.get("orientation", "auto"),
-        layer=ref.get("expression_layer"),
+        ref.expression,
+        expression_type=ref.expression_type,
+        orientation=ref.orientation,
+        layer=ref.expression_layer,
         what="reference expression",
     )
     report.warnings.extend(lines.uns["rxrank_io"]["warnings"])
     as_given = pd.Index(lines.uns["rxrank_io"]["gene_ids"]["input_id"])  # before case/ID mapping
-    problem = _species_problem(as_given, f"reference expression {ref['expression']}:")
+    problem = _species_problem(as_given, f"reference expression {ref.expression}:")
     if problem:
         report.errors.append(problem)
     shared = genes.intersection(lines.var_names)
@@ -321,7 +322,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     report.counts["genes_shared"] = len(shared)
     if len(shared) == 0:
         report.errors.append(
-            f"{source} and {ref['expression']} share no gene IDs (e.g. "
+            f"{source} and {ref.expression} share no gene IDs (e.g. "
             f"{list(genes[:2])} vs {list(lines.var_names[:2])}); use the same identifier "
             "type (HGNC symbols or Ensembl IDs) in both."
         )
@@ -330,21 +331,21 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
             f"only {len(shared)} genes are shared by cohort and reference; check identifier types."
         )
     screen = read_screen(
-        ref["response"],
-        layout=ref.get("response_layout", "auto"),
-        metric=ref.get("response_metric", "ln_ic50"),
-        value_column=ref.get("response_value_column"),
-        cell_line_id=ref.get("cell_line_id"),
+        ref.response,
+        layout=ref.response_layout,
+        metric=ref.response_metric,
+        value_column=ref.response_value_column,
+        cell_line_id=ref.cell_line_id,
     )
     response = screen.response[screen.response["cell_line"].isin(lines.obs_names)]
     if response.empty:
         report.errors.append(
-            f"no cell line of {ref['response']} is in {ref['expression']} (e.g. "
+            f"no cell line of {ref.response} is in {ref.expression} (e.g. "
             f"{screen.response['cell_line'].iloc[0]!r} vs {lines.obs_names[0]!r}); make the IDs "
             "match (reference.cell_line_id chooses the ID column of GDSC/PRISM files)."
         )
     per_drug = response.groupby("drug")["cell_line"].nunique()
-    min_lines = sens.get("min_lines", 20)
+    min_lines = section_params(config, "sensitivity").min_lines
     report.counts["drugs_in_screen"] = int(screen.response["drug"].nunique())
     report.counts["drugs_with_enough_cell_lines"] = int((per_drug >= min_lines).sum())
     few = sorted(per_drug.index[per_drug < min_lines])
@@ -355,15 +356,15 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         )
     if len(response) and not (per_drug >= min_lines).any():
         report.errors.append(
-            f"no drug in {ref['response']} has {min_lines} cell lines with expression; lower "
+            f"no drug in {ref.response} has {min_lines} cell lines with expression; lower "
             "sensitivity.min_lines or check the cell-line IDs."
         )
-    if ref.get("drugs"):
-        io.read_drugs(ref["drugs"])
-    if ref.get("cell_lines"):
-        io.read_table(ref["cell_lines"], what="cell-line annotation")
-    if ref.get("binary_features"):
-        io.read_binary_features(ref["binary_features"])
+    if ref.drugs:
+        io.read_drugs(ref.drugs)
+    if ref.cell_lines:
+        io.read_table(ref.cell_lines, what="cell-line annotation")
+    if ref.binary_features:
+        io.read_binary_features(ref.binary_features)
     report.counts["cell_lines_with_expression_and_response"] = int(response["cell_line"].nunique())
     return ids
 
@@ -385,23 +386,23 @@ def _check_single_cell(
     from .gene_ids import load_gene_map, normalise_gene_ids
     from .singlecell import config_options, read_samples, scan_samples
 
-    cohort = config["cohort"]
+    cohort = section_params(config, "cohort")
     sc = single_cell_config(config)
-    id_column = cohort.get("id_column", "patient_id")
+    id_column = cohort.id_column
     patients = [s.patient_id for s in read_samples(sc["samples"], id_column=id_column)]
-    ids = pseudonym_map(patients, config.get("privacy", {}))  # warnings name pseudonyms
+    ids = pseudonym_map(patients, section_params(config, "privacy"))  # warnings name pseudonyms
     scan = scan_samples(
         sc["samples"], id_column=id_column, label=ids.__getitem__, **config_options(sc)
     )
     report.warnings.extend(scan.warnings)
-    if cohort.get("expression"):
+    if cohort.expression:
         report.warnings.append(
-            f"cohort.expression ({cohort['expression']}) is ignored: cohort.single_cell is set, "
+            f"cohort.expression ({cohort.expression}) is ignored: cohort.single_cell is set, "
             "so the profile is the pseudobulk of the single-cell files."
         )
-    if cohort.get("expression_type", "counts") != "counts":
+    if cohort.expression_type != "counts":  # what the pseudobulk holds, not the default
         report.warnings.append(
-            f"cohort.expression_type {cohort['expression_type']!r} is ignored: the pseudobulk of "
+            f"cohort.expression_type {cohort.expression_type!r} is ignored: the pseudobulk of "
             "the single-cell files holds raw counts."
         )
     report.counts["single_cell_files"] = len(scan.files)
@@ -425,8 +426,8 @@ def run_check(config_path: str | Path, config: dict | None = None) -> tuple[Chec
             ids = check_inputs(config, report)
         except io.RxrankInputError as err:
             report.errors.append(str(err))
-    privacy = config.get("privacy") or {}
-    if report.ok and privacy.get("encrypt_reports"):
+    privacy = section_params(config, "privacy") if report.ok else None
+    if privacy is not None and privacy.encrypt_reports:
         from .report.encrypt import sealing_from_config
 
         try:  # fail now rather than after every stage has run
@@ -445,17 +446,17 @@ def workflow_patients(config: dict) -> list[str]:
     Read from the clinical table and the expression file's IDs (or the single-cell samples sheet)
     only, so a DAG for 10,000 patients builds without loading any matrix.
     """
-    cohort = config["cohort"]
-    clinical = io.read_table(cohort["clinical"], what="clinical")
-    id_column = cohort.get("id_column", "patient_id")
+    cohort = section_params(config, "cohort")
+    clinical = io.read_table(cohort.clinical, what="clinical")
+    id_column = cohort.id_column
     if id_column not in clinical:
         raise io.RxrankInputError(
-            f"clinical file {cohort['clinical']} has no column {id_column!r} (cohort.id_column)."
+            f"clinical file {cohort.clinical} has no column {id_column!r} (cohort.id_column)."
         )
     ids = set(
         clean_ids(
             list(clinical[id_column].astype(str)),
-            source=f"clinical file {cohort['clinical']}, column {id_column!r}",
+            source=f"clinical file {cohort.clinical}, column {id_column!r}",
         )
     )
     single_cell = single_cell_config(config)
@@ -465,9 +466,7 @@ def workflow_patients(config: dict) -> list[str]:
         sheet = read_samples(single_cell["samples"], id_column=id_column)
         samples = [s.patient_id for s in sheet]
     else:
-        samples = io.expression_sample_ids(
-            cohort["expression"], orientation=cohort.get("orientation", "auto")
-        )
+        samples = io.expression_sample_ids(cohort.expression, orientation=cohort.orientation)
     both = sorted(ids.intersection(samples))
-    mapping = pseudonym_map(both, config.get("privacy", {}))
+    mapping = pseudonym_map(both, section_params(config, "privacy"))
     return sorted(mapping[p] for p in both)

@@ -36,6 +36,8 @@ __all__ = [
     "WEIGHTS",
     "defaults",
     "section_params",
+    "survival_settings",
+    "with_defaults",
 ]
 
 
@@ -68,6 +70,11 @@ class Params:
                 )
             kwargs[f.name] = value
         return cls(**kwargs)
+
+    @classmethod
+    def coerce(cls, value: Params | Mapping[str, Any] | None):
+        """``value`` itself when it is already this class's params, else :meth:`from_config`."""
+        return value if isinstance(value, cls) else cls.from_config(value)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts and lists, as the config file writes them."""
@@ -205,14 +212,14 @@ class SensitivityParams(Params):
 @dataclass(frozen=True)
 class OutcomeParams(Params):
     column: str | None = "response"
-    covariates: tuple[str, ...] = ("age", "stage", "treatment")
+    covariates: tuple[str, ...] | None = None
     features: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     models: tuple[str, ...] = ("logistic_regression", "svm", "random_forest", "gradient_boosting")
     cv_folds: int = 5
     inner_folds: int = 3
     calibration_bins: int = 5
-    seed: int = 0
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -351,9 +358,10 @@ DOCS = {
     "survival.n_bootstrap": "bootstrap refits for intervals of median survival and S(t); 0 = none",
     "survival.outcome": "binary outcome classifiers; absent column -> none (outcome/summary.json)",
     "survival.outcome.column": "0/1 column of the clinical table; null switches the classifiers off",
-    "survival.outcome.covariates": "clinical columns offered to the classifiers",
+    "survival.outcome.covariates": "clinical columns offered; null: cohort.covariates + treatment_column",
     "survival.outcome.features": "empty: the Cox features + predicted sensitivities to the treatments given",
     "survival.outcome.cv_folds": "outer folds (AUROC); hyper-parameters by inner CV inside each",
+    "survival.outcome.seed": "null: survival.seed",
     "survival.longitudinal": "optional long table of time-varying covariates -> longitudinal.tsv",
     "survival.longitudinal.table": "e.g. data/labs.tsv: patient_id, start, stop, [event], covariates...",
     "survival.longitudinal.covariates": "columns of that table entering the time-varying Cox model",
@@ -399,3 +407,45 @@ def section_params(config: Mapping[str, Any], section: str) -> Params:
 def defaults() -> dict[str, Any]:
     """Every setting with its default, as a config mapping (``rxrank defaults`` prints it)."""
     return {"cohort_name": "cohort", **{s: cls().to_dict() for s, cls in SECTIONS.items()}}
+
+
+def with_defaults(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict:
+    """``config`` deep-merged over :func:`defaults` (or ``base``): every setting present, the
+    config's values winning (mappings merged key by key, any other value replaced whole)."""
+    out = {k: _plain(v) for k, v in (defaults() if base is None else base).items()}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = with_defaults(value, out[key])
+        else:
+            out[key] = _plain(value)
+    return out
+
+
+def _plain(value):
+    return {k: _plain(v) for k, v in value.items()} if isinstance(value, Mapping) else value
+
+
+def survival_settings(
+    params: SurvivalParams | Mapping[str, Any] | None,
+    cohort: CohortParams | Mapping[str, Any] | None = None,
+    *,
+    extras: tuple[str, ...] = (),
+) -> tuple[SurvivalParams, CohortParams, dict[str, Any]]:
+    """The survival and cohort settings of the survival and outcome stages.
+
+    ``params`` is the ``survival`` section; as a mapping it may also carry cohort settings
+    (``time_column``, ``covariates``, ``treatment_column``, ...: they win over ``cohort``) and the
+    caller's own ``extras`` (returned as they are). Any other key is refused as unknown.
+    """
+    if isinstance(params, SurvivalParams):
+        survival, given, extra = params, {}, {}
+    else:
+        section = dict(params or {})
+        cohort_keys = {f.name for f in fields(CohortParams)}
+        given = {k: section.pop(k) for k in list(section) if k in cohort_keys}
+        extra = {k: section.pop(k) for k in list(section) if k in extras}
+        survival = SurvivalParams.from_config(section)
+    if given or not isinstance(cohort, CohortParams):
+        base = cohort.to_dict() if isinstance(cohort, CohortParams) else dict(cohort or {})
+        cohort = CohortParams.from_config({**base, **given})
+    return survival, cohort, extra

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
+from rxrank.config import CohortParams, OutcomeParams, SurvivalParams, survival_settings
 from rxrank.io import RxrankInputError
 
 __all__ = [
@@ -260,17 +261,21 @@ def run_outcome(
     clinical: pd.DataFrame,
     features: pd.DataFrame | None,
     *,
-    params: Mapping,
+    params: OutcomeParams | Mapping,
     covariates: Sequence[str] = (),
     feature_columns: Sequence[str] = (),
     seed: int = 0,
 ) -> dict:
     """The files of ``results/outcome/`` keyed by name: three tables and ``summary.json``.
 
-    Without the outcome column (``params['column']``, default ``response``; ``null`` switches the
-    classifiers off) the tables have headers only and ``summary.json`` says why."""
-    column = params.get("column", "response")
-    cv_folds = int(params.get("cv_folds", 5))
+    ``params`` is the ``survival.outcome`` section (:class:`rxrank.config.OutcomeParams` or its
+    mapping); ``covariates``, ``feature_columns`` and ``seed`` are used where it sets none
+    (``covariates``/``seed`` null, ``features`` empty). Without the outcome column (``column``;
+    ``null`` switches the classifiers off) the tables have headers only and ``summary.json``
+    says why."""
+    params = OutcomeParams.coerce(params)
+    column = params.column
+    cv_folds = int(params.cv_folds)
     base = {"column": column, "available": False}
     if not column or column not in clinical.columns:
         note = (
@@ -291,8 +296,8 @@ def run_outcome(
             f"for {int(bad.sum())} patient(s) (e.g. {list(bad[bad].index[:5])}). Recode it to "
             "0/1, or set `survival.outcome.column: null` to switch the classifiers off."
         )
-    covs = list(params.get("covariates", covariates) or [])
-    feat_cols = list(params.get("features") or feature_columns)
+    covs = list(covariates if params.covariates is None else params.covariates)
+    feat_cols = list(params.features or feature_columns)
     missing = [c for c in covs if c not in clinical.columns]
     if missing:
         raise RxrankInputError(
@@ -324,7 +329,7 @@ def run_outcome(
         )
         log.warning("%s", note)
         return _empty(cv_folds, {**base, "note": note})
-    models = list(params.get("models") or MODELS)
+    models = list(params.models or MODELS)
     skipped = []
     if "svm" in models and len(y) > SVM_MAX_PATIENTS:
         models.remove("svm")  # kernel SVM fits grow with n^2: hours in nested CV at 10,000
@@ -332,11 +337,11 @@ def run_outcome(
         log.warning("outcome classifiers: SVM skipped above %d patients", SVM_MAX_PATIENTS)
     comp = OutcomeComparison(
         models=models,
-        categorical=list(params.get("categorical") or []),
+        categorical=list(params.categorical or []),
         cv_folds=cv_folds,
-        inner_folds=int(params.get("inner_folds", 3)),
-        calibration_bins=int(params.get("calibration_bins", 5)),
-        seed=int(params.get("seed", seed)),
+        inner_folds=int(params.inner_folds),
+        calibration_bins=int(params.calibration_bins),
+        seed=int(seed if params.seed is None else params.seed),
     ).fit(X, y)
     best = comp.best_model_
     row = comp.metrics_.set_index("model").loc[best]
@@ -414,22 +419,28 @@ def treatment_biomarker(
 
 
 def run_outcome_stage(
-    clinical: pd.DataFrame, features: pd.DataFrame, *, params: Mapping
+    clinical: pd.DataFrame,
+    features: pd.DataFrame,
+    *,
+    params: SurvivalParams | Mapping,
+    cohort: CohortParams | Mapping | None = None,
 ) -> dict[str, pd.DataFrame | dict]:
     """Every file of ``results/outcome/``: the classifiers on what the cohort offers them.
 
-    ``params`` is the ``survival`` section as the survival stage sees it (the cohort's defaults
-    filled in: ``features``, ``covariates``, ``treatment_column``, ``biomarkers``, ``seed``), with
-    the classifiers' own settings under ``outcome``. Unless ``outcome.covariates`` or
-    ``outcome.features`` say otherwise, the classifiers get the clinical covariates and the
-    treatment column, the Cox model's features, each treatment arm's biomarker column and
-    ``treatment_biomarker`` (:func:`treatment_biomarker`)."""
+    ``params`` is the ``survival`` section as the survival stage sees it (``features``,
+    ``biomarkers``, ``seed``), with the classifiers' own settings under ``outcome``; ``cohort``
+    the ``cohort`` section (a ``params`` mapping may carry its ``covariates`` and
+    ``treatment_column`` itself, as :func:`rxrank.survival.run_survival` takes them). Unless
+    ``outcome.covariates`` or ``outcome.features`` say otherwise, the classifiers get the clinical
+    covariates and the treatment column, the Cox model's features (none named: every feature),
+    each treatment arm's biomarker column and ``treatment_biomarker``
+    (:func:`treatment_biomarker`)."""
+    surv, coh, _ = survival_settings(params, cohort)
     clin = clinical.copy()
     clin.index = clin.index.astype(str)
-    treatment = params.get("treatment_column")
-    given = params.get("features")  # as the Cox model: none given = every feature
-    cox_features = list(features.columns if given is None else given)
-    biomarker_cols = dict(params.get("biomarkers") or {})
+    treatment = coh.treatment_column
+    cox_features = list(surv.features or features.columns)  # as the Cox model
+    biomarker_cols = dict(surv.biomarkers or {})
     missing = [c for c in [*cox_features, *biomarker_cols.values()] if c not in features.columns]
     if missing:
         raise RxrankInputError(
@@ -447,12 +458,12 @@ def run_outcome_stage(
     if received is not None:
         features = features.join(received)
         feature_cols.append(received.name)
-    covariates = list(params.get("covariates") or [])
+    covariates = list(coh.covariates or [])
     return run_outcome(
         clin,
         features,
-        params=dict(params.get("outcome") or {}),
+        params=surv.outcome,
         covariates=covariates + [c for c in [treatment] if c in clin],
         feature_columns=feature_cols,
-        seed=int(params.get("seed", 0)),
+        seed=int(surv.seed),
     )

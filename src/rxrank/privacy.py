@@ -16,12 +16,13 @@ import os
 import platform
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
+from .config import PrivacyParams
 from .io import RxrankInputError, atomic_path
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KEY_ENV = "RXRANK_PSEUDONYM_KEY"
+KEY_ENV = PrivacyParams.key_env  # the config's default
 MIN_SECRET_BITS = 128
 LIBRARIES = (
     "numpy",
@@ -134,18 +135,17 @@ def load_secret(
     return path.read_text().strip().encode()
 
 
-def load_key(privacy: dict) -> bytes:
+def load_key(privacy: PrivacyParams | Mapping) -> bytes:
     """The pseudonymisation key: the environment variable first, then the key file.
 
+    ``privacy`` is the ``privacy`` section (:class:`rxrank.config.PrivacyParams` or its mapping).
     With ``create_key`` a missing key file is created with a random 256-bit key (mode 0600), so
     pseudonyms stay stable between runs without the key ever being typed into a config.
     """
-    env = privacy.get("key_env") or KEY_ENV
+    privacy = PrivacyParams.coerce(privacy)
+    env = privacy.key_env or KEY_ENV
     key = load_secret(
-        env,
-        privacy.get("key_file"),
-        create=bool(privacy.get("create_key")),
-        what="pseudonymisation key",
+        env, privacy.key_file, create=bool(privacy.create_key), what="pseudonymisation key"
     )
     if key is not None:
         return key
@@ -161,10 +161,16 @@ def pseudonym(patient_id: str, key: bytes) -> str:
     return "RX-" + hmac.new(key, str(patient_id).encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def pseudonym_map(patient_ids: Iterable[str], privacy: dict) -> dict[str, str]:
-    """Patient ID -> the ID used in outputs (a pseudonym, or the ID itself when switched off)."""
+def pseudonym_map(
+    patient_ids: Iterable[str], privacy: PrivacyParams | Mapping | None
+) -> dict[str, str]:
+    """Patient ID -> the ID used in outputs (a pseudonym, or the ID itself when switched off).
+
+    ``privacy`` is the ``privacy`` section (:class:`rxrank.config.PrivacyParams` or its mapping).
+    """
     ids = [str(p) for p in patient_ids]
-    if not privacy.get("pseudonymize", True):
+    privacy = PrivacyParams.coerce(privacy)
+    if not privacy.pseudonymize:
         return {p: p for p in ids}
     key = load_key(privacy)
     out = {p: pseudonym(p, key) for p in ids}

@@ -4,11 +4,15 @@ import shlex
 from snakemake.utils import validate
 
 from rxrank.check import INPUT_KEYS, guard_config, single_cell_config, workflow_patients
+from rxrank.config import with_defaults
 from rxrank.io import set_input_memory_gb
 
 guard_config(config, "given to snakemake")  # before anything walks it: YAML alias bombs
-validate(config, schema="../schemas/config.schema.yaml")
-set_input_memory_gb(config.get("limits", {}).get("input_memory_gb"))  # the jobs inherit it
+validate(config, schema="../schemas/config.schema.yaml")  # what the user wrote: required keys too
+# then every setting present (rxrank.config's defaults where the config is silent; `rxrank
+# defaults` prints them), so rules and stages may read any key
+config.update(with_defaults(config))
+set_input_memory_gb(config["limits"]["input_memory_gb"])  # the jobs inherit it
 
 PATIENTS = workflow_patients(config)
 SINGLE_CELL = single_cell_config(config)
@@ -34,7 +38,7 @@ def single_cell_files(wildcards=None):
     from rxrank.singlecell import read_samples
 
     sheet = SINGLE_CELL["samples"]
-    rows = read_samples(sheet, id_column=config["cohort"].get("id_column", "patient_id"))
+    rows = read_samples(sheet, id_column=config["cohort"]["id_column"])
     return {"samples": sheet, **{f"h5ad_{i}": str(s.path) for i, s in enumerate(rows)}}
 
 

@@ -58,7 +58,7 @@ def cmd_pseudobulk(args) -> None:
     sc = p["cohort"]["single_cell"]
     id_column = CohortParams.from_config(p["cohort"]).id_column
     patients = [s.patient_id for s in read_samples(args.samples, id_column=id_column)]
-    ids = pseudonym_map(patients, p.get("privacy", {}))
+    ids = pseudonym_map(patients, p.get("privacy"))
     counts, composition, scan = pseudobulk(
         args.samples, id_column=id_column, label=ids.__getitem__, **config_options(sc)
     )
@@ -101,9 +101,9 @@ def cmd_profile(args) -> None:
         event_column=cohort.event_column,
     )
     # pseudonymise as soon as IDs are read, so that no original ID reaches any output
-    ids = pseudonym_map(set(clinical.index), p.get("privacy", {}))
+    ids = pseudonym_map(set(clinical.index), p.get("privacy"))
     if not single_cell:
-        ids = pseudonym_map(set(adata.obs_names) | set(clinical.index), p.get("privacy", {}))
+        ids = pseudonym_map(set(adata.obs_names) | set(clinical.index), p.get("privacy"))
         adata.obs_names = [ids[i] for i in adata.obs_names]
     clinical.index = pd.Index([ids[i] for i in clinical.index], name=clinical.index.name)
     prof = ProfilingParams.from_config(p.get("profiling"))
@@ -193,52 +193,32 @@ def cmd_associations(args) -> None:
     io.write_outputs(out, args.outdir)
 
 
-def _survival_inputs(args, p: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _survival_inputs(args, p: dict):
     """What the survival and outcome stages read: the cohort's clinical columns, the features
-    (eigengenes, ``sensitivity:<drug>``) and the ``survival`` section with the cohort's defaults."""
-    cohort = p["cohort"]
+    (eigengenes, ``sensitivity:<drug>``) and their settings completed from the data."""
+    from ..survival import stage_settings
+
     obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
     eigengenes = io.read_output_tsv(args.eigengenes, index_col="patient_id")
     predictions = io.read_output_tsv(args.predictions)
     sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
     sens.columns = [f"sensitivity:{d}" for d in sens.columns]
     features = eigengenes.join(sens)
-    params = dict(p["survival"])
-    params.setdefault("time_column", cohort["time_column"])
-    params.setdefault("event_column", cohort["event_column"])
-    params.setdefault("covariates", cohort.get("covariates", []))
-    if not params.get("features"):
-        params["features"] = list(eigengenes.columns)
-    treatment = cohort.get("treatment_column")
-    if treatment and treatment in obs:
-        params.setdefault("treatment_column", treatment)
-        params.setdefault("reference_arm", cohort.get("reference_arm"))
-        if params.get("adjust_for") is None:
-            # the clinical covariates and the molecular prognostic features: prognostic variation
-            # left out of a Cox model biases its treatment effects towards no effect
-            params["adjust_for"] = [*cohort.get("covariates", []), *params["features"]]
-        arms = [a for a in obs[treatment].astype(str).unique() if a != params["reference_arm"]]
-        # predicted sensitivity to the arm's drug when it is in the reference; the config's
-        # `survival.biomarkers` names a feature for any other arm (or overrides the default)
-        params["biomarkers"] = {
-            **{a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features},
-            **(params.get("biomarkers") or {}),
-        }
-    return obs, features, params
+    return obs, features, *stage_settings(obs, features, p["survival"], p["cohort"])
 
 
 def cmd_survival(args) -> None:
     from ..survival import run_survival
 
     p = _params(args.params)
-    obs, features, params = _survival_inputs(args, p)
+    obs, features, surv, cohort = _survival_inputs(args, p)
     longitudinal = None
-    if getattr(args, "longitudinal", None):
+    if args.longitudinal:
         from ..identifiers import clean_ids
         from ..privacy import pseudonym_map
 
         longitudinal = io.read_table(args.longitudinal, what="longitudinal covariates")
-        id_col = (params.get("longitudinal") or {}).get("id_column", "patient_id")
+        id_col = surv.longitudinal.id_column
         if id_col in longitudinal.columns:  # the same pseudonyms as the profiled cohort
             ids = clean_ids(
                 list(longitudinal[id_col].astype(str)),
@@ -246,18 +226,16 @@ def cmd_survival(args) -> None:
                 unique=False,
             )
             longitudinal[id_col] = pd.Series(ids, index=longitudinal.index).map(
-                pseudonym_map(set(ids), p.get("privacy", {}))
+                pseudonym_map(set(ids), p.get("privacy"))
             )
-        params["longitudinal"] = {
-            **(params.get("longitudinal") or {}),
-            "source": f"longitudinal table {args.longitudinal}",
-        }
     out = run_survival(
         obs,
         features,
-        params=params,
+        params=surv,
+        cohort=cohort,
         longitudinal=longitudinal,
-        source=f"clinical table {p['cohort'].get('clinical', '')}".strip(),
+        source=f"clinical table {cohort.clinical or ''}".strip(),
+        longitudinal_source=f"longitudinal table {args.longitudinal}",
     )
     io.write_outputs(out, args.outdir)
 
@@ -265,8 +243,8 @@ def cmd_survival(args) -> None:
 def cmd_outcome(args) -> None:
     from ..outcome import run_outcome_stage
 
-    obs, features, params = _survival_inputs(args, _params(args.params))
-    io.write_outputs(run_outcome_stage(obs, features, params=params), args.outdir)
+    obs, features, surv, cohort = _survival_inputs(args, _params(args.params))
+    io.write_outputs(run_outcome_stage(obs, features, params=surv, cohort=cohort), args.outdir)
 
 
 def cmd_rank(args) -> None:

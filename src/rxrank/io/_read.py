@@ -15,6 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from ..config import LimitsParams
 from ..errors import RxrankInputError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def _sep_for(path: Path) -> str:
 #: response table through read_response (peak RSS over the interpreter's, measured 2026-12-06)
 BYTES_PER_CELL = 64
 MEMORY_ENV = "RXRANK_INPUT_MEMORY_GB"
-DEFAULT_INPUT_MEMORY_GB = 4.0
+DEFAULT_INPUT_MEMORY_GB = LimitsParams.input_memory_gb  # the config's default
 
 
 def input_memory_gb() -> float:

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from rxrank.config import PrivacyParams
 from rxrank.io import RxrankInputError
 from rxrank.privacy import load_secret, refuse_inside, require_strong_secret
 
@@ -60,7 +61,9 @@ __all__ = [
 ]
 
 N_WORDS = 6
-ITERATIONS = 600_000  # OWASP's 2023 floor for PBKDF2-HMAC-SHA256
+ITERATIONS = (
+    PrivacyParams.kdf_iterations
+)  # the config's default: OWASP's 2023 floor (PBKDF2-SHA256)
 #: v2: the associated data is FORMAT + AAD_SEPARATOR + the provenance text stored in the payload
 FORMAT = "rxrank-sealed-report-v2"
 #: v1 pages (associated data: the format string only) still open
@@ -315,19 +318,25 @@ class Sealing:
         return write_passphrases(merged, path)
 
 
-MASTER_ENV = "RXRANK_REPORT_MASTER_KEY"
+MASTER_ENV = PrivacyParams.master_key_env  # the config's default
 
 
-def sealing_from_config(privacy: Mapping[str, Any], *, results: str | Path = "results") -> Sealing:
-    """The :class:`Sealing` that ``privacy.encrypt_reports`` asks for, with its checks."""
-    mode = privacy.get("passphrases", "random")
+def sealing_from_config(
+    privacy: PrivacyParams | Mapping[str, Any], *, results: str | Path = "results"
+) -> Sealing:
+    """The :class:`Sealing` that ``privacy.encrypt_reports`` asks for, with its checks.
+
+    ``privacy`` is the ``privacy`` section (:class:`rxrank.config.PrivacyParams` or its mapping).
+    """
+    privacy = PrivacyParams.coerce(privacy)
+    mode = privacy.passphrases
     if mode not in ("random", "derived"):
         raise RxrankInputError(
             f"privacy.passphrases is {mode!r}; use 'random' (random words kept in "
             "privacy.passphrase_file and reused on reruns) or 'derived' (re-derivable from a site "
             "master secret)."
         )
-    file = privacy.get("passphrase_file")
+    file = privacy.passphrase_file
     refuse_inside(file, results, "privacy.passphrase_file")
     path = Path(file).expanduser().resolve() if file else None
     if mode == "random" and path is None:
@@ -337,19 +346,16 @@ def sealing_from_config(privacy: Mapping[str, Any], *, results: str | Path = "re
         )
     master = None
     if mode == "derived":
-        env = privacy.get("master_key_env") or MASTER_ENV
+        env = privacy.master_key_env or MASTER_ENV
         master = load_secret(
-            env,
-            privacy.get("master_key_file"),
-            create=bool(privacy.get("create_master_key")),
-            what=MASTER_WHAT,
+            env, privacy.master_key_file, create=bool(privacy.create_master_key), what=MASTER_WHAT
         )
         if master is None:
             raise RxrankInputError(
                 f"derived passphrases need the site master secret: set the environment variable "
                 f"{env} or privacy.master_key_file (privacy.create_master_key: true creates one)."
             )
-    iterations = int(privacy.get("kdf_iterations") or ITERATIONS)
+    iterations = int(privacy.kdf_iterations or ITERATIONS)
     sealing = Sealing(mode=mode, master=master, passphrase_file=path, iterations=iterations)
     if mode == "random":
         sealing.kept()  # a damaged passphrase file fails now, not after every report is written

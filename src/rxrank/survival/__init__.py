@@ -17,7 +17,7 @@ from ._cox import DEFAULT_PENALIZERS, CoxModel, uno_cindex
 from ._design import Design, design_matrix
 from ._longitudinal import LONGITUDINAL_COLUMNS, time_varying_cox
 from ._prognosis import bootstrap_prognosis, km_by_group, patient_curves, prognosis
-from ._stage import run_survival
+from ._stage import run_survival, stage_settings
 from ._treatment import TREATMENT_EFFECT_COLUMNS, treatment_effects
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "patient_curves",
     "prognosis",
     "run_survival",
+    "stage_settings",
     "time_varying_cox",
     "treatment_effects",
     "uno_cindex",

@@ -16,11 +16,12 @@ from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import concordance_index
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from rxrank.config import SurvivalParams
 from rxrank.io import RxrankInputError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PENALIZERS = (0.01, 0.1, 0.5, 1.0)
+DEFAULT_PENALIZERS = SurvivalParams.penalizers  # the config's default grid
 INNER_FOLDS = 3  # inner CV of the nested C-index
 SUMMARY_COLUMNS = ["covariate", "coef", "hr", "hr_lower", "hr_upper", "p", "ph_p"]
 _DURATION = "__duration"

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from rxrank.config import CohortParams, SurvivalParams, survival_settings
 from rxrank.io import RxrankInputError
 
 from ._checks import check_survival_data
-from ._cox import DEFAULT_PENALIZERS, CoxModel
+from ._cox import CoxModel
 from ._design import Design
 from ._longitudinal import LONGITUDINAL_COLUMNS, time_varying_cox
 from ._prognosis import bootstrap_prognosis, km_by_group, patient_curves, prognosis
@@ -33,22 +34,61 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def stage_settings(
+    clinical: pd.DataFrame,
+    features: pd.DataFrame,
+    params: SurvivalParams | Mapping | None,
+    cohort: CohortParams | Mapping | None,
+) -> tuple[SurvivalParams, CohortParams]:
+    """The survival and cohort settings completed from the data, as the survival and outcome
+    stages run them: no features named -> every module eigengene (the ``features`` columns that
+    are not ``sensitivity:<drug>``); a treatment column absent from ``clinical`` -> no treatment
+    effects; treatment effects adjusted for the covariates and the prognostic features unless
+    ``adjust_for`` says otherwise (prognostic variation left out of a Cox model biases treatment
+    effects towards none); each arm's biomarker its predicted sensitivity to the arm's drug when
+    the reference has it, unless ``biomarkers`` names one."""
+    surv, coh = SurvivalParams.coerce(params), CohortParams.coerce(cohort)
+    if not surv.features:
+        eigengenes = [c for c in features.columns if not str(c).startswith("sensitivity:")]
+        surv = surv.replace(features=tuple(eigengenes))
+    treatment = coh.treatment_column
+    if not (treatment and treatment in clinical):
+        return surv, coh.replace(treatment_column=None, reference_arm=None)
+    if surv.adjust_for is None:
+        surv = surv.replace(adjust_for=(*coh.covariates, *surv.features))
+    arms = [a for a in clinical[treatment].astype(str).unique() if a != coh.reference_arm]
+    biomarkers = {a: f"sensitivity:{a}" for a in arms if f"sensitivity:{a}" in features}
+    return surv.replace(biomarkers={**biomarkers, **surv.biomarkers}), coh
+
+
 def run_survival(
     clinical: pd.DataFrame,
     features: pd.DataFrame | None,
     *,
-    params: Mapping,
+    params: SurvivalParams | Mapping,
+    cohort: CohortParams | Mapping | None = None,
     longitudinal: pd.DataFrame | None = None,
     source: str = "clinical table",
+    longitudinal_source: str = "longitudinal table",
 ) -> dict[str, pd.DataFrame | dict]:
     """Fit the cohort Cox model and build every survival output, keyed by file name.
 
-    The binary-outcome classifiers are a stage of their own (:mod:`rxrank.outcome`)."""
-    time_col = params.get("time_column", "os_months")
-    event_col = params.get("event_column", "os_event")
-    covariates = list(params.get("covariates") or [])
-    feature_cols = params.get("features")
-    times = [float(t) for t in params.get("times", (12, 36, 60))]
+    ``params`` is the ``survival`` section and ``cohort`` the ``cohort`` section
+    (:class:`rxrank.config.SurvivalParams` / :class:`~rxrank.config.CohortParams` or their
+    mappings). A ``params`` mapping may also carry the cohort's settings (``time_column``,
+    ``covariates``, ``treatment_column``, ``reference_arm``, ...), which win over ``cohort``, and
+    ``categorical`` (columns to one-hot encode), ``time_unit`` and ``longitudinal.source`` (the
+    table's name in messages, as ``longitudinal_source``). Empty ``features``: every column of
+    ``features``. The binary-outcome classifiers are a stage of their own (:mod:`rxrank.outcome`)."""
+    if isinstance(params, Mapping) and isinstance(params.get("longitudinal"), Mapping):
+        long_section = dict(params["longitudinal"])
+        longitudinal_source = long_section.pop("source", longitudinal_source)
+        params = {**params, "longitudinal": long_section}
+    surv, coh, extra = survival_settings(params, cohort, extras=("categorical", "time_unit"))
+    time_col, event_col = coh.time_column, coh.event_column
+    covariates = list(coh.covariates or [])
+    feature_cols = list(surv.features) or None  # none named: every feature
+    times = [float(t) for t in surv.times]
     check_survival_data(clinical, time_column=time_col, event_column=event_col, source=source)
     feats = None
     if features is not None:
@@ -61,28 +101,28 @@ def run_survival(
                     f"survival feature(s) {missing} not found (available "
                     f"{list(feats.columns)[:12]}). Fix `features` in the config."
                 )
-            feats = feats[list(feature_cols)]
+            feats = feats[feature_cols]
     if not covariates and (feats is None or feats.shape[1] == 0):
         raise RxrankInputError("the survival model has no covariates and no features to use.")
 
-    design = Design(covariates=covariates, categorical=params.get("categorical"))
+    design = Design(covariates=covariates, categorical=extra.get("categorical"))
     X = design.fit_transform(clinical, feats)
     clin = clinical.copy()
     clin.index = clin.index.astype(str)
     duration = clin.loc[X.index, time_col].astype(float)
     event = clin.loc[X.index, event_col].astype(int)
 
-    seed = int(params.get("seed", 0))
+    seed = int(surv.seed)
     model = CoxModel(
-        penalizers=params.get("penalizers") or DEFAULT_PENALIZERS,
-        l1_ratios=params.get("l1_ratios") or (0.0,),
-        cv_folds=int(params.get("cv_folds", 5)),
+        penalizers=surv.penalizers or SurvivalParams.penalizers,  # empty: the default grid
+        l1_ratios=surv.l1_ratios or SurvivalParams.l1_ratios,
+        cv_folds=int(surv.cv_folds),
         seed=seed,
-        uno_censoring=float(params.get("uno_censoring", 0.5)),
+        uno_censoring=float(surv.uno_censoring),
     ).fit(X, duration, event)
     patients = prognosis(model, X, times=times)
-    n_boot = int(params.get("n_bootstrap", 100))
-    level = float(params.get("interval_level", 0.95))
+    n_boot = int(surv.n_bootstrap)
+    level = float(surv.interval_level)
     if n_boot > 0:
         intervals = bootstrap_prognosis(
             model, X, duration, event, times=times, n_boot=n_boot, level=level, seed=seed
@@ -90,9 +130,8 @@ def run_survival(
         patients = patients.join(intervals)
     km, logrank_p = km_by_group(duration, event, patients["risk_group"])
 
-    biomarker_cols = dict(params.get("biomarkers") or {})
     biomarkers = {}
-    for arm, col in biomarker_cols.items():
+    for arm, col in dict(surv.biomarkers or {}).items():
         if features is None or col not in features.columns:
             raise RxrankInputError(
                 f"biomarker column {col!r} for treatment {arm!r} is not among the features."
@@ -103,25 +142,25 @@ def run_survival(
     effects = treatment_effects(
         clin,
         X,
-        treatment_column=params.get("treatment_column"),
-        reference_arm=params.get("reference_arm", "standard_of_care"),
+        treatment_column=coh.treatment_column,
+        reference_arm=coh.reference_arm,
         biomarkers=biomarkers,
-        adjust_for=list(params.get("adjust_for") or []),
+        adjust_for=list(surv.adjust_for or []),
         time_column=time_col,
         event_column=event_col,
     )
-    long_params = dict(params.get("longitudinal") or {})
+    lp = surv.longitudinal
     if longitudinal is not None:
         long_summary, long_metrics = time_varying_cox(
             longitudinal,
-            covariates=list(long_params.get("covariates") or []),
-            id_column=long_params.get("id_column", "patient_id"),
-            start_column=long_params.get("start_column", "start"),
-            stop_column=long_params.get("stop_column", "stop"),
-            event_column=long_params.get("event_column", "event"),
+            covariates=list(lp.covariates or []),
+            id_column=lp.id_column,
+            start_column=lp.start_column,
+            stop_column=lp.stop_column,
+            event_column=lp.event_column,
             events=clin[event_col],
-            penalizer=float(long_params.get("penalizer", 0.0)),
-            source=long_params.get("source", "longitudinal table"),
+            penalizer=float(lp.penalizer),
+            source=longitudinal_source,
         )
     else:
         long_summary = pd.DataFrame(columns=LONGITUDINAL_COLUMNS)
@@ -152,7 +191,7 @@ def run_survival(
         "ph_alpha": model.ph_alpha,
         "ph_violations": list(model.ph_violations_),
         "logrank_p": _finite_or_none(logrank_p),
-        "time_unit": params.get("time_unit", "months"),
+        "time_unit": extra.get("time_unit", "months"),
         "times": times,
         "intervals": {
             "method": "percentile bootstrap over patients (Cox refitted at the chosen penalty)"
