@@ -213,6 +213,40 @@ def test_killed_job_resumes_and_is_deterministic(run, tmp_path):
     assert (tmp_path / "results/ranking/rankings.tsv").read_bytes() == first
 
 
+def test_a_fitted_model_is_applied_without_retraining(run, tmp_path):
+    """sensitivity.fitted_model: the saved model of the first run predicts this run's cohort; the
+    predictions, metrics and rankings equal the training run's; a damaged model stops the check."""
+    import shutil
+
+    model = tmp_path / "models" / "demo"
+    shutil.copytree(run / "results/sensitivity/model", model)
+    config = demo_config()
+    config["sensitivity"]["fitted_model"] = str(model)
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+    proc = subprocess.run(
+        [*snakemake, "--configfile", str(write_demo_config(tmp_path, config))],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:] + _logs(tmp_path)[-4000:]
+    log = (tmp_path / "logs/sensitivity.log").read_text()
+    assert "beat the drug-mean baseline" not in log  # no cross-validation, no training
+    for rel in ("sensitivity/predictions.tsv", "sensitivity/metrics.tsv", "ranking/rankings.tsv"):
+        assert (tmp_path / "results" / rel).read_bytes() == (run / "results" / rel).read_bytes()
+    assert (tmp_path / "results/sensitivity/model/model.npz").read_bytes() == (
+        model / "model.npz"
+    ).read_bytes()
+    data = bytearray((model / "model.npz").read_bytes())
+    data[100] ^= 1
+    (model / "model.npz").write_bytes(bytes(data))
+    check = subprocess.run(
+        [sys.executable, "-m", "rxrank.cli", "check", str(tmp_path / "config.yaml")],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert check.returncode == 2
+    assert "sensitivity.fitted_model" in check.stdout + check.stderr
+    assert "SHA-256 mismatch" in check.stdout + check.stderr
+
+
 def test_lint_is_clean(tmp_path):
     proc = _snakemake(tmp_path, "--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -426,6 +426,15 @@ def run_check(config_path: str | Path, config: dict | None = None) -> tuple[Chec
             ids = check_inputs(config, report)
         except io.RxrankInputError as err:
             report.errors.append(str(err))
+    fitted = section_params(config, "sensitivity").fitted_model if report.ok else None
+    if fitted:
+        from .sensitivity import load_model
+
+        try:  # a damaged or foreign model stops the run before any stage
+            model = load_model(fitted)
+            report.counts["fitted_model_drugs"] = len(model.drugs)
+        except io.RxrankInputError as err:
+            report.errors.append(f"sensitivity.fitted_model: {err}")
     privacy = section_params(config, "privacy") if report.ok else None
     if privacy is not None and privacy.encrypt_reports:
         from .report.encrypt import sealing_from_config

@@ -207,6 +207,7 @@ class SensitivityParams(Params):
     reference_tissue: str | None = None
     interval_level: float = 0.9
     seed: int = 0
+    fitted_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,7 @@ DOCS = {
     "sensitivity.screen_genes": "per drug, genes most correlated with response (inside each CV fold)",
     "sensitivity.cv": "lines: leave whole cell lines out | tissue: leave whole tissues out",
     "sensitivity.interval_level": "split-conformal interval coverage",
+    "sensitivity.fitted_model": "a saved model folder (an earlier run's results/sensitivity/model) applied instead of training",
     "sensitivity.reference_tissue": "e.g. breast: adds a percentile against lines of that tissue",
     "survival.features": "empty: every module eigengene",
     "survival.uno_censoring": "choose the penalty by Uno's C-index when at least this share is censored",

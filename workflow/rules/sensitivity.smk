@@ -1,9 +1,22 @@
+# Trains the drug models on the reference (cross-validated against the baselines) and predicts the
+# patients; with sensitivity.fitted_model set, applies that saved model instead (no retraining; it
+# must have been trained on this reference, which `rxrank predict` checks by its checksum).
+FITTED_MODEL = config["sensitivity"]["fitted_model"]
+
+
 rule sensitivity:
     input:
-        cohort="results/profiling/cohort.h5ad",
-        reference_expression=config["reference"]["expression"],
-        response="results/reference/response.tsv",
-        cell_lines="results/reference/cell_lines.tsv",
+        unpack(
+            inputs_with_optional(
+                {
+                    "cohort": "results/profiling/cohort.h5ad",
+                    "reference_expression": config["reference"]["expression"],
+                    "response": "results/reference/response.tsv",
+                    "cell_lines": "results/reference/cell_lines.tsv",
+                },
+                fitted_model=("sensitivity", "fitted_model"),
+            )
+        ),
     output:
         metrics=report("results/sensitivity/metrics.tsv", caption="../report/metrics.rst", category="Sensitivity"),
         predictions="results/sensitivity/predictions.tsv",
@@ -15,7 +28,16 @@ rule sensitivity:
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rxrank sensitivity --params {params.p:q} --cohort {input.cohort:q} "
-        "--reference-expression {input.reference_expression:q} --response {input.response:q} "
-        "--cell-lines {input.cell_lines:q} --metrics {output.metrics:q} --predictions {output.predictions:q} "
-        "--model-dir {output.model:q} 2> {log:q}"
+        (
+            "rxrank predict --params {params.p:q} --model {input.fitted_model:q} "
+            "--cohort {input.cohort:q} --reference-expression {input.reference_expression:q} "
+            "--response {input.response:q} --metrics {output.metrics:q} "
+            "--predictions {output.predictions:q} --model-dir {output.model:q} 2> {log:q}"
+        )
+        if FITTED_MODEL
+        else (
+            "rxrank sensitivity --params {params.p:q} --cohort {input.cohort:q} "
+            "--reference-expression {input.reference_expression:q} --response {input.response:q} "
+            "--cell-lines {input.cell_lines:q} --metrics {output.metrics:q} "
+            "--predictions {output.predictions:q} --model-dir {output.model:q} 2> {log:q}"
+        )

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "predict", cmd_predict, "model", "cohort", "predictions", "metrics",
-        "reference-expression?", "response?",
+        "reference-expression?", "response?", "model-dir?",
         help="apply a saved sensitivity model (--model results/sensitivity/model) to a cohort",
     )  # fmt: skip
     add("modules", cmd_modules, "cohort", "outdir", help="co-expression modules and eigengenes")

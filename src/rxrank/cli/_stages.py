@@ -163,10 +163,20 @@ def cmd_predict(args) -> None:
             )
         reference = _read_reference(args, _params(args.params).get("reference"))
     model = load_model(args.model, reference=reference)
+    if args.model_dir and Path(args.model_dir).resolve() == Path(args.model).resolve():
+        raise io.RxrankInputError(
+            f"--model-dir {args.model_dir} is the model being applied; copy the model elsewhere "
+            "(e.g. models/my_reference) and point sensitivity.fitted_model there."
+        )
     cohort = io.read_output_h5ad(args.cohort)
     io.write_tsv(model.predict(_log_frame(cohort), source=args.cohort), args.predictions)
     with io.atomic_path(args.metrics) as tmp:
         shutil.copyfile(Path(args.model) / "metrics.tsv", tmp)
+    if args.model_dir:  # the applied model beside its predictions, as the training run leaves it
+        Path(args.model_dir).mkdir(parents=True, exist_ok=True)
+        for name in ("model.npz", "metrics.tsv", "metadata.json"):
+            with io.atomic_path(Path(args.model_dir) / name) as tmp:
+                shutil.copyfile(Path(args.model) / name, tmp)
 
 
 def cmd_modules(args) -> None:
