@@ -351,7 +351,7 @@ def test_summary_explains_components(bundle):
     text = _text(_parse(html))
     assert "Erlotinib ranks first" in text
     assert "more sensitive than 96% of reference cell lines" in text  # percentile 4 at rank 1
-    assert "beats the drug-mean baseline (CV r = 0.71)" in text
+    assert "beats the naive baselines (CV r = 0.71)" in text
     assert "EGFR expression is 2.3 SD above the cohort mean" in text
     assert "no reliable model" in text  # Cisplatin's flag and the caveat
     # rank 3 has a negative sensitivity component: listed as weighing against, not as support

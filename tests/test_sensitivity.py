@@ -187,4 +187,72 @@ def test_model_saved_without_pickles(demo_run, tmp_path):
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert len(meta["training_data_sha256"]) == 64
     assert set(meta["files"]) == {"model.npz", "metrics.tsv"}
-    assert meta["baseline_rule"].startswith("cv_rmse < baseline_rmse")
+    assert meta["baseline_rule"].startswith("cv_rmse < the stronger of baseline_rmse")
+
+
+# ------------------------------------------------------------------ tissue-aware baselines
+def _tissue_only_problem(seed=0, n=150, genes=40, drugs=4, scale=(0.5, 1.5)):
+    """Responses that depend on tissue only; some genes are tissue markers, the rest noise."""
+    rng = np.random.default_rng(seed)
+    tissues = rng.choice(["lung", "breast", "blood"], n)
+    shift = {"lung": 1.5, "breast": 0.0, "blood": -1.5}
+    effect = np.array([shift[t] for t in tissues])
+    X = rng.normal(size=(n, genes))
+    X[:, :5] += effect[:, None] * 2  # tissue marker genes
+    Y = effect[:, None] * rng.uniform(*scale, drugs) + rng.normal(scale=0.7, size=(n, drugs))
+    Y[rng.random(Y.shape) < 0.1] = np.nan
+    lines = [f"L{i}" for i in range(n)]
+    return X, pd.DataFrame(Y, index=lines, columns=[f"D{j}" for j in range(drugs)]), tissues
+
+
+def test_a_model_that_only_encodes_tissue_does_not_beat_the_baseline():
+    """Expression that carries tissue and nothing else: the model beats the drug mean (it learned
+    tissue) but not the tissue-drug mean, so it is not called predictive."""
+    X, Y, tissues = _tissue_only_problem()
+    metrics, _ = sens.cross_validate(X, Y, tissues=tissues, seed=0)
+    assert metrics["beats_drug_mean"].all(), metrics
+    assert not metrics["beats_tissue_mean"].any(), metrics
+    assert not metrics["beats_baseline"].any(), metrics
+    assert (metrics["tissue_baseline_rmse"] < metrics["baseline_rmse"]).all()
+    # without the tissues, only the drug mean is there to beat: the old, flattering verdict
+    blind, _ = sens.cross_validate(X, Y, seed=0)
+    assert blind["beats_baseline"].all()
+
+
+def test_naive_predictors_score_zero_normalised_pearson():
+    """DrEval's normalised Pearson: the fold's mean-effects prediction is subtracted from truth and
+    prediction. Without tissues that is the drug mean, which then scores exactly 0; with tissues
+    (drug effect + tissue effect, here shifting every drug alike) both naive predictors score
+    about 0, where the old definition gave the drug mean 0.048 on the demo."""
+    X, Y, tissues = _tissue_only_problem(seed=1, scale=(1.0, 1.0))
+    Yv = Y.to_numpy()
+    effects, drug_mean, tissue_mean = (np.full_like(Yv, np.nan) for _ in range(3))
+    for train, test in _splits(len(Yv), groups=None, n_folds=5, seed=0):
+        drug_mean[test], tissue_mean[test], effects[test] = sens.fold_baselines(
+            Yv[train], tissues[train], tissues[test]
+        )
+
+    def normalised(pred, effect, m, j):
+        return sens._cv._metrics_row(
+            Yv[m, j], pred[m, j], drug_mean[m, j], tissue_mean[m, j], Yv[m, j] - effect[m, j],
+            pred[m, j] - effect[m, j], alpha_level=0.05,
+        )["cv_normalised_pearson"]  # fmt: skip
+
+    for j in range(Yv.shape[1]):
+        m = ~np.isnan(Yv[:, j])
+        assert normalised(drug_mean, drug_mean, m, j) == 0.0  # no tissues: exactly 0
+        assert abs(normalised(drug_mean, effects, m, j)) < 0.15
+        assert abs(normalised(tissue_mean, effects, m, j)) < 0.15
+    # the tissue mean predicts the planted tissue effect; the drug mean does not
+    m = ~np.isnan(Yv[:, 0])
+    assert np.corrcoef(tissue_mean[m, 0], Yv[m, 0])[0, 1] > 0.7
+
+
+def test_unknown_tissue_lines_get_the_drug_mean():
+    Y = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+    by_drug, by_tissue, effects = sens.fold_baselines(
+        Y, np.array(["a", "a", "a", ""]), np.array(["", "a", "b"])
+    )
+    np.testing.assert_allclose(by_drug, [[4, 5]] * 3)
+    np.testing.assert_allclose(by_tissue, [[4, 5], [3, 4], [4, 5]])  # "a": its 3 lines; "b": none
+    np.testing.assert_allclose(effects, [[4, 5], [3, 4], [4, 5]])

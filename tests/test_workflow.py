@@ -229,7 +229,7 @@ def test_a_fitted_model_is_applied_without_retraining(run, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:] + _logs(tmp_path)[-4000:]
     log = (tmp_path / "logs/sensitivity.log").read_text()
-    assert "beat the drug-mean baseline" not in log  # no cross-validation, no training
+    assert "beat the naive baselines" not in log  # no cross-validation, no training
     for rel in ("sensitivity/predictions.tsv", "sensitivity/metrics.tsv", "ranking/rankings.tsv"):
         assert (tmp_path / "results" / rel).read_bytes() == (run / "results" / rel).read_bytes()
     assert (tmp_path / "results/sensitivity/model/model.npz").read_bytes() == (

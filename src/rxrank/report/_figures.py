@@ -261,7 +261,8 @@ def target_z(z: pd.Series | Mapping[str, float], *, threshold: float = 2.0, name
 
 
 def model_skill(metrics: pd.DataFrame, *, name: str = "") -> str:
-    """Per-drug held-out RMSE relative to the drug-mean baseline (below 1 = better than baseline).
+    """Per-drug held-out RMSE relative to the stronger naive baseline (drug mean or tissue-drug
+    mean; below 1 = better than both).
 
     Drugs whose model beats the baseline by the stated rule are drawn dark, the others light.
     """
@@ -275,11 +276,11 @@ def model_skill(metrics: pd.DataFrame, *, name: str = "") -> str:
         [str(d) for d in m["drug"]],
         colours=np.where(beats, "#0072B2", "#BBBBBB").tolist(),
         xlim=(lo, hi),
-        xlabel="CV RMSE / drug-mean baseline RMSE",
+        xlabel="CV RMSE / RMSE of the stronger naive baseline",
         base=1.0,
     )
     chart.vline(1.0, colour="#444", width=0.7)
-    return chart.svg(name or "Drug models against the drug-mean baseline")
+    return chart.svg(name or "Drug models against the naive baselines")
 
 
 def calibration(table: pd.DataFrame, *, name: str = "") -> str:

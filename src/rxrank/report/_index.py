@@ -141,6 +141,7 @@ def index_context(cohort: Cohort) -> dict[str, Any]:
             "cv_normalised_pearson": r.get("cv_normalised_pearson"),
             "cv_rmse": r.get("cv_rmse"),
             "baseline_rmse": r.get("baseline_rmse"),
+            "tissue_baseline_rmse": r.get("tissue_baseline_rmse"),
             "beats_baseline": to_bool(r.get("beats_baseline")),
         }
         for r in metrics.sort_values("rmse_ratio").to_dict("records")

@@ -126,10 +126,10 @@ def _explain(row: Mapping[str, Any]) -> dict[str, Any]:
     beats = row["beats_baseline"]
     r_text = f"CV r = {fmt_sig(row['cv_pearson'])}"
     if beats is True:
-        sentence = f"its model beats the drug-mean baseline ({r_text})"
+        sentence = f"its model beats the naive baselines ({r_text})"
     elif beats is False:
         sentence = (
-            f"its model does not beat the drug-mean baseline ({r_text}), "
+            f"its model does not beat the naive baselines ({r_text}), "
             "so the prediction is unreliable"
         )
     else:
@@ -311,7 +311,8 @@ def _caveats(cohort: Cohort, rows: list[dict[str, Any]]) -> list[str]:
     if unreliable:
         out.append(
             f"{_count(len(unreliable), len(rows))} no reliable model (the model does not beat "
-            f"the drug-mean baseline in cross-validation) and rank below all drugs that do: "
+            f"the drug-mean and tissue-drug-mean baselines in cross-validation) and rank below all "
+            "drugs that do: "
             f"{_listing(unreliable)}."
         )
     for comp in COMPONENTS:

@@ -13,6 +13,7 @@ from ._cv import (
     baseline_rule,
     conformal_halfwidth,
     cross_validate,
+    fold_baselines,
     response_matrix,
     shared_genes,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "baseline_rule",
     "conformal_halfwidth",
     "cross_validate",
+    "fold_baselines",
     "load_model",
     "make_model",
     "model_kind",
