@@ -36,6 +36,7 @@ BRD-K2-001,ACH-000005,SKMEL5_SKIN,HTS002,1,0,-1,0.9,0.2,1,0.25,taxol,tubulin inh
 
 WIDE = "cell_line\tErlotinib\tTaxol\nA549\t1.5\t\nMCF7\t-2\t0.25\n"
 WIDE_T = "drug\tA549\tMCF7\nErlotinib\t1.5\t-2\nTaxol\t\t0.25\n"
+E1, E2 = "Erlotinib (GDSC1:1)", "Erlotinib (GDSC2:1001)"
 LONG = "cell_line\tdrug\tln_ic50\ttissue\nA549\terl\t1.5\tlung\nA549\terl\t2.5\tlung\nMCF7\terl\t-1\tbreast\n"
 
 
@@ -48,50 +49,86 @@ def _pairs(response: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {(c, d): v for c, d, v in response.itertuples(index=False)}
 
 
-def test_gdsc_maps_names_targets_tissue_and_merges_duplicate_drug_ids(tmp_path):
-    screen = screens.read_screen(_write(tmp_path / "gdsc.csv", GDSC), layout="gdsc")
+def test_gdsc_keeps_each_dataset_and_drug_id_apart_and_labels_shared_names(tmp_path):
+    screen = screens.read_screen(_write(tmp_path / "gdsc.csv", GDSC), layout="gdsc", dataset=None)
     assert list(screen.response.columns) == ["cell_line", "drug", "value"]
     assert _pairs(screen.response) == {
-        ("MC-CAR", "Erlotinib"): 3.0,  # DRUG_IDs 1 and 1001: mean of 2.5 and 3.5
-        ("ES3", "Erlotinib"): -1.25,
-        ("ES5", "Cisplatin"): 1.75,
+        ("MC-CAR", E1): 2.5,  # GDSC1 DRUG_ID 1 and GDSC2 DRUG_ID 1001: never averaged
+        ("MC-CAR", E2): 3.5,
+        ("ES3", E1): -1.25,
+        ("ES5", "Cisplatin"): 1.75,  # one (dataset, DRUG_ID): the plain name
     }
     assert screen.tissues.to_dict() == {"MC-CAR": "MM", "ES3": "UNCLASSIFIED", "ES5": "SKCM"}
     assert screen.drugs.index.name == "drug"
+    annotation = {"targets": "EGFR;ERBB2", "pathway": "EGFR signaling"}
     assert screen.drugs.to_dict("index") == {
-        "Erlotinib": {"targets": "EGFR;ERBB2", "pathway": "EGFR signaling"},
+        E1: annotation,
+        E2: annotation,
         "Cisplatin": {"targets": "DNA crosslinker", "pathway": "DNA replication"},
+    }
+    assert screen.drug_ids.to_dict("index") == {
+        E1: {"name": "Erlotinib", "dataset": "GDSC1", "drug_id": "1"},
+        E2: {"name": "Erlotinib", "dataset": "GDSC2", "drug_id": "1001"},
+        "Cisplatin": {"name": "Cisplatin", "dataset": "GDSC1", "drug_id": "5"},
     }
     assert (screen.layout, screen.metric) == ("gdsc", "ln_ic50")
     notes = "\n".join(screen.notes)
-    assert "more than one DRUG_ID" in notes and "'Erlotinib': 1, 1001" in notes
-    assert "1 (cell_line, drug) pair(s) measured more than once" in notes and "by mean" in notes
+    assert "1 drug name(s) stand for more than one measurement" in notes and "Erlotinib" in notes
+    assert "measured more than once" not in notes
     assert "dropped 1 row(s) with an empty value" in notes
-    assert "['GDSC1', 'GDSC2']" in notes
+    assert "['GDSC1', 'GDSC2'] are all kept" in notes
+    assert any("never averaged" in w for w in screen.warnings)
+
+
+def test_gdsc_dataset_auto_keeps_gdsc2_and_a_named_dataset_keeps_that_one(tmp_path):
+    path = _write(tmp_path / "gdsc.csv", GDSC)
+    auto = screens.read_screen(path)
+    assert _pairs(auto.response) == {("MC-CAR", "Erlotinib"): 3.5}
+    assert any(
+        "kept the 1 row(s) of dataset 'GDSC2'" in n and "3 of 'GDSC1'" in n for n in auto.notes
+    )
+    gdsc1 = screens.read_screen(path, dataset="gdsc1")
+    assert _pairs(gdsc1.response) == {
+        ("MC-CAR", "Erlotinib"): 2.5,
+        ("ES3", "Erlotinib"): -1.25,
+        ("ES5", "Cisplatin"): 1.75,
+    }
+    with pytest.raises(RxrankInputError, match=r"holds dataset\(s\) \['GDSC1', 'GDSC2'\]"):
+        screens.read_screen(path, dataset="GDSC3")
+    with pytest.raises(RxrankInputError, match="names no dataset"):
+        screens.read_screen(_write(tmp_path / "l.tsv", LONG), dataset="GDSC2")
+
+
+def test_gdsc_without_drug_ids_warns_that_repeats_cannot_be_told_apart(tmp_path):
+    text = "CELL_LINE_NAME,DRUG_NAME,LN_IC50\nA,Afatinib,1\nA,Afatinib,3.5\nB,Afatinib,2\n"
+    screen = screens.read_screen(_write(tmp_path / "cut.csv", text))
+    assert _pairs(screen.response) == {("A", "Afatinib"): 2.25, ("B", "Afatinib"): 2.0}
+    assert any("no DRUG_ID column" in w and "Afatinib" in w for w in screen.warnings)
 
 
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
         (
-            {"metric": "auc", "aggregate": "first", "cell_line_id": "cosmic"},
+            {"metric": "auc", "aggregate": "first", "cell_line_id": "cosmic", "dataset": None},
             {
-                ("683665", "Erlotinib"): 0.9,
-                ("684055", "Erlotinib"): 0.7,
+                ("683665", E1): 0.9,
+                ("683665", E2): 0.8,
+                ("684055", E1): 0.7,
                 ("684055", "Cisplatin"): 0.6,
                 ("684057", "Cisplatin"): 0.5,
             },
         ),
         (
-            {"metric": "z_score", "cell_line_id": "sanger"},
+            {"metric": "z_score", "cell_line_id": "sanger", "dataset": "GDSC1"},
             {
-                ("SIDM00636", "Erlotinib"): 1.0,
+                ("SIDM00636", "Erlotinib"): 0.5,
                 ("SIDM00265", "Erlotinib"): -0.5,
                 ("SIDM00263", "Cisplatin"): 0.2,
             },
         ),
         (
-            {"value_column": "rmse", "metric": "rmse", "aggregate": "median"},
+            {"value_column": "rmse", "metric": "rmse", "aggregate": "median", "dataset": "GDSC1"},
             {
                 ("MC-CAR", "Erlotinib"): 0.02,
                 ("ES3", "Erlotinib"): 0.03,
@@ -121,32 +158,59 @@ def test_gdsc_cosmic_ids_lose_spreadsheet_decimals(tmp_path):
 
 
 def test_prism_ln_ic50_str_filter_tissue_and_targets(tmp_path):
-    screen = screens.read_screen(_write(tmp_path / "prism.csv", PRISM), layout="prism")
-    # A549 erlotinib: two screens with IC50 2 and 8 -> mean of the logs = ln 4
+    screen = screens.read_screen(
+        _write(tmp_path / "prism.csv", PRISM), layout="prism", metric="ln_ic50"
+    )
+    # A549 erlotinib: two broad_ids in two screens, IC50 2 and 8: two drugs, never averaged
+    hts, mts = "erlotinib (HTS002:BRD-K1-001)", "erlotinib (MTS005:BRD-K1-002)"
     assert _pairs(screen.response) == pytest.approx(
-        {("ACH-000001", "erlotinib"): math.log(4.0), ("ACH-000005", "taxol"): math.log(0.25)},
+        {
+            ("ACH-000001", hts): math.log(2.0),
+            ("ACH-000001", mts): math.log(8.0),
+            ("ACH-000005", "taxol"): math.log(0.25),
+        },
         rel=1e-12,
     )
-    assert screen.response["value"].iloc[0] == pytest.approx(math.log(4.0), rel=1e-15)
     assert screen.tissues.to_dict() == {"ACH-000001": "lung", "ACH-000005": "skin"}
+    erlotinib = {"targets": "EGFR;ERBB2", "pathway": "EGFR inhibitor"}
     assert screen.drugs.to_dict("index") == {
-        "erlotinib": {"targets": "EGFR;ERBB2", "pathway": "EGFR inhibitor"},
+        hts: erlotinib,
+        mts: erlotinib,
         "taxol": {"targets": "TUBB", "pathway": "tubulin inhibitor"},
     }
     notes = "\n".join(screen.notes)
     assert "dropped 1 row(s) not marked as passing STR profiling" in notes
     assert "dropped 2 row(s) with a missing or non-positive ic50" in notes
-    assert "more than one broad_id" in notes
-    assert "merged by mean" in notes
+    # curves without an IC50 are left out loudly, never silently
+    assert any("2 row(s) with a missing or non-positive ic50" in w for w in screen.warnings)
+    assert "measured more than once" not in notes
+
+
+def test_prism_default_metric_is_auc_and_keeps_curves_without_ic50(tmp_path):
+    screen = screens.read_screen(_write(tmp_path / "prism.csv", PRISM))
+    assert screen.metric == "auc" and not screen.warnings[1:]
+    assert _pairs(screen.response) == pytest.approx(
+        {
+            ("ACH-000001", "erlotinib (HTS002:BRD-K1-001)"): 0.8,
+            ("ACH-000001", "erlotinib (MTS005:BRD-K1-002)"): 0.6,
+            ("ACH-000003", "taxol"): 0.4,  # ic50 NA: kept under AUC
+            ("ACH-000004", "taxol"): 0.3,
+            ("ACH-000005", "taxol"): 0.2,
+        }
+    )
 
 
 def test_prism_auc_by_ccle_name_keeps_all_passing_rows(tmp_path):
     screen = screens.read_screen(
-        _write(tmp_path / "prism.csv", PRISM), metric="auc", cell_line_id="ccle"
+        _write(
+            tmp_path / "prism.csv", PRISM.replace("MTS005", "HTS002").replace("K1-002", "K1-001")
+        ),
+        metric="auc",
+        cell_line_id="ccle",
     )
     assert _pairs(screen.response) == pytest.approx(
         {
-            ("A549_LUNG", "erlotinib"): 0.7,
+            ("A549_LUNG", "erlotinib"): 0.7,  # one (screen, broad_id) measured twice: merged
             ("HS578T_BREAST", "taxol"): 0.4,
             ("HCC1954_BREAST", "taxol"): 0.3,
             ("SKMEL5_SKIN", "taxol"): 0.2,
@@ -227,8 +291,11 @@ def test_auto_detection_of_each_layout(tmp_path, caplog, name, text, layout):
     ("header", "layout"),
     [
         (["DATASET", "CELL_LINE_NAME", "DRUG_NAME", "LN_IC50"], "gdsc"),
-        (["COSMIC_ID", "drug", "AUC"], "gdsc"),
-        (["x", "LN_IC50"], "gdsc"),
+        (["COSMIC_ID", "DRUG_NAME", "AUC"], "gdsc"),
+        (["Drug Name", "Drug ID", "Cell Line Name", "IC50"], "gdsc_web"),
+        (["experiment_id", "area_under_curve", "master_cpd_id"], "ctrp"),
+        (["ccl_name", "cpd_name", "area_under_curve"], "ctrp"),
+        (["CCLE Cell Line Name", "Compound", "IC50 (uM)"], "ccle"),
         (["depmap_id", "name", "auc"], "prism"),
         (["broad_id", "foo"], "prism"),
         (["cell_line", "drug", "ln_ic50"], "long"),  # rxrank's own table is not GDSC
@@ -254,7 +321,7 @@ def test_detect_layout_rules(header, layout):
             "'CELL_LINE_NAME'",
         ),
         ("broad_id,depmap_id,auc\nB,A,1\n", {"metric": "auc"}, "prism", "['name']", "'broad_id'"),
-        ("depmap_id,name,auc\nA,x,1\n", {}, "prism", "['ic50']", "'auc'"),
+        ("depmap_id,name,ic50\nA,x,1\n", {}, "prism", "['auc']", "'ic50'"),
         ("cell_line,drug,auc\nA,x,1\n", {}, "long", "['ln_ic50']", "'auc'"),
         ("cell_line,drug\nA,x\n", {"layout": "long", "value_column": "v"}, "long", "['v']", ""),
         (
@@ -279,7 +346,7 @@ def test_missing_columns_are_named(tmp_path, text, options, layout, missing, fou
     [
         (GDSC.replace("-1.25", "abc"), {}, ["line 4", "'LN_IC50'", "'abc'", "number"]),
         (GDSC.replace("-1.25", "inf"), {}, ["line 4", "'inf'", "finite"]),
-        (PRISM.replace(",8,", ",1;5,"), {}, ["line 3", "'ic50'", "'1;5'"]),
+        (PRISM.replace(",8,", ",1;5,"), {"metric": "ic50"}, ["line 3", "'ic50'", "'1;5'"]),
         (LONG.replace("-1", "1,5") + "\n", {}, ["line 4", "'ln_ic50'", "'1,5'"]),
         # the blank line counts: file line numbers, not data-row numbers
         ("cell_line\tErl\tTax\n\nA\t1\t2\nB\t3\tx\n", {}, ["line 4", "'Tax'", "'x'"]),
@@ -323,7 +390,7 @@ def test_unknown_metric_names_those_available(tmp_path, layout, metric, availabl
         ),
         (
             "depmap_id,name,ic50\nA,x,0\nB,x,-2\nC,x,\n",
-            {},
+            {"metric": "ln_ic50"},
             ["no usable measurements", "3 row(s) with a missing or non-positive ic50"],
         ),
         ("cell_line,drug,ln_ic50\nA,x,\n,y,2\n", {}, ["1 row(s) without a cell line or drug"]),
@@ -374,17 +441,33 @@ def test_bad_str_flag_and_duplicate_header_are_named(tmp_path):
 
 
 def test_auto_detected_errors_say_how_the_layout_was_chosen(tmp_path):
-    path = _write(tmp_path / "typo.tsv", "cellline\tdrug\tauc\nA\tx\t1\n")
+    path = _write(tmp_path / "typo.tsv", "CELL_LINE_NAME\tDRUG_NAME\tauc\nA\tx\t1\n")
     with pytest.raises(RxrankInputError) as err:
         screens.read_screen(path)
     msg = str(err.value)
-    assert "'x'" in msg and "auto-detected" in msg and "wide matrix" in msg and "layout=" in msg
-    path = _write(tmp_path / "typo.tsv", "cellline\tdrug\tln_ic50\nA\tx\t1\n")
+    assert "the gdsc layout" in msg and "['LN_IC50']" in msg
+    assert "auto-detected" in msg and "layout=" in msg
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cellline\tdrug\tauc\nA\tx\t1\n",  # a typo: once read as a wide matrix of two drugs
+        "cellline\tdrug\tln_ic50\nA\tx\t1\n",  # once read as GDSC for its LN_IC50 column
+        "x\tLN_IC50\nA\t1\n",
+        # CTRPv2's per-experiment meta table: once read silently as drugs named after its columns
+        "experiment_id\trun_id\texperiment_date\tculture_media\tbaseline_signal\tmaster_ccl_id\n"
+        "1\t1\t20120101\tRPMI\t500\t1\n",
+        "cell_line\tconc_pts_fit\tp1_center\tp2_slope\n",  # a wide matrix with no drug columns
+    ],
+)
+def test_unknown_layouts_are_refused_with_the_list_of_layouts(tmp_path, text):
     with pytest.raises(RxrankInputError) as err:
-        screens.read_screen(path)
+        screens.read_screen(_write(tmp_path / "unknown.tsv", text))
     msg = str(err.value)
-    assert "the gdsc layout" in msg and "['CELL_LINE_NAME', 'DRUG_NAME']" in msg
-    assert "'cellline'" in msg and "has 'LN_IC50' but no 'cell_line' and 'drug'" in msg
+    assert "unknown.tsv" in msg and "fits none of the screen layouts" in msg
+    for layout in screens.LAYOUTS[1:]:
+        assert f"{layout} (" in msg
 
 
 def test_file_errors(tmp_path):
@@ -394,8 +477,10 @@ def test_file_errors(tmp_path):
         screens.read_screen(_write(tmp_path / "e.tsv", ""))
     with pytest.raises(RxrankInputError, match="comma-separated"):
         screens.read_screen(_write(tmp_path / "c.tsv", "cell_line,drug,ln_ic50\nA,x,1\n"))
-    with pytest.raises(RxrankInputError, match="Export the sheet as CSV"):
+    with pytest.raises(RxrankInputError, match="not.*xlsx workbook.*Export the sheet as CSV"):
         screens.read_screen(_write(tmp_path / "g.xlsx", "PK"))
+    with pytest.raises(RxrankInputError, match="Export the sheet as CSV"):
+        screens.read_screen(_write(tmp_path / "g.xls", "PK"))
     with pytest.raises(RxrankInputError, match="could not be parsed as TSV.*R row names"):
         screens.read_screen(_write(tmp_path / "r.tsv", "Erl\tTax\nA\t1\t2\n"))
     with pytest.raises(RxrankInputError, match="fake.tsv.gz is damaged or truncated"):
@@ -418,7 +503,7 @@ def test_gzip_and_bom(tmp_path):
 
 
 def test_write_round_trips_through_the_config_readers(tmp_path):
-    screen = screens.read_screen(_write(tmp_path / "gdsc.csv", GDSC))
+    screen = screens.read_screen(_write(tmp_path / "gdsc.csv", GDSC), dataset="GDSC1")
     paths = screen.write(tmp_path / "out")
     assert sorted(paths) == ["cell_lines", "drugs", "response"]
     response = io.read_response(paths["response"], value_column="ln_ic50")

@@ -302,7 +302,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
                 f"{sorted(clinical[treatment].astype(str).unique())[:8]}."
             )
 
-    from .screens import read_screen
+    from .screens import read_cell_lines, read_screen
 
     lines = io.read_expression(
         ref.expression,
@@ -336,6 +336,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         metric=ref.response_metric,
         value_column=ref.response_value_column,
         cell_line_id=ref.cell_line_id,
+        dataset=ref.dataset,
     )
     response = screen.response[screen.response["cell_line"].isin(lines.obs_names)]
     if response.empty:
@@ -362,7 +363,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     if ref.drugs:
         io.read_drugs(ref.drugs)
     if ref.cell_lines:
-        io.read_table(ref.cell_lines, what="cell-line annotation")
+        read_cell_lines(ref.cell_lines, cell_line_id=ref.cell_line_id)
     if ref.binary_features:
         io.read_binary_features(ref.binary_features)
     report.counts["cell_lines_with_expression_and_response"] = int(response["cell_line"].nunique())

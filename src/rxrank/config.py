@@ -149,9 +149,10 @@ class ReferenceParams(Params):
     expression_layer: str | None = None
     response: str | None = None
     response_layout: str = "auto"
-    response_metric: str = "ln_ic50"
+    response_metric: str | None = None
     response_value_column: str | None = None
     cell_line_id: str | None = None
+    dataset: str | None = "auto"
     cell_lines: str | None = None
     drugs: str | None = None
     binary_features: str | None = None
@@ -325,11 +326,12 @@ DOCS = {
     "cohort.treatment_column": "optional: treatment received",
     "reference.orientation": "auto | genes_by_samples | samples_by_genes",
     "reference.expression_layer": ".h5ad only: layer to read instead of .X",
-    "reference.response": "drug screen: GDSC, PRISM, wide or long table",
-    "reference.response_layout": "auto | gdsc | prism | wide | long",
-    "reference.response_metric": "lower = more sensitive (ln_ic50, auc, ...)",
+    "reference.response": "drug screen: GDSC (CSV/.xlsx/website), PRISM, CTRPv2, CCLE, wide or long",
+    "reference.response_layout": "auto | gdsc | gdsc_web | prism | ctrp | ccle | wide | long",
+    "reference.response_metric": "lower = more sensitive; null: ln_ic50, auc for PRISM/CTRP",
     "reference.response_value_column": "long/wide tables: override the value column",
-    "reference.cell_line_id": "gdsc: name|cosmic|sanger; prism: depmap|ccle",
+    "reference.cell_line_id": "gdsc: name|cosmic|sanger; prism: depmap|ccle; ctrp: name|ctrp",
+    "reference.dataset": "auto: GDSC2 of GDSC1+2; a name keeps it; null: all, drugs labelled",
     "reference.cell_lines": "optional: cell_line, tissue",
     "reference.drugs": "optional: drug, targets (;-separated), pathway",
     "reference.binary_features": "optional: cell_line, then 0/1 calls per feature",

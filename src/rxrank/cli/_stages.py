@@ -15,7 +15,7 @@ from ._common import _log_frame, _params, _read_json, _read_reference, log
 
 
 def cmd_reference(args) -> None:
-    from ..screens import read_screen
+    from ..screens import read_cell_lines, read_screen
 
     ref = ReferenceParams.from_config(_params(args.params).get("reference"))
     screen = read_screen(
@@ -24,11 +24,11 @@ def cmd_reference(args) -> None:
         metric=ref.response_metric,
         value_column=ref.response_value_column,
         cell_line_id=ref.cell_line_id,
+        dataset=ref.dataset,
     )
     tissues = screen.tissues
     if args.cell_lines:
-        table = io.read_table(args.cell_lines, what="cell-line annotation")
-        given = table.set_index(table.columns[0])[table.columns[1]].astype(str)
+        given = read_cell_lines(args.cell_lines, cell_line_id=ref.cell_line_id).astype(str)
         tissues = given if tissues is None else given.combine_first(tissues)
     drugs = screen.drugs
     if args.drugs:

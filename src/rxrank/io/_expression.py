@@ -100,6 +100,55 @@ def _genes_on_rows(
     return longer
 
 
+#: DepMap's expression columns: ``SYMBOL (ENTREZ)``
+DEPMAP_GENE = re.compile(r"^(\S+) \((\d+)\)$")
+SANGER_SAMPLE = re.compile(r"^DATA\.(\d+)(?:\.0)?$")
+
+
+def _published_layout(header: list[str]) -> str | None:
+    """A published expression layout recognised by its header: ``sanger_rma`` (Sanger's
+    Cell_line_RMA_proc_basalExp.txt: GENE_SYMBOLS, GENE_title, DATA.<COSMIC_ID>...; genes as rows)
+    or ``depmap`` (OmicsExpressionProteinCodingGenesTPMLogp1.csv: the model ID ACH-... first,
+    then ``SYMBOL (ENTREZ)`` columns); None for any other table."""
+    names = [str(h).strip() for h in header]
+    if len(names) > 2 and names[0].upper() == "GENE_SYMBOLS" and names[1].lower() == "gene_title":
+        return "sanger_rma"
+    genes = names[1:]
+    if genes and sum(bool(DEPMAP_GENE.match(g)) for g in genes) > 0.5 * len(genes):
+        return "depmap"
+    return None
+
+
+def _sanger_sample(name: str) -> str:
+    hit = SANGER_SAMPLE.match(name.strip())
+    return hit.group(1) if hit else name.strip()
+
+
+def _read_published(frame: pd.DataFrame, layout: str, path: Path, what: str) -> pd.DataFrame:
+    """The table in rxrank's terms: Sanger's genes x COSMIC IDs without GENE_title (rows without
+    a symbol dropped, a COSMIC ID repeated keeps its first column); DepMap's columns as symbols."""
+    if layout == "depmap":
+        return frame.rename(columns={c: DEPMAP_GENE.sub(r"\1", c) for c in frame.columns[1:]})
+    header = _raw_header(path)
+    frame = frame.drop(columns=frame.columns[1])
+    frame.columns = [frame.columns[0], *[_sanger_sample(c) for c in header[2:]]]
+    symbols = frame.iloc[:, 0]
+    empty = symbols.isna() | (symbols.astype(str).str.strip().isin(["", "nan", "NA"]))
+    if empty.any():
+        log.info("%s file %s: %d row(s) without a gene symbol dropped", what, path, empty.sum())
+        frame = frame[~empty.to_numpy()]
+    repeated = pd.Index(frame.columns).duplicated()
+    if repeated.any():
+        log.warning(
+            "%s file %s: COSMIC ID(s) %s appear in more than one DATA column; the first is kept",
+            what,
+            path,
+            sorted(set(frame.columns[repeated]))[:5],
+        )
+        frame = frame.loc[:, ~repeated]
+    return frame
+
+
 def _read_h5ad(path: Path, layer: str | None, what: str) -> pd.DataFrame:
     """obs x var of an .h5ad (``.X`` or ``layer``) as a dense frame."""
     backed = read_h5ad(path, what, backed="r")
@@ -220,13 +269,18 @@ def read_expression(
         values.index = pd.Index(ids)
     else:
         frame = read_table(path, what=what)
+        published = _published_layout(list(frame.columns))
+        if published:
+            frame = _read_published(frame, published, path, what)
+            orientation = "genes_by_samples" if published == "sanger_rma" else "samples_by_genes"
+            log.info("%s file %s: read as the %s layout", what, path, published)
         first = frame.columns[0]
         frame[first] = frame[first].astype(str).str.strip()
         genes_on_rows = _genes_on_rows(
             frame[first], frame.columns[1:], orientation, path=path, what=what
         )
         if genes_on_rows:
-            header = _raw_header(path)
+            header = _raw_header(path) if not published else list(frame.columns)
             raw = header[len(header) - (frame.shape[1] - 1) :]
             where = [f"column {j + 2} of the header" for j in range(len(raw))]
             ids, labels = _sample_ids(raw, where, path, what)
@@ -336,6 +390,12 @@ def expression_sample_ids(path: str | Path, *, orientation: str = "auto") -> lis
         header = _raw_header(path)
     rows = first.iloc[:, 0].astype(str).str.strip()
     cols = [str(c).strip() for c in header[1:]]
+    published = _published_layout(header)
+    if published == "sanger_rma":
+        cols = list(dict.fromkeys(_sanger_sample(c) for c in header[2:]))
+        orientation = "genes_by_samples"
+    elif published == "depmap":
+        orientation = "samples_by_genes"
     genes_on_rows = _genes_on_rows(rows, cols, orientation, path=path, what=what)
     if genes_on_rows:
         where = [f"column {j + 2} of the header" for j in range(len(cols))]
