@@ -245,3 +245,32 @@ def test_no_module_restates_a_default():
         "defaults belong in rxrank.config: read the section's params (XParams.from_config / "
         f"section_params) instead of .get(key, default): {found}"
     )
+
+
+def test_a_setting_whose_default_is_none_may_be_null_unless_required():
+    """The workflow validates the config with every default merged in, so a setting whose default
+    is None must accept null (the single-cell input leaves cohort.expression unset)."""
+    from dataclasses import fields
+
+    from rxrank.config import SingleCellParams
+
+    def nullable(prop: dict) -> bool:
+        kind = prop.get("type")
+        return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+    problems = []
+
+    def walk(cls, node, where):
+        instance = cls()
+        for f in fields(cls):
+            prop = node.get("properties", {}).get(f.name, {})
+            value = getattr(instance, f.name)
+            if isinstance(value, Params):
+                walk(type(value), prop, f"{where}.{f.name}")
+            elif value is None and f.name not in node.get("required", []) and not nullable(prop):
+                problems.append(f"{where}.{f.name}")
+
+    for section, cls in SECTIONS.items():
+        walk(cls, schema()["properties"][section], section)
+    walk(SingleCellParams, schema()["properties"]["cohort"]["properties"]["single_cell"], "sc")
+    assert not problems, problems
