@@ -200,8 +200,9 @@ class SensitivityParams(Params):
     harmonisation: str = "standardise"
     min_lines: int = 20
     min_sd: float = 0.1
-    n_top_genes: int | None = 1000
-    screen_genes: int | None = 20
+    # chosen on real GDSC2 (docs/sensitivity-defaults.md): every gene, no per-drug screen
+    n_top_genes: int | None = None
+    screen_genes: int | None = None
     alphas: tuple[float, ...] = field(default_factory=lambda: _ridge_alphas())
     cv: str = "lines"
     cv_folds: int = 5
@@ -349,8 +350,8 @@ DOCS = {
     "sensitivity.harmonisation": "standardise | quantile | combat (fitted inside each CV fold)",
     "sensitivity.min_lines": "drugs measured on fewer cell lines are skipped",
     "sensitivity.min_sd": "low-variance filter (log units), in either dataset",
-    "sensitivity.n_top_genes": "most variable reference genes kept (chosen inside each CV fold)",
-    "sensitivity.screen_genes": "per drug, genes most correlated with response (inside each CV fold)",
+    "sensitivity.n_top_genes": "null: every gene passing min_sd; else the most variable reference genes (inside each CV fold)",
+    "sensitivity.screen_genes": "null: none; else per drug the genes most correlated with response (inside each CV fold)",
     "sensitivity.cv": "lines: leave whole cell lines out | tissue: leave whole tissues out",
     "sensitivity.interval_level": "split-conformal interval coverage",
     "sensitivity.fitted_model": "a saved model folder (an earlier run's results/sensitivity/model) applied instead of training",
