@@ -227,6 +227,15 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         ),
         ["share no gene IDs", "identifier type"],
     ),
+    "too few shared genes": (
+        lambda w: _edit_table(
+            w / REF,
+            lambda f: f.set_axis([*f.index[:40], *(f"X{i}" for i in range(len(f) - 40))]),
+            compression="gzip",
+            index_col=0,
+        ),
+        ["share only 40 genes", "sensitivity.min_shared_genes"],
+    ),
     "response non-numeric": (set_cell(RESP, 9, "ln_ic50", "high"), [RESP, "'high'", "ln_ic50"]),
     "response missing column": (
         lambda w: _edit_table(w / RESP, lambda f: f.rename(columns={"drug": "compound"})),

@@ -539,3 +539,16 @@ def test_outcome_classifier_absent_says_why(bundle):
     index = _text(_parse(render_index(plain)))
     assert f"No outcome classifier: {note}" in index and "CV AUROC" not in index
     assert "Probability of response" not in render_patient(plain, "PT-ALPHA")
+
+
+def test_every_page_states_the_shared_gene_count(bundle):
+    """The number of genes the cohort and the reference share is on every page (a thin overlap
+    is visible to the reader, not only in a log)."""
+    from dataclasses import replace
+
+    with_count = replace(bundle, metrics=bundle.metrics.assign(n_genes_shared=1234))
+    for html in (render_patient(with_count, "PT-ALPHA"), render_index(with_count)):
+        assert "on the 1234 genes the cohort and the reference share" in _text(_parse(html))
+    assert "genes the cohort and the reference share" not in _text(
+        _parse(render_patient(bundle, "PT-ALPHA"))
+    )

@@ -326,6 +326,12 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
             f"{list(genes[:2])} vs {list(lines.var_names[:2])}); use the same identifier "
             "type (HGNC symbols or Ensembl IDs) in both."
         )
+    elif len(shared) < (minimum := section_params(config, "sensitivity").min_shared_genes):
+        report.errors.append(
+            f"{source} and {ref.expression} share only {len(shared)} genes; the sensitivity stage "
+            f"needs at least {minimum} (sensitivity.min_shared_genes). Use the same identifier "
+            "type and gene set in both, or a reference measured on the cohort's genes."
+        )
     elif len(shared) < 0.5 * min(len(genes), lines.n_vars):
         report.warnings.append(
             f"only {len(shared)} genes are shared by cohort and reference; check identifier types."

@@ -200,6 +200,7 @@ class SensitivityParams(Params):
     harmonisation: str = "standardise"
     min_lines: int = 20
     min_sd: float = 0.1
+    min_shared_genes: int = 100
     # chosen on real GDSC2 (docs/sensitivity-defaults.md): every gene, no per-drug screen
     n_top_genes: int | None = None
     screen_genes: int | None = None
@@ -350,6 +351,7 @@ DOCS = {
     "sensitivity.harmonisation": "standardise | quantile | combat (fitted inside each CV fold)",
     "sensitivity.min_lines": "drugs measured on fewer cell lines are skipped",
     "sensitivity.min_sd": "low-variance filter (log units), in either dataset",
+    "sensitivity.min_shared_genes": "fewer genes shared by cohort and reference: a clear error (GDSC2 figures in docs/sensitivity-defaults.md)",
     "sensitivity.n_top_genes": "null: every gene passing min_sd; else the most variable reference genes (inside each CV fold)",
     "sensitivity.screen_genes": "null: none; else per drug the genes most correlated with response (inside each CV fold)",
     "sensitivity.cv": "lines: leave whole cell lines out | tissue: leave whole tissues out",

@@ -169,6 +169,9 @@ class Cohort:
             "tier_table": [(str(t), str(d)) for t, d in (self.bundle.tier_table or [])],
             "survival": self.survival_summary(),
             "n_drugs": int(len(self.metrics)),
+            "n_genes_shared": int(self.metrics["n_genes_shared"].iloc[0])
+            if "n_genes_shared" in self.metrics.columns and len(self.metrics)
+            else None,
             "n_reliable": sum(to_bool(v) is True for v in self.metrics["beats_baseline"])
             if "beats_baseline" in self.metrics.columns
             else None,

@@ -61,7 +61,7 @@ def run_sensitivity(
     if not isinstance(params, SensitivityParams):
         params = SensitivityParams.from_config(params)
     kind = model_kind(params.model)
-    genes = shared_genes(patients, lines)
+    genes = shared_genes(patients, lines, minimum=params.min_shared_genes)
     Y = response_matrix(response, lines.index, min_lines=params.min_lines)
     if Y.shape[1] == 0:
         raise RxrankInputError(
@@ -103,9 +103,10 @@ def run_sensitivity(
     model = make_model(kind.name, alphas=alphas, screen=params.screen_genes, seed=params.seed)
     model.fit(harmoniser.transform_reference(X), Y.to_numpy(np.float64))
     metrics.insert(2, "model", kind.name)
+    metrics.insert(3, "n_genes_shared", len(genes))
     arrays = kind.to_arrays(model)
     if "alpha" in arrays:
-        metrics.insert(3, "alpha", arrays["alpha"])
+        metrics.insert(4, "alpha", arrays["alpha"])
     level = params.interval_level
     metadata = {
         "model": kind.name,
