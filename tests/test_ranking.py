@@ -80,6 +80,20 @@ def test_tier_table():
     assert assign_tier(True, False, True) == "B"
     assert assign_tier(True, True, False) == "B"
     assert assign_tier(True, False, False) == "C"
+    # support does not lift a prediction on the resistant side of the reference median
+    assert assign_tier(True, False, True, sensitive=False) == "C"
+
+
+def test_no_tier_above_c_contradicts_its_prediction(ranked):
+    """Issue 17: before, 40% of the demo's tier-B rows were drugs the patient is predicted to
+    resist (target or survival support upgraded them whatever the prediction's direction)."""
+    table, _ = ranked
+    above_c = table[table["tier"].isin(["A", "B"])]
+    assert len(above_c) > 0
+    assert (above_c["predicted"] < above_c["reference_median"]).all()
+    # and support still lifts predictions that point the sensitive way
+    lifted = above_c[~(above_c["upper"] < above_c["reference_median"])]
+    assert len(lifted) > 0
 
 
 def test_missing_components_are_neutral():

@@ -42,24 +42,32 @@ DEFAULT_WEIGHTS = dict(RankingParams().weights)
 TIERS = [
     (
         "A",
-        "model beats the drug-mean baseline, the prediction interval lies entirely on the "
-        "sensitive side of the reference median, and target expression (z > 1) or the survival "
-        "model (HR interval below 1) supports it",
+        "model beats the naive baselines (drug mean, tissue-drug mean), the prediction interval "
+        "lies entirely on the sensitive side of the reference median, and target expression "
+        "(z > 1) or the survival model (HR interval below 1) supports it",
     ),
     (
         "B",
-        "model beats the baseline and either the interval is clear of the reference median or "
-        "target/survival evidence supports it",
+        "model beats the baselines, the prediction is on the sensitive side of the reference "
+        "median, and either its interval is clear of the median or target/survival evidence "
+        "supports it",
     ),
-    ("C", "model beats the baseline; no further support"),
-    ("D", "model does not beat the drug-mean baseline: the prediction is not reliable"),
+    (
+        "C",
+        "model beats the baselines; no further support, or the prediction is on the resistant "
+        "side of the reference median (supporting evidence does not lift a resistant prediction)",
+    ),
+    ("D", "model does not beat the naive baselines: the prediction is not reliable"),
 ]
 
 
-def assign_tier(beats: bool, interval_clear: bool, support: bool) -> str:
-    """Evidence tier from the three facts of the tier table."""
+def assign_tier(beats: bool, interval_clear: bool, support: bool, sensitive: bool = True) -> str:
+    """Evidence tier from the facts of the tier table. ``sensitive``: the prediction is below the
+    reference median; support only adds to a prediction that points that way."""
     if not beats:
         return "D"
+    if not (sensitive or interval_clear):
+        return "C"
     if interval_clear and support:
         return "A"
     if interval_clear or support:
@@ -189,10 +197,13 @@ def rank_treatments(
     table["n_missing_components"] = sum(table[f"comp_{n}"].isna().astype(int) for n in raw)
 
     interval_clear = table["upper"] < table["reference_median"]
+    sensitive = table["predicted"] < table["reference_median"]
     support = (table["target_z"] > target_support_z) | (table["survival_hr_upper"] < 1)
     table["tier"] = [
-        assign_tier(b, c, s)
-        for b, c, s in zip(table["beats_baseline"], interval_clear, support, strict=True)
+        assign_tier(b, c, s, v)
+        for b, c, s, v in zip(
+            table["beats_baseline"], interval_clear, support, sensitive, strict=True
+        )
     ]
     table["flags"] = np.where(table["beats_baseline"], "", "no reliable model")
     table = table.sort_values(
