@@ -274,3 +274,12 @@ def test_a_setting_whose_default_is_none_may_be_null_unless_required():
         walk(cls, schema()["properties"][section], section)
     walk(SingleCellParams, schema()["properties"]["cohort"]["properties"]["single_cell"], "sc")
     assert not problems, problems
+
+
+def test_version_is_printed(capsys):
+    from rxrank import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rxrank {__version__}"

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from .. import io
+from .. import __version__, io
 from ._stages import (
     cmd_associations,
     cmd_modules,
@@ -34,6 +34,7 @@ log = logging.getLogger("rxrank")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rxrank", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--version", action="version", version=f"rxrank {__version__}")
     parser.add_argument(
         "--debug",
         action="store_true",
