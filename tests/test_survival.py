@@ -348,6 +348,7 @@ def test_run_survival_outputs_follow_contract(outputs):
         "s_36_upper",
         "s_60_lower",
         "s_60_upper",
+        "estimable_until",
     ]
     assert list(outputs["treatment_effects.tsv"].columns) == TREATMENT_EFFECT_COLUMNS
     assert outputs["patient_curves.tsv"].columns[0] == "time"
@@ -838,3 +839,35 @@ def test_time_varying_cox_rejects_bad_intervals():
     overlapping = long.assign(start=[0, 4, 0, 0, 0], stop=[5, 9, 4, 6, 8])
     with pytest.raises(RxrankInputError, match="overlapping intervals for patient"):
         time_varying_cox(overlapping, covariates=["lab"])
+
+
+def test_no_median_or_survival_is_extrapolated_beyond_ten_at_risk():
+    """Issue 17: a cohort whose follow-up thins out late; medians and S(t) beyond the last time
+    with >= 10 patients at risk are NaN (a report says 'longer than' / 'not estimable'), never a
+    number extrapolated from the last few patients."""
+    from rxrank.survival import run_survival
+    from rxrank.survival._prognosis import estimable_until
+
+    rng = np.random.default_rng(3)
+    n = 120
+    x = rng.normal(size=n)
+    time = rng.exponential(40 * np.exp(-0.5 * x))
+    censor = rng.uniform(0, 60, n)
+    censor[:6] = 400  # six patients followed far longer than everyone else
+    duration, event = np.minimum(time, censor), (time <= censor).astype(int)
+    clinical = pd.DataFrame(
+        {"os_months": duration, "os_event": event}, index=[f"P{i}" for i in range(n)]
+    )
+    features = pd.DataFrame({"x": x}, index=clinical.index)
+    out = run_survival(
+        clinical, features, params={"n_bootstrap": 20, "times": [12, 36, 300]}, cohort={}
+    )
+    patients = out["patients.tsv"]
+    horizon = estimable_until(duration)
+    assert horizon == np.sort(duration)[-10]
+    assert out["metrics.json"]["estimable_until"] == horizon
+    assert (patients["estimable_until"] == horizon).all()
+    assert patients["s_300"].isna().all() and patients["s_300_upper"].isna().all()
+    assert patients["s_12"].notna().all()
+    assert (patients["median_survival"].dropna() <= horizon).all()
+    assert patients["median_survival"].isna().any()  # low-risk patients: longer than the horizon

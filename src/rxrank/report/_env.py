@@ -177,7 +177,16 @@ def environment() -> Environment:
     env.filters["text"] = fmt_text
     env.filters["display"] = display_text
     env.filters["clip"] = clip_text
+    env.tests["finite_number"] = _finite_number
     return env
+
+
+def _finite_number(value: Any) -> bool:
+    """Jinja test ``is finite_number``: a real number that is not NaN or infinite."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 @cache

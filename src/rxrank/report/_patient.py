@@ -234,6 +234,7 @@ def _prognosis_section(cohort: Cohort, patient_id: str) -> dict[str, Any] | None
         "risk_score": to_float(rec.get("risk_score")),
         "median": median,
         "median_reached": math.isfinite(median),
+        "estimable_until": to_float(rec.get("estimable_until")),
         "median_lower": to_float(rec.get("median_lower")),
         "median_upper": to_float(rec.get("median_upper")),
         "s": [

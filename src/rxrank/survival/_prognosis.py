@@ -78,6 +78,34 @@ def _time_label(t: float) -> str:
     return f"s_{float(t):g}"
 
 
+#: medians and S(t) are estimable up to the last time with at least this many patients at risk
+MIN_AT_RISK = 10
+
+
+def estimable_until(durations, min_at_risk: int = MIN_AT_RISK) -> float:
+    """The last time at which at least ``min_at_risk`` patients were still followed (at risk):
+    beyond it a Cox curve extrapolates from a handful of patients (0 with fewer patients)."""
+    d = np.sort(np.asarray(durations, dtype=float))[::-1]
+    return float(d[min_at_risk - 1]) if len(d) >= min_at_risk else 0.0
+
+
+def mask_beyond(patients: pd.DataFrame, horizon: float, times: Sequence[float]) -> pd.DataFrame:
+    """Medians (and their limits) beyond ``horizon`` and S(t) at times beyond it set to NaN, with
+    the horizon in ``estimable_until``: a report says 'longer than <horizon>' or 'not estimable'
+    instead of a number extrapolated from a few patients."""
+    out = patients.copy()
+    for col in ("median_survival", "median_lower", "median_upper"):
+        if col in out:
+            out[col] = out[col].where(out[col] <= horizon)
+    for t in times:
+        if float(t) > horizon:
+            for col in (_time_label(t), f"{_time_label(t)}_lower", f"{_time_label(t)}_upper"):
+                if col in out:
+                    out[col] = np.nan
+    out["estimable_until"] = horizon
+    return out
+
+
 def prognosis(
     model: CoxModel,
     X: pd.DataFrame,

@@ -15,7 +15,15 @@ from ._checks import check_survival_data
 from ._cox import CoxModel
 from ._design import Design
 from ._longitudinal import LONGITUDINAL_COLUMNS, time_varying_cox
-from ._prognosis import bootstrap_prognosis, km_by_group, patient_curves, prognosis
+from ._prognosis import (
+    MIN_AT_RISK,
+    bootstrap_prognosis,
+    estimable_until,
+    km_by_group,
+    mask_beyond,
+    patient_curves,
+    prognosis,
+)
 from ._treatment import treatment_effects
 
 log = logging.getLogger(__name__)
@@ -128,6 +136,8 @@ def run_survival(
             model, X, duration, event, times=times, n_boot=n_boot, level=level, seed=seed
         )
         patients = patients.join(intervals)
+    horizon = estimable_until(duration)
+    patients = mask_beyond(patients, horizon, times)
     km, logrank_p = km_by_group(duration, event, patients["risk_group"])
 
     biomarkers = {}
@@ -193,6 +203,8 @@ def run_survival(
         "logrank_p": _finite_or_none(logrank_p),
         "time_unit": extra.get("time_unit", "months"),
         "times": times,
+        "estimable_until": horizon,
+        "estimable_rule": f"medians and S(t) up to the last time with >= {MIN_AT_RISK} at risk",
         "intervals": {
             "method": "percentile bootstrap over patients (Cox refitted at the chosen penalty)"
             if n_boot > 0
