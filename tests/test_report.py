@@ -552,3 +552,17 @@ def test_every_page_states_the_shared_gene_count(bundle):
     assert "genes the cohort and the reference share" not in _text(
         _parse(render_patient(bundle, "PT-ALPHA"))
     )
+
+
+def test_prognosis_beyond_the_followed_patients_is_not_estimable(bundle):
+    """A median beyond the last time with 10 patients at risk reads 'longer than', an S(t) there
+    'not estimable'; a plain missing median without a horizon is still 'not reached'."""
+    from dataclasses import replace
+
+    prognosis = bundle.prognosis.assign(estimable_until=48.0)
+    prognosis.loc[PATIENTS[1], "median_survival"] = np.nan
+    page = _text(_parse(render_patient(replace(bundle, prognosis=prognosis), PATIENTS[1])))
+    assert "longer than 48 months" in page
+    page = _text(_parse(render_patient(replace(bundle, prognosis=prognosis), PATIENTS[2])))
+    assert "Survival at 60 monthsnot estimable" in page  # (table cells join without a space)
+    assert "not reached" in _text(_parse(render_patient(bundle, PATIENTS[1])))
