@@ -180,8 +180,10 @@ def test_demo_recovers_planted_m1_effect(demo_fit):
         "hr_upper",
         "p",
         "ph_p",
+        "inference_penalizer",
     ]
     assert model.summary["ph_p"].between(0, 1).all()
+    assert (model.summary["inference_penalizer"] == 0.0).all()
 
 
 def test_predicted_survival_is_a_proper_curve(demo_fit):
@@ -871,3 +873,79 @@ def test_no_median_or_survival_is_extrapolated_beyond_ten_at_risk():
     assert patients["s_12"].notna().all()
     assert (patients["median_survival"].dropna() <= horizon).all()
     assert patients["median_survival"].isna().any()  # low-risk patients: longer than the horizon
+
+
+def test_hazard_ratios_come_from_the_unpenalised_fit_whatever_penalty_predicts():
+    """Issue 17: the penalty chosen for the C-index (which is scale-invariant) shrank every HR
+    (Rossi's prio 1.069 per SD against 1.303); the reported HRs, CIs and p-values now equal
+    lifelines' unpenalised fit to 1e-3 while the penalised model still predicts."""
+    from lifelines import CoxPHFitter
+
+    rossi = load_rossi()
+    X = rossi[list(ROSSI_COEF)].astype(float)
+    X = (X - X.mean()) / X.std(ddof=0)  # per SD, as the stage's design
+    model = CoxModel(penalizers=[0.5, 1.0, 5.0], cv_folds=5).fit(X, rossi["week"], rossi["arrest"])
+    assert model.penalizer_ > 0
+    plain = CoxPHFitter().fit(
+        X.assign(week=rossi["week"], arrest=rossi["arrest"]), "week", "arrest"
+    )
+    got = model.summary.set_index("covariate")
+    want = plain.summary
+    np.testing.assert_allclose(got["hr"], want.loc[got.index, "exp(coef)"], atol=1e-3)
+    np.testing.assert_allclose(
+        got["hr_lower"], want.loc[got.index, "exp(coef) lower 95%"], atol=1e-3
+    )
+    np.testing.assert_allclose(got["p"], want.loc[got.index, "p"], atol=1e-3)
+    assert got.loc["prio", "hr"] == pytest.approx(1.303, abs=0.01)
+    # the prediction model is penalised: its coefficients are smaller
+    assert abs(model.model_.params_["prio"]) < abs(plain.params_["prio"])
+
+
+def test_separation_falls_back_to_a_penalty_and_says_so(caplog):
+    """A covariate that separates events perfectly: no finite unpenalised HR; the summary comes
+    from the smallest converging penalty, labelled in inference_penalizer, with a warning."""
+    rng = np.random.default_rng(0)
+    n = 80
+    event = rng.integers(0, 2, n)
+    X = pd.DataFrame({"sep": event.astype(float), "noise": rng.normal(size=n)})
+    duration = rng.uniform(1, 50, n)
+    with caplog.at_level("WARNING"):
+        model = CoxModel(penalizers=[0.5], cv_folds=2).fit(X, duration, event)
+    assert (model.summary["inference_penalizer"] > 0).all()
+    assert "did not converge" in caplog.text
+
+
+def test_actg175_arm_hazard_ratios_are_plain_cox():
+    """Issue 17: ACTG175 (randomised, 2,139 patients; the CSV inside lifelines). With the default
+    treatment_penalizer 0 each arm's HR against zidovudine equals lifelines' plain Cox on the
+    same two arms to 0.01 (the fixed penalty 0.05 gave 0.556 / 0.585 / 0.639), and zidovudine
+    monotherapy is the worst arm."""
+    import os
+
+    import lifelines
+    from lifelines import CoxPHFitter
+
+    from rxrank.survival import treatment_effects
+
+    path = os.path.join(os.path.dirname(lifelines.__file__), "datasets", "ACTG175.csv")
+    data = pd.read_csv(path)
+    names = {0: "zidovudine", 1: "zid+ddI", 2: "zid+ddC", 3: "ddI"}
+    clinical = pd.DataFrame(
+        {"days": data["days"], "cens": data["cens"], "arm": data["arms"].map(names)}
+    )
+    clinical.index = [f"P{i}" for i in range(len(clinical))]
+    out = treatment_effects(
+        clinical, pd.DataFrame(index=clinical.index), treatment_column="arm",
+        reference_arm="zidovudine", biomarkers=None, time_column="days", event_column="cens",
+    )  # fmt: skip
+    got = out.groupby("treatment")["hr"].first()
+    for arm in ("zid+ddI", "zid+ddC", "ddI"):
+        two = clinical[clinical["arm"].isin([arm, "zidovudine"])]
+        plain = CoxPHFitter().fit(
+            pd.DataFrame({"t": two["days"], "e": two["cens"], "x": (two["arm"] == arm) * 1.0}),
+            "t",
+            "e",
+        )
+        assert got[arm] == pytest.approx(float(np.exp(plain.params_["x"])), abs=0.01), arm
+        assert got[arm] < 1  # every other arm does better than zidovudine alone
+    assert got.max() < 0.7 and got.min() > 0.45  # published joint fit: 0.495 / 0.527 / 0.590

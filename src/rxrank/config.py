@@ -247,6 +247,7 @@ class SurvivalParams(Params):
     times: tuple[float, ...] = (12, 36, 60)
     biomarkers: Mapping[str, str] = field(default_factory=dict)
     adjust_for: tuple[str, ...] | None = None
+    treatment_penalizer: float = 0.0
     n_bootstrap: int = 100
     interval_level: float = 0.95
     seed: int = 0
@@ -362,6 +363,7 @@ DOCS = {
     "survival.uno_censoring": "choose the penalty by Uno's C-index when at least this share is censored",
     "survival.biomarkers": "treatment arm -> feature (eigengene, sensitivity:<drug>) for arms whose",
     "survival.adjust_for": "treatment-effect models adjust for these; null: cohort.covariates and",
+    "survival.treatment_penalizer": "ridge penalty of the treatment-effect models; 0: plain Cox (unbiased HRs)",
     "survival.n_bootstrap": "bootstrap refits for intervals of median survival and S(t); 0 = none",
     "survival.outcome": "binary outcome classifiers; absent column -> none (outcome/summary.json)",
     "survival.outcome.column": "0/1 column of the clinical table; null switches the classifiers off",

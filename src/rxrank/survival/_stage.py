@@ -158,6 +158,7 @@ def run_survival(
         adjust_for=list(surv.adjust_for or []),
         time_column=time_col,
         event_column=event_col,
+        penalizer=float(surv.treatment_penalizer),
     )
     lp = surv.longitudinal
     if longitudinal is not None:

@@ -58,7 +58,7 @@ def treatment_effects(
     adjust_for: Sequence[str] = (),
     time_column: str = "os_months",
     event_column: str = "os_event",
-    penalizer: float = 0.05,
+    penalizer: float = 0.0,
     min_events: int = 10,
 ) -> pd.DataFrame:
     """Per-patient HR of each arm vs reference, log HR_i = b_trt + b_int * z_i (z = standardised
