@@ -949,3 +949,29 @@ def test_actg175_arm_hazard_ratios_are_plain_cox():
         assert got[arm] == pytest.approx(float(np.exp(plain.params_["x"])), abs=0.01), arm
         assert got[arm] < 1  # every other arm does better than zidovudine alone
     assert got.max() < 0.7 and got.min() > 0.45  # published joint fit: 0.495 / 0.527 / 0.590
+
+
+@pytest.mark.parametrize(
+    ("time", "event", "message"),
+    [
+        ([5.0, -2.0, 7.0, 9.0], [1, 0, 1, 0], "negative survival time"),
+        ([5.0, 2.0, 7.0, 9.0], [1, 2, 1, 2], r"\['2'\].*1/2 coding"),
+        ([5.0, np.inf, 7.0, 9.0], [1, 0, 1, 0], "infinite"),
+        ([5.0, 2.0, 7.0, 9.0], ["yes", "no", "yes", "no"], "holds text.*yes/dead/relapse -> 1"),
+    ],
+)
+def test_public_entry_points_check_their_survival_data(time, event, message):
+    """Issue 17: CoxModel.fit and treatment_effects accepted negative times and events coded 1/2;
+    inf was reported as 'takes a single value' and yes/no as 'missing or not a number'."""
+    from rxrank.survival import treatment_effects
+
+    idx = [f"P{i}" for i in range(4)]
+    X = pd.DataFrame({"x": [0.1, 0.5, -0.3, 0.9]}, index=idx)
+    with pytest.raises(RxrankInputError, match=message):
+        CoxModel(penalizers=[0.1], cv_folds=2).fit(X, time, event)
+    clinical = pd.DataFrame({"t": time, "e": event, "arm": ["a", "b", "a", "b"]}, index=idx)
+    with pytest.raises(RxrankInputError, match=message):
+        treatment_effects(
+            clinical, X, treatment_column="arm", reference_arm="a", biomarkers=None,
+            time_column="t", event_column="e",
+        )  # fmt: skip

@@ -31,6 +31,21 @@ def check_survival_data(
             )
     time = pd.to_numeric(clinical[time_column], errors="coerce")
     event = pd.to_numeric(clinical[event_column], errors="coerce")
+    raw_event = clinical[event_column]
+    words = raw_event.notna() & event.isna()
+    if words.any():
+        values = sorted({str(v) for v in raw_event[words]})[:5]
+        raise RxrankInputError(
+            f"{source}: event column {event_column!r} holds text {values} in {rows(words)}; it "
+            "must be 1 (event) or 0 (censored). Recode it, e.g. yes/dead/relapse -> 1 and "
+            "no/alive/censored -> 0."
+        )
+    infinite = np.isinf(time)
+    if infinite.any():
+        raise RxrankInputError(
+            f"{source}: survival time {time_column!r} is infinite in {rows(infinite)}. Use the "
+            "last follow-up time of these patients, with event 0 (censored)."
+        )
     missing = time.isna() | event.isna()
     if missing.any():
         raise RxrankInputError(

@@ -19,6 +19,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from rxrank.config import SurvivalParams
 from rxrank.io import RxrankInputError
 
+from ._checks import check_survival_data
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PENALIZERS = SurvivalParams.penalizers  # the config's default grid
@@ -156,6 +158,12 @@ class CoxModel:
             raise RxrankInputError(f"`l1_ratios` must be numbers in [0, 1], got {l1_ratios}.")
         if self.cv_folds < 2:
             raise RxrankInputError(f"`cv_folds` must be at least 2, got {self.cv_folds}.")
+        check_survival_data(
+            pd.DataFrame({"time": np.asarray(duration), "event": np.asarray(event)}, index=X.index),
+            time_column="time",
+            event_column="event",
+            source="CoxModel.fit",
+        )
         df = self._frame(X, duration, event)
         if len(df) < 2 * self.cv_folds or df[_EVENT].sum() < 2:
             raise RxrankInputError(

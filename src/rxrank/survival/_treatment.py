@@ -12,6 +12,7 @@ from lifelines.exceptions import ConvergenceError
 
 from rxrank.io import RxrankInputError
 
+from ._checks import check_survival_data
 from ._cox import _DURATION, _EVENT, CoxModel
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,9 @@ def treatment_effects(
     if not treatment_column or treatment_column not in clinical.columns:
         log.info("no treatment column %r; no treatment effects estimated", treatment_column)
         return _empty_effects()
-    for col in (time_column, event_column):
-        if col not in clinical.columns:
-            raise RxrankInputError(f"clinical table lacks survival column {col!r}.")
+    check_survival_data(
+        clinical, time_column=time_column, event_column=event_column, source="treatment_effects"
+    )
     biomarkers = dict(biomarkers or {})
     adjust = _adjust_columns(X, adjust_for)
     clin = clinical.copy()
