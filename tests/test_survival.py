@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -975,3 +976,28 @@ def test_public_entry_points_check_their_survival_data(time, event, message):
             clinical, X, treatment_column="arm", reference_arm="a", biomarkers=None,
             time_column="t", event_column="e",
         )  # fmt: skip
+
+
+def test_a_failed_fold_is_counted_and_said(monkeypatch, caplog):
+    """Issue 17: a fold whose fit failed was dropped from the C-index silently (GSE7390 reported
+    4 of 5 folds); now it is counted in cv_failed_folds and logged as a warning."""
+    from lifelines.exceptions import ConvergenceError
+
+    rossi = load_rossi()
+    X = rossi[["age", "prio"]].astype(float)
+    fit_one = CoxModel._fit_one
+    sizes = []
+
+    def failing(df, penalizer, level=logging.DEBUG, l1_ratio=0.0):
+        sizes.append(len(df))
+        if len(sizes) == 1:  # the first outer fold's final fit
+            raise ConvergenceError("planted failure")
+        return fit_one(df, penalizer, level, l1_ratio=l1_ratio)
+
+    model = CoxModel(penalizers=[0.1], cv_folds=5)
+    monkeypatch.setattr(CoxModel, "_fit_one", staticmethod(failing))
+    with caplog.at_level("WARNING"):
+        model.fit(X, rossi["week"], rossi["arrest"])
+    assert model.cv_failed_folds_ == 1
+    assert len(model.cv_fold_cindex_) == 5 and np.isnan(model.cv_fold_cindex_).sum() == 1
+    assert "1 of 5 cross-validation folds could not be scored" in caplog.text

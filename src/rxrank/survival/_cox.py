@@ -201,6 +201,15 @@ class CoxModel:
         else:
             harrell_best, uno_best = harrell[best], uno[best]
             self.cv_method_ = f"{self.cv_folds}-fold CV (one penalty: nothing chosen)"
+        self.cv_failed_folds_ = int(np.isnan(harrell_best).sum())
+        if self.cv_failed_folds_:
+            log.warning(
+                "%d of %d cross-validation folds could not be scored (a fit failed, or no event in "
+                "the held-out part); the C-index averages the other %d and metrics.json says so",
+                self.cv_failed_folds_,
+                len(harrell_best),
+                len(harrell_best) - self.cv_failed_folds_,
+            )
         (h_mean,), (h_sd,) = _mean_sd(harrell_best[None, :])
         (u_mean,), (u_sd,) = _mean_sd(uno_best[None, :])
         self.cv_cindex_mean_, self.cv_cindex_sd_ = float(h_mean), float(h_sd)

@@ -194,6 +194,7 @@ def run_survival(
         "cv_uno_cindex_sd": _finite_or_none(model.cv_uno_sd_),
         "cv_fold_cindex": [_finite_or_none(v) for v in model.cv_fold_cindex_],
         "cv_folds": int(model.cv_folds),
+        "cv_failed_folds": int(model.cv_failed_folds_),
         "cv_table": [
             {k: _finite_or_none(v) for k, v in row.items()}
             for row in model.cv_table_.to_dict("records")
