@@ -304,13 +304,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
 
     from .screens import read_cell_lines, read_screen
 
-    lines = io.read_expression(
-        ref.expression,
-        expression_type=ref.expression_type,
-        orientation=ref.orientation,
-        layer=ref.expression_layer,
-        what="reference expression",
-    )
+    lines = io.read_expression(ref.expression, **ref.expression_options())
     report.warnings.extend(lines.uns["rxrank_io"]["warnings"])
     as_given = pd.Index(lines.uns["rxrank_io"]["gene_ids"]["input_id"])  # before case/ID mapping
     problem = _species_problem(as_given, f"reference expression {ref.expression}:")
@@ -336,14 +330,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         report.warnings.append(
             f"only {len(shared)} genes are shared by cohort and reference; check identifier types."
         )
-    screen = read_screen(
-        ref.response,
-        layout=ref.response_layout,
-        metric=ref.response_metric,
-        value_column=ref.response_value_column,
-        cell_line_id=ref.cell_line_id,
-        dataset=ref.dataset,
-    )
+    screen = read_screen(ref.response, **ref.screen_options())
     response = screen.response[screen.response["cell_line"].isin(lines.obs_names)]
     if response.empty:
         report.errors.append(

@@ -157,6 +157,25 @@ class ReferenceParams(Params):
     drugs: str | None = None
     binary_features: str | None = None
 
+    def expression_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`rxrank.io.read_expression` for the reference expression."""
+        return {
+            "expression_type": self.expression_type,
+            "orientation": self.orientation,
+            "layer": self.expression_layer,
+            "what": "reference expression",
+        }
+
+    def screen_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`rxrank.screens.read_screen` for the response file."""
+        return {
+            "layout": self.response_layout,
+            "metric": self.response_metric,
+            "value_column": self.response_value_column,
+            "cell_line_id": self.cell_line_id,
+            "dataset": self.dataset,
+        }
+
 
 # ------------------------------------------------------------------------------------- the stages
 

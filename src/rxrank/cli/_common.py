@@ -32,13 +32,7 @@ def _read_reference(args, params: dict):
     from ..profiling import normalise
 
     params = ReferenceParams.from_config(params)
-    ref = io.read_expression(
-        args.reference_expression,
-        expression_type=params.expression_type,
-        orientation=params.orientation,
-        layer=params.expression_layer,
-        what="reference expression",
-    )
+    ref = io.read_expression(args.reference_expression, **params.expression_options())
     normalise(ref, expression_type=params.expression_type)
     response = io.read_response(args.response, value_column="value")
     return _log_frame(ref), response

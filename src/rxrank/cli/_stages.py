@@ -18,14 +18,7 @@ def cmd_reference(args) -> None:
     from ..screens import read_cell_lines, read_screen
 
     ref = ReferenceParams.from_config(_params(args.params).get("reference"))
-    screen = read_screen(
-        args.response,
-        layout=ref.response_layout,
-        metric=ref.response_metric,
-        value_column=ref.response_value_column,
-        cell_line_id=ref.cell_line_id,
-        dataset=ref.dataset,
-    )
+    screen = read_screen(args.response, **ref.screen_options())
     tissues = screen.tissues
     if args.cell_lines:
         given = read_cell_lines(args.cell_lines, cell_line_id=ref.cell_line_id).astype(str)
