@@ -6,6 +6,9 @@ settings mapping (the ``sensitivity`` section; default: rxrank's defaults and th
 cell_lines.tsv; see its README) and prints, per setting: pooled RMSE over held-out pairs, median
 per-drug Pearson and DrEval normalised Pearson, the share of drugs beating the drug mean, the
 tissue-drug mean and both, and the time. The naive baselines' pooled RMSE come from the same folds.
+With ``--peers N`` it also runs, on N drugs drawn at random (seed 0) and the same folds, what a
+user would otherwise call per drug: scikit-learn ``StandardScaler`` + ``RidgeCV`` and a
+``RandomForestRegressor``, beside rxrank's defaults and the naive baselines.
 The data are not in the repository; without them the command says so and exits.
 """
 
@@ -72,6 +75,62 @@ def evaluate(expr, resp, tissues, settings: dict) -> dict:
     }
 
 
+def peers(expr, resp, tissues, n_drugs: int) -> str:
+    """rxrank's defaults against scikit-learn per drug on ``n_drugs`` drugs, the same folds."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from rxrank.config import SensitivityParams
+    from rxrank.sensitivity import cross_validate, fold_baselines, response_matrix
+
+    p = SensitivityParams()
+    Y = response_matrix(resp, expr.index, min_lines=p.min_lines)
+    drugs = sorted(np.random.default_rng(0).choice(Y.columns, n_drugs, replace=False))
+    Y, X = Y[drugs], expr.to_numpy(np.float64)
+    Yv, ok = Y.to_numpy(), ~np.isnan(Y.to_numpy())
+    folds = list(KFold(p.cv_folds, shuffle=True, random_state=p.seed).split(X))  # rxrank's folds
+    start = time.perf_counter()
+    _, held = cross_validate(X, Y, tissues=tissues, seed=p.seed, alphas=tuple(p.alphas))
+    rows = {"rxrank defaults": (held.to_numpy(), time.perf_counter() - start)}
+    makers = {
+        "scikit-learn StandardScaler + RidgeCV": lambda: make_pipeline(
+            StandardScaler(), RidgeCV(alphas=np.asarray(p.alphas))
+        ),
+        "scikit-learn RandomForestRegressor (100 trees, sqrt)": lambda: RandomForestRegressor(
+            n_estimators=100, max_features="sqrt", min_samples_leaf=3, n_jobs=2, random_state=0
+        ),
+    }
+    for name, make in makers.items():
+        pred, start = np.full_like(Yv, np.nan), time.perf_counter()
+        for j in range(Yv.shape[1]):
+            for train, test in folds:
+                measured = train[ok[train, j]]
+                pred[test, j] = make().fit(X[measured], Yv[measured, j]).predict(X[test])
+        rows[name] = (pred, time.perf_counter() - start)
+    drug_mean, tissue_mean = np.full_like(Yv, np.nan), np.full_like(Yv, np.nan)
+    for train, test in folds:
+        drug_mean[test], tissue_mean[test], _ = fold_baselines(
+            Yv[train], tissues[train], tissues[test]
+        )
+    rows["tissue-drug mean"] = (tissue_mean, None)
+    rows["drug mean"] = (drug_mean, None)
+
+    def median_r(P) -> float:
+        rs = [np.corrcoef(P[ok[:, j], j], Yv[ok[:, j], j])[0, 1] for j in range(Yv.shape[1])]
+        return float(np.nanmedian(rs))
+
+    out = f"\n{n_drugs} drugs, the same folds:\n\n| method | pooled RMSE | median r | seconds |\n"
+    out += "| --- | ---: | ---: | ---: |\n"
+    for name, (P, secs) in rows.items():
+        rmse = float(np.sqrt(np.mean((P[ok] - Yv[ok]) ** 2)))
+        shown = "" if secs is None else f"{secs:.1f}"
+        out += f"| {name} | {rmse:.3f} | {median_r(P):.3f} | {shown} |\n"
+    return out
+
+
 def table(rows: list[dict]) -> str:
     head = (
         "| settings | drugs | pooled RMSE | median r | median normalised r | beats drug mean "
@@ -91,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gdsc2", description=__doc__)
     parser.add_argument("data", nargs="?", type=Path, default=DATA)
     parser.add_argument("--settings", action="append", type=json.loads, default=None)
+    parser.add_argument("--peers", type=int, default=0, help="drugs for the scikit-learn peers")
     args = parser.parse_args(argv)
     if not (args.data / "expression.tsv.gz").exists():
         print(f"skipped: no GDSC2 data in {args.data} (see docs/sensitivity-defaults.md)")
@@ -98,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     expr, resp, tissues = load(args.data)
     rows = [evaluate(expr, resp, tissues, s) for s in (args.settings or [{}, DEMO])]
     sys.stdout.write(table(rows))
+    if args.peers:
+        sys.stdout.write(peers(expr, resp, tissues, args.peers))
     return 0
 
 
