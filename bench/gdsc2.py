@@ -6,9 +6,15 @@ settings mapping (the ``sensitivity`` section; default: rxrank's defaults and th
 cell_lines.tsv; see its README) and prints, per setting: pooled RMSE over held-out pairs, median
 per-drug Pearson and DrEval normalised Pearson, the share of drugs beating the drug mean, the
 tissue-drug mean and both, and the time. The naive baselines' pooled RMSE come from the same folds.
-With ``--peers N`` it also runs, on N drugs drawn at random (seed 0) and the same folds, what a
-user would otherwise call per drug: scikit-learn ``StandardScaler`` + ``RidgeCV`` and a
-``RandomForestRegressor``, beside rxrank's defaults and the naive baselines.
+With ``--peers N`` it also runs, on N drugs drawn at random (seed 0; N >= 286: all) and the same
+folds, what a user would otherwise call per drug: scikit-learn ``StandardScaler`` + ``RidgeCV``
+and a ``RandomForestRegressor``, beside rxrank's defaults and the naive baselines;
+``--slow-peers N`` adds ``ElasticNetCV`` and ``HistGradientBoostingRegressor`` on N drugs (9-16 s
+per fit on this machine, so on a subset). ``--coverage`` checks the split-conformal intervals on
+lines no part of the interval saw: an outer 5-fold split (seed 1); in each, the stage's own
+cross-validation on the training lines gives the half-widths (marginal, and calibrated on the
+held-out line's tissue as ``sensitivity.reference_tissue`` does) and the final model predicts the
+held-out lines; it prints coverage overall and per tissue with at least 200 held-out pairs.
 The data are not in the repository; without them the command says so and exits.
 """
 
@@ -57,6 +63,7 @@ def evaluate(expr, resp, tissues, settings: dict) -> dict:
         n_folds=p.cv_folds,
         alphas=tuple(p.alphas),
         screen=p.screen_genes,
+        factors=p.shared_factors,
         seed=p.seed,
     )
     seconds = time.perf_counter() - start
@@ -75,10 +82,10 @@ def evaluate(expr, resp, tissues, settings: dict) -> dict:
     }
 
 
-def peers(expr, resp, tissues, n_drugs: int) -> str:
+def peers(expr, resp, tissues, n_drugs: int, *, slow: bool = False) -> str:
     """rxrank's defaults against scikit-learn per drug on ``n_drugs`` drugs, the same folds."""
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.linear_model import RidgeCV
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import ElasticNetCV, RidgeCV
     from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -88,12 +95,15 @@ def peers(expr, resp, tissues, n_drugs: int) -> str:
 
     p = SensitivityParams()
     Y = response_matrix(resp, expr.index, min_lines=p.min_lines)
+    n_drugs = min(n_drugs, Y.shape[1])
     drugs = sorted(np.random.default_rng(0).choice(Y.columns, n_drugs, replace=False))
     Y, X = Y[drugs], expr.to_numpy(np.float64)
     Yv, ok = Y.to_numpy(), ~np.isnan(Y.to_numpy())
     folds = list(KFold(p.cv_folds, shuffle=True, random_state=p.seed).split(X))  # rxrank's folds
     start = time.perf_counter()
-    _, held = cross_validate(X, Y, tissues=tissues, seed=p.seed, alphas=tuple(p.alphas))
+    _, held = cross_validate(
+        X, Y, tissues=tissues, seed=p.seed, alphas=tuple(p.alphas), factors=p.shared_factors
+    )
     rows = {"rxrank defaults": (held.to_numpy(), time.perf_counter() - start)}
     makers = {
         "scikit-learn StandardScaler + RidgeCV": lambda: make_pipeline(
@@ -103,6 +113,18 @@ def peers(expr, resp, tissues, n_drugs: int) -> str:
             n_estimators=100, max_features="sqrt", min_samples_leaf=3, n_jobs=2, random_state=0
         ),
     }
+    if slow:
+        makers = {
+            "scikit-learn StandardScaler + ElasticNetCV (l1 0.5, 3-fold)": lambda: make_pipeline(
+                StandardScaler(),
+                ElasticNetCV(l1_ratio=0.5, alphas=30, cv=3, max_iter=5000, n_jobs=2),
+            ),
+            "scikit-learn HistGradientBoostingRegressor (lr 0.05, early stopping)": lambda: (
+                HistGradientBoostingRegressor(
+                    max_iter=200, learning_rate=0.05, early_stopping=True, random_state=0
+                )
+            ),
+        }
     for name, make in makers.items():
         pred, start = np.full_like(Yv, np.nan), time.perf_counter()
         for j in range(Yv.shape[1]):
@@ -131,6 +153,62 @@ def peers(expr, resp, tissues, n_drugs: int) -> str:
     return out
 
 
+def coverage(expr, resp, tissues, level: float = 0.9) -> str:
+    """Nested check of the intervals: marginal and per-tissue coverage on never-seen lines."""
+    from sklearn.model_selection import KFold
+
+    from rxrank.config import SensitivityParams
+    from rxrank.harmonise import Harmoniser
+    from rxrank.sensitivity import conformal_halfwidth, cross_validate, response_matrix
+    from rxrank.sensitivity._models import make_model
+
+    p = SensitivityParams()
+    Y = response_matrix(resp, expr.index, min_lines=p.min_lines)
+    X, Yv = expr.to_numpy(np.float64), Y.to_numpy()
+    options = {"alphas": tuple(p.alphas), "seed": p.seed, "factors": p.shared_factors}
+    rows = []
+    for train, test in KFold(5, shuffle=True, random_state=1).split(X):
+        _, held = cross_validate(X[train], Y.iloc[train], tissues=tissues[train], **options)
+        h = Harmoniser(method=p.harmonisation, min_sd=p.min_sd, n_top_genes=p.n_top_genes)
+        h.fit(X[train])
+        model = make_model(p.model, screen=p.screen_genes, **options)
+        model.fit(h.transform_reference(X[train]), Yv[train])
+        error = np.abs(model.predict(h.transform_reference(X[test])) - Yv[test])
+        marginal = conformal_halfwidth(held, Y.iloc[train], level=level).to_numpy()
+        for tissue in np.unique(tissues[test]):
+            own = conformal_halfwidth(
+                held, Y.iloc[train], level=level, tissues=tissues[train], tissue=tissue or None
+            ).to_numpy()
+            e = error[tissues[test] == tissue]
+            ok = ~np.isnan(e)
+            rows.append(
+                {
+                    "tissue": tissue or "(unknown)",
+                    "pairs": int(ok.sum()),
+                    "marginal": float((e <= marginal)[ok].sum()),
+                    "per_tissue": float((e <= own)[ok].sum()),
+                    "width_marginal": float(np.broadcast_to(2 * marginal, e.shape)[ok].sum()),
+                    "width_per_tissue": float(np.broadcast_to(2 * own, e.shape)[ok].sum()),
+                }
+            )
+    by = pd.DataFrame(rows).groupby("tissue").sum()
+    total = by.sum()
+    big = by[by["pairs"] >= 200]
+    out = (
+        f"\nsplit-conformal intervals at {level:.0%}, {int(total['pairs'])} held-out pairs:\n\n"
+        "| calibration | coverage | mean width | lowest tissue (>= 200 pairs) | tissues below 0.85 |\n"
+        "| --- | ---: | ---: | --- | ---: |\n"
+    )
+    for col, label in (("marginal", "all lines"), ("per_tissue", "the line's tissue")):
+        rate = big[col] / big["pairs"]
+        out += (
+            f"| {label} | {total[col] / total['pairs']:.3f} | "
+            f"{total['width_' + col] / total['pairs']:.2f} | {rate.idxmin()} {rate.min():.3f} | "
+            f"{int((rate < 0.85).sum())} of {len(big)} |\n"
+        )
+    return out
+
+
 def table(rows: list[dict]) -> str:
     head = (
         "| settings | drugs | pooled RMSE | median r | median normalised r | beats drug mean "
@@ -151,15 +229,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", nargs="?", type=Path, default=DATA)
     parser.add_argument("--settings", action="append", type=json.loads, default=None)
     parser.add_argument("--peers", type=int, default=0, help="drugs for the scikit-learn peers")
+    parser.add_argument("--coverage", action="store_true", help="check the intervals (nested)")
+    parser.add_argument("--slow-peers", type=int, default=0, help="drugs for elastic net and HGB")
     args = parser.parse_args(argv)
     if not (args.data / "expression.tsv.gz").exists():
         print(f"skipped: no GDSC2 data in {args.data} (see docs/sensitivity-defaults.md)")
         return 0
     expr, resp, tissues = load(args.data)
-    rows = [evaluate(expr, resp, tissues, s) for s in (args.settings or [{}, DEMO])]
-    sys.stdout.write(table(rows))
+    if args.settings or not args.coverage:
+        rows = [evaluate(expr, resp, tissues, s) for s in (args.settings or [{}, DEMO])]
+        sys.stdout.write(table(rows))
     if args.peers:
         sys.stdout.write(peers(expr, resp, tissues, args.peers))
+    if args.coverage:
+        sys.stdout.write(coverage(expr, resp, tissues))
+    if args.slow_peers:
+        sys.stdout.write(peers(expr, resp, tissues, args.slow_peers, slow=True))
     return 0
 
 

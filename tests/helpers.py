@@ -75,3 +75,8 @@ def stage_process(root, stage: str):
         if any(part.endswith("rxrank") for part in cmd[:2]) and stage in cmd:
             return child
     return None
+
+
+def demo_sensitivity() -> dict:
+    """The sensitivity settings the demo config sets (config/config.yaml says why each differs)."""
+    return dict(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["sensitivity"])

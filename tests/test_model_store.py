@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import demo_sensitivity
 
 from rxrank import sensitivity as sens
 from rxrank.harmonise import Harmoniser
 from rxrank.io import RxrankInputError
 
-PARAMS = {"n_top_genes": 1000, "screen_genes": 20, "cv_folds": 5, "seed": 0}
+PARAMS = {**demo_sensitivity(), "cv_folds": 5, "seed": 0}
 
 
 @pytest.fixture(scope="module")

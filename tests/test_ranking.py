@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import demo_sensitivity
 
 from rxrank import io, sensitivity
 from rxrank.ranking import DEFAULT_WEIGHTS, assign_tier, rank_treatments
 
-PARAMS = {"n_top_genes": 1000, "screen_genes": 20, "cv_folds": 5, "seed": 0}
+PARAMS = {**demo_sensitivity(), "cv_folds": 5, "seed": 0}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import Ridge, RidgeCV
 
-from rxrank.ridge import MaskedRidge
+from rxrank.ridge import MaskedRidge, shared_factors
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -92,3 +92,46 @@ def test_property_matches_ridge(n, p, missing, seed):
         o = ~np.isnan(Y[:, j])
         ref = Ridge(alpha=model.alpha_[j]).fit(X[o], Y[o, j])
         np.testing.assert_allclose(model.coef_[:, j], ref.coef_, atol=1e-7, rtol=1e-6)
+
+
+def _shared_sensitivity(seed, n=240, p=300, drugs=30, noise=1.0):
+    """Lines whose response to every drug follows one general sensitivity driven by 10 genes."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    general = X[:, :10].sum(1) / np.sqrt(10)
+    loadings = rng.uniform(0.3, 1.0, drugs)
+    Y = general[:, None] * loadings + rng.normal(0, noise, (n, drugs)) + rng.normal(0, 2, drugs)
+    Y[rng.random(Y.shape) < 0.2] = np.nan
+    return X, Y, general, loadings
+
+
+def test_shared_factors_recover_the_planted_factor():
+    X, Y, general, loadings = _shared_sensitivity(0)
+    mean, scores, found = shared_factors(Y, 1)
+    assert abs(np.corrcoef(scores[:, 0], general)[0, 1]) > 0.8
+    assert abs(np.corrcoef(found[0], loadings)[0, 1]) > 0.8
+    assert np.allclose(mean, np.nanmean(Y, 0))
+
+
+def test_shared_factor_beats_drugs_alone_on_held_out_lines():
+    X, Y, _, _ = _shared_sensitivity(1)
+    rng = np.random.default_rng(2)
+    test = rng.random(len(X)) < 0.3
+    errors = {}
+    for k in (0, 1):
+        model = MaskedRidge(factors=k).fit(X[~test], Y[~test])
+        resid = model.predict(X[test]) - Y[test]
+        errors[k] = np.sqrt(np.nanmean(resid**2))
+    # measured at commit: 1.210 alone, 1.154 with the shared factor (noise SD 1.0 is the floor)
+    assert errors[1] < errors[0] - 0.03, errors
+
+
+def test_shared_factors_need_enough_drugs_and_stay_linear():
+    X, Y, _, _ = _shared_sensitivity(3, drugs=5)
+    few = MaskedRidge(factors=1).fit(X, Y)
+    alone = MaskedRidge().fit(X, Y)
+    assert few.factors_ == 0 and np.allclose(few.coef_, alone.coef_)
+    X, Y, _, _ = _shared_sensitivity(3)
+    model = MaskedRidge(factors=1).fit(X, Y)
+    assert model.factors_ == 1
+    assert np.allclose(model.predict(X[:5]), X[:5] @ model.coef_ + model.intercept_)

@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import demo_sensitivity
 
 from rxrank import sensitivity as sens
 from rxrank.demo import DemoSpec, generate
 from rxrank.io import RxrankInputError
 from rxrank.sensitivity._cv import _splits
 
-PARAMS = {"n_top_genes": 1000, "screen_genes": 20, "cv_folds": 5, "seed": 0}
+PARAMS = {**demo_sensitivity(), "cv_folds": 5, "seed": 0}
 
 
 def _frames(tables):
@@ -270,3 +271,29 @@ def test_thin_gene_overlap_is_refused_with_the_count(reference, cohort_log):
         thin, lines, response, params={"cv_folds": 2, "min_shared_genes": 50}
     )
     assert (out.metrics["n_genes_shared"] == 50).all()
+
+
+def _residual_tables(rng, tissues, scale, drugs=8):
+    truth = pd.DataFrame(
+        rng.normal(size=(len(tissues), drugs)), columns=[f"D{j}" for j in range(drugs)]
+    )
+    noise = rng.normal(size=truth.shape) * np.array([scale[t] for t in tissues])[:, None]
+    return truth + noise, truth
+
+
+def test_intervals_calibrated_on_the_cohorts_tissue_cover_it(caplog):
+    rng = np.random.default_rng(0)
+    scale = {"lung": 2.0, "blood": 0.7}
+    tissues = rng.choice(["lung", "blood"], 600)
+    held, truth = _residual_tables(rng, tissues, scale)
+    marginal = sens.conformal_halfwidth(held, truth, level=0.9)
+    lung = sens.conformal_halfwidth(held, truth, level=0.9, tissues=tissues, tissue="lung")
+    # new lung lines: the marginal interval under-covers them, the lung-calibrated one does not
+    new_held, new_truth = _residual_tables(rng, np.array(["lung"] * 2000), scale)
+    error = (new_held - new_truth).abs()
+    assert (error <= marginal).to_numpy().mean() < 0.82
+    assert abs((error <= lung).to_numpy().mean() - 0.9) < 0.02
+    # a tissue with fewer than MIN_TISSUE_PAIRS held-out pairs keeps the marginal half-widths
+    few = np.where(np.arange(600) < 20, "skin", tissues)
+    kept = sens.conformal_halfwidth(held, truth, level=0.9, tissues=few, tissue="skin")
+    assert kept.equals(marginal) and "skin has 160 held-out pairs" in caplog.text

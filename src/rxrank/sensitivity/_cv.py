@@ -173,6 +173,7 @@ def cross_validate(
     n_folds: int = 5,
     alphas: tuple[float, ...] = DEFAULT_ALPHAS,
     screen: int | None = None,
+    factors: int = 0,
     seed: int = 0,
     alpha_level: float = 0.05,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -191,7 +192,7 @@ def cross_validate(
     labels = None if tissues is None else np.asarray(tissues).astype(str)
     for train, test in _splits(len(X), groups=groups, n_folds=n_folds, seed=seed):
         h = Harmoniser(**(harmonisation or {})).fit(X[train], target)
-        est = make_model(model, alphas=alphas, screen=screen, seed=seed)
+        est = make_model(model, alphas=alphas, screen=screen, seed=seed, factors=factors)
         est.fit(h.transform_reference(X[train]), Yv[train])
         pred[test] = est.predict(h.transform_reference(X[test]))
         base[test], tissue_base[test], effects[test] = fold_baselines(
@@ -215,14 +216,49 @@ def cross_validate(
     return pd.DataFrame(rows), pd.DataFrame(pred, index=Y.index, columns=Y.columns)
 
 
+#: a tissue needs this many held-out (line, drug) pairs for its own interval calibration
+MIN_TISSUE_PAIRS = 200
+
+
+def _conformal_quantile(values: np.ndarray, level: float) -> float:
+    """The ceil((n+1) level)-th smallest value: split-conformal's finite-sample quantile."""
+    r = np.sort(values)
+    return float(r[min(len(r) - 1, int(np.ceil((len(r) + 1) * level)) - 1)])
+
+
 def conformal_halfwidth(
-    held_out: pd.DataFrame, Y: pd.DataFrame, *, level: float = 0.9
+    held_out: pd.DataFrame,
+    Y: pd.DataFrame,
+    *,
+    level: float = 0.9,
+    tissues: np.ndarray | None = None,
+    tissue: str | None = None,
 ) -> pd.Series:
-    """Per-drug half-width of a split-conformal interval: the ceil((n+1) level)-th CV residual."""
+    """Per-drug half-width of a split-conformal interval from the cross-validated residuals.
+
+    With the lines' ``tissues`` and the cohort's ``tissue`` (``sensitivity.reference_tissue``),
+    the half-widths are calibrated on that tissue (Mondrian conformal): each is multiplied by the
+    tissue's ``level`` quantile of |residual| / the drug's half-width, all drugs pooled, when the
+    tissue has at least :data:`MIN_TISSUE_PAIRS` held-out pairs (else left marginal, with a
+    warning). On GDSC2 the marginal intervals cover 0.90 overall but 0.86 in lung; calibrated per
+    tissue, every tissue's coverage is 0.89 or more (docs/sensitivity-defaults.md).
+    """
     resid = (held_out - Y).abs()
-    out = {}
-    for drug in Y.columns:
-        r = np.sort(resid[drug].dropna().to_numpy())
-        k = min(len(r) - 1, int(np.ceil((len(r) + 1) * level)) - 1)
-        out[drug] = float(r[k])
-    return pd.Series(out, name="halfwidth")
+    halfwidth = pd.Series(
+        {drug: _conformal_quantile(resid[drug].dropna().to_numpy(), level) for drug in Y.columns},
+        name="halfwidth",
+    )
+    if tissue is None or tissues is None:
+        return halfwidth
+    mine = np.asarray(tissues).astype(str) == tissue
+    scores = (resid.to_numpy()[mine] / halfwidth.to_numpy()).ravel()
+    scores = scores[np.isfinite(scores)]
+    if len(scores) < MIN_TISSUE_PAIRS:
+        log.warning(
+            "intervals stay calibrated over all tissues: %s has %d held-out pairs, fewer than %d",
+            tissue,
+            len(scores),
+            MIN_TISSUE_PAIRS,
+        )
+        return halfwidth
+    return halfwidth * _conformal_quantile(scores, level)

@@ -93,8 +93,8 @@ class ForestPredictor:
 
 
 # ------------------------------------------------------------------------------------ the models
-def _build_ridge(*, alphas, screen, seed):
-    return MaskedRidge(alphas, screen=screen)
+def _build_ridge(*, alphas, screen, seed, factors=0):
+    return MaskedRidge(alphas, screen=screen, factors=factors)
 
 
 def _ridge_arrays(model: MaskedRidge) -> dict[str, np.ndarray]:
@@ -117,7 +117,7 @@ def _columns(pipe: Pipeline, n_genes: int) -> np.ndarray:
     return cols
 
 
-def _build_elastic_net(*, alphas, screen, seed):
+def _build_elastic_net(*, alphas, screen, seed, factors=0):
     net = ElasticNetCV(l1_ratio=[0.2, 0.5, 0.9], alphas=30, cv=3, max_iter=5000, random_state=seed)
     return _screened(screen, net)
 
@@ -133,7 +133,7 @@ def _elastic_net_arrays(model: PerDrugModel) -> dict[str, np.ndarray]:
     return {"coef": coef, "intercept": intercept}
 
 
-def _build_random_forest(*, alphas, screen, seed):
+def _build_random_forest(*, alphas, screen, seed, factors=0):
     forest = RandomForestRegressor(n_estimators=150, min_samples_leaf=3, random_state=seed)
     return _screened(screen, GridSearchCV(forest, {"max_features": [0.1, 0.33]}, cv=3))
 
@@ -216,11 +216,14 @@ def make_model(
     alphas: tuple[float, ...] = DEFAULT_ALPHAS,
     screen: int | None = None,
     seed: int = 0,
+    factors: int = 0,
 ):
     """The estimator for ``name``: fit(X, Y with NaN) / predict(X) over all drugs.
 
     Hyper-parameters are chosen by inner cross-validation on the training lines only: ridge by exact
     leave-one-out, elastic net by ``ElasticNetCV`` (3 folds), random forest by a 3-fold grid over
     ``max_features``. ``screen`` keeps the genes most correlated with each drug (inside the folds).
+    ``factors`` (ridge only; the per-drug models ignore it) learns that many response factors
+    shared by all drugs before each drug's own fit (:class:`rxrank.ridge.MaskedRidge`).
     """
-    return model_kind(name).build(alphas=alphas, screen=screen, seed=seed)
+    return model_kind(name).build(alphas=alphas, screen=screen, seed=seed, factors=factors)

@@ -97,10 +97,17 @@ def run_sensitivity(
         n_folds=params.cv_folds,
         alphas=alphas,
         screen=params.screen_genes,
+        factors=params.shared_factors,
         seed=params.seed,
     )
     harmoniser = Harmoniser(**harmonisation).fit(X, Z)
-    model = make_model(kind.name, alphas=alphas, screen=params.screen_genes, seed=params.seed)
+    model = make_model(
+        kind.name,
+        alphas=alphas,
+        screen=params.screen_genes,
+        seed=params.seed,
+        factors=params.shared_factors,
+    )
     model.fit(harmoniser.transform_reference(X), Y.to_numpy(np.float64))
     metrics.insert(2, "model", kind.name)
     metrics.insert(3, "n_genes_shared", len(genes))
@@ -116,6 +123,7 @@ def run_sensitivity(
         "drugs": list(Y.columns),
         "alphas_grid": list(alphas),
         "screen_genes": params.screen_genes,
+        "shared_factors": params.shared_factors,
         "cv": params.cv,
         "cv_folds": params.cv_folds,
         "interval_level": level,
@@ -135,7 +143,9 @@ def run_sensitivity(
         harmoniser=harmoniser,
         arrays=arrays,
         reference_response=Y,
-        halfwidth=conformal_halfwidth(held_out, Y, level=level),
+        halfwidth=conformal_halfwidth(
+            held_out, Y, level=level, tissues=labels, tissue=params.reference_tissue
+        ),
         metrics=metrics,
         metadata=metadata,
         tissues=tissues,
