@@ -4,7 +4,11 @@ from snakemake.utils import min_version
 min_version("8.10")
 
 
-configfile: "config/config.yaml"
+# the demo's config only when no --configfile is given: a user's config is complete on its own,
+# every setting it leaves out taking rxrank's default (`rxrank defaults`), never a demo file
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -27,7 +31,7 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         rules.check.output,
-        rules.reference.output,
+        [] if REFERENCE_BUNDLE else rules.reference.output,
         rules.pseudobulk.output if SINGLE_CELL else [],
         rules.profile.output,
         rules.sensitivity.output,

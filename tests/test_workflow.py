@@ -247,6 +247,53 @@ def test_a_fitted_model_is_applied_without_retraining(run, tmp_path):
     assert "SHA-256 mismatch" in check.stdout + check.stderr
 
 
+def test_the_runs_reference_bundle_serves_the_next_run(run, tmp_path):
+    """results/reference is a bundle: named as reference.bundle, nothing is rebuilt and the
+    sensitivity stage predicts byte for byte what the first run did; an edited bundle is refused."""
+    import shutil
+
+    bundle = tmp_path / "references" / "demo"
+    shutil.copytree(run / "results/reference", bundle)
+    config = demo_config()
+    config["reference"] = {"bundle": str(bundle)}
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+    command = [*snakemake, "--configfile", str(write_demo_config(tmp_path, config))]
+    target = "results/sensitivity/predictions.tsv"
+    proc = subprocess.run(
+        [*command, "--", target], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        timeout=1200,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:] + _logs(tmp_path)[-4000:]
+    assert not (tmp_path / "logs/reference.log").exists()
+    assert (tmp_path / target).read_bytes() == (run / target).read_bytes()
+    with open(bundle / "response.tsv", "a") as fh:
+        fh.write("CL001\tCisplatin\t0.5\n")
+    refused = subprocess.run(
+        [*command, "-n"], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "response.tsv changed since the bundle was built" in refused.stdout + refused.stderr
+
+
+def test_a_users_config_never_pulls_the_demos_files(tmp_path):
+    """Without reference.drugs, cell_lines and binary_features in the user's config, the reference
+    job reads none of the demo's (config/config.yaml is used only when no --configfile is given)."""
+    config = demo_config()
+    for key in ("drugs", "cell_lines", "binary_features"):
+        config["reference"].pop(key)
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+    proc = subprocess.run(
+        [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n", "-p",
+         "results/reference/manifest.json"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    build = [line for line in proc.stdout.splitlines() if "rxrank reference build" in line]
+    assert build and "--drugs" not in build[0] and "cell_line_features" not in build[0]
+    assert "--expression" in build[0] and "--response" in build[0]
+
+
 def test_lint_is_clean(tmp_path):
     proc = _snakemake(tmp_path, "--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr

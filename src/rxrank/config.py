@@ -141,8 +141,10 @@ class CohortParams(Params):
 
 @dataclass(frozen=True)
 class ReferenceParams(Params):
-    """``reference``: the cell lines' expression, the drug screen and optional annotations."""
+    """``reference``: the cell lines' expression, the drug screen and optional annotations; or a
+    bundle folder built from them (``rxrank reference build``, :mod:`rxrank.bundle`)."""
 
+    bundle: str | None = None
     expression: str | None = None
     expression_type: str = "log"
     orientation: str = "auto"
@@ -348,6 +350,7 @@ DOCS = {
     "cohort.event_column": "1 = event, 0 = censored",
     "cohort.covariates": "adjusted for in the Cox models",
     "cohort.treatment_column": "optional: treatment received",
+    "reference.bundle": "a folder from rxrank reference build, instead of the files below",
     "reference.orientation": "auto | genes_by_samples | samples_by_genes",
     "reference.expression_layer": ".h5ad only: layer to read instead of .X",
     "reference.response": "drug screen: GDSC (CSV/.xlsx/website), PRISM, CTRPv2, CCLE, wide or long",

@@ -8,8 +8,8 @@ rule associations:
                     "cohort": "results/profiling/cohort.h5ad",
                     "eigengenes": "results/correlation/eigengenes.tsv",
                     "predictions": "results/sensitivity/predictions.tsv",
-                    "reference_expression": config["reference"]["expression"],
-                    "response": "results/reference/response.tsv",
+                    "reference_expression": reference_file("expression"),
+                    "response": reference_file("response"),
                 },
                 binary_features=("reference", "binary_features"),
             )

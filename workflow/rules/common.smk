@@ -3,8 +3,9 @@ import shlex
 
 from snakemake.utils import validate
 
+from rxrank.bundle import FILES, bundle_params
 from rxrank.check import INPUT_KEYS, guard_config, single_cell_config, workflow_patients
-from rxrank.config import with_defaults
+from rxrank.config import ReferenceParams, with_defaults
 from rxrank.io import set_input_memory_gb
 
 guard_config(config, "given to snakemake")  # before anything walks it: YAML alias bombs
@@ -13,6 +14,21 @@ validate(config, schema="../schemas/config.schema.yaml")  # what the user wrote:
 # defaults` prints them), so rules and stages may read any key
 config.update(with_defaults(config))
 set_input_memory_gb(config["limits"]["input_memory_gb"])  # the jobs inherit it
+
+# reference.bundle: a prebuilt bundle (rxrank reference build) whose files, checked against its
+# manifest, replace the downloads; else the reference rule builds one in results/reference
+REFERENCE_BUNDLE = config["reference"]["bundle"]
+if REFERENCE_BUNDLE:
+    config["reference"] = bundle_params(
+        REFERENCE_BUNDLE, ReferenceParams.from_config(config["reference"])
+    ).to_dict()
+REFERENCE = REFERENCE_BUNDLE or "results/reference"
+
+
+def reference_file(key):
+    """The reference bundle's file for ``key`` (expression, response, cell_lines, drugs)."""
+    return f"{REFERENCE}/{FILES[key]}"
+
 
 PATIENTS = workflow_patients(config)
 SINGLE_CELL = single_cell_config(config)

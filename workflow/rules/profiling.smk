@@ -2,7 +2,7 @@ rule profile:
     input:
         expression=cohort_expression,
         clinical=config["cohort"]["clinical"],
-        drugs="results/reference/drugs.tsv",
+        drugs=reference_file("drugs"),
         check="results/check/summary.json",
     output:
         cohort="results/profiling/cohort.h5ad",

@@ -2,8 +2,8 @@ rule rank:
     input:
         predictions="results/sensitivity/predictions.tsv",
         metrics="results/sensitivity/metrics.tsv",
-        response="results/reference/response.tsv",
-        drugs="results/reference/drugs.tsv",
+        response=reference_file("response"),
+        drugs=reference_file("drugs"),
         target_z="results/profiling/target_z.tsv",
         treatment_effects="results/survival/treatment_effects.tsv",
         module_traits="results/correlation/module_traits.tsv",

@@ -1,24 +1,36 @@
-rule reference:
-    input:
-        unpack(
-            inputs_with_optional(
-                {"response": config["reference"]["response"], "check": "results/check/summary.json"},
-                cell_lines=("reference", "cell_lines"),
-                drugs=("reference", "drugs"),
-            )
-        ),
-    output:
-        response="results/reference/response.tsv",
-        cell_lines="results/reference/cell_lines.tsv",
-        drugs="results/reference/drugs.tsv",
-    params:
-        p=stage_params("reference"),
-        optional=optional_options("cell_lines", "drugs"),
-    log:
-        "logs/reference.log",
-    conda:
-        "../envs/rxrank.yaml"
-    shell:
-        "rxrank reference --params {params.p:q} --response {input.response:q} {params.optional} "
-        "--out-response {output.response:q} --out-cell-lines {output.cell_lines:q} "
-        "--out-drugs {output.drugs:q} 2> {log:q}"
+# Builds the reference bundle (rxrank.bundle) from the downloaded files in results/reference, which
+# a later run or another cohort may reuse as reference.bundle; with reference.bundle set, nothing
+# is built and the stages read that bundle.
+if not REFERENCE_BUNDLE:
+
+    rule reference:
+        input:
+            unpack(
+                inputs_with_optional(
+                    {
+                        "expression": config["reference"]["expression"],
+                        "response": config["reference"]["response"],
+                        "check": "results/check/summary.json",
+                    },
+                    cell_lines=("reference", "cell_lines"),
+                    drugs=("reference", "drugs"),
+                    binary_features=("reference", "binary_features"),
+                )
+            ),
+        output:
+            expression="results/reference/expression.h5ad",
+            response="results/reference/response.tsv",
+            cell_lines="results/reference/cell_lines.tsv",
+            drugs="results/reference/drugs.tsv",
+            manifest="results/reference/manifest.json",
+        params:
+            p=stage_params("reference"),
+            optional=optional_options("cell_lines", "drugs", "binary_features"),
+            out=subpath(output.manifest, parent=True),
+        log:
+            "logs/reference.log",
+        conda:
+            "../envs/rxrank.yaml"
+        shell:
+            "rxrank reference build --params {params.p:q} --expression {input.expression:q} "
+            "--response {input.response:q} {params.optional} --out {params.out:q} 2> {log:q}"

@@ -4,7 +4,7 @@ rule report:
         target_z="results/profiling/target_z.tsv",
         rankings="results/ranking/rankings.tsv",
         metrics="results/sensitivity/metrics.tsv",
-        response="results/reference/response.tsv",
+        response=reference_file("response"),
         prognosis="results/survival/patients.tsv",
         km="results/survival/km.tsv",
         patient_curves="results/survival/patient_curves.tsv",

@@ -10,9 +10,9 @@ rule sensitivity:
             inputs_with_optional(
                 {
                     "cohort": "results/profiling/cohort.h5ad",
-                    "reference_expression": config["reference"]["expression"],
-                    "response": "results/reference/response.tsv",
-                    "cell_lines": "results/reference/cell_lines.tsv",
+                    "reference_expression": reference_file("expression"),
+                    "response": reference_file("response"),
+                    "cell_lines": reference_file("cell_lines"),
                 },
                 fitted_model=("sensitivity", "fitted_model"),
             )

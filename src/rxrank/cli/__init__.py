@@ -15,7 +15,8 @@ from ._stages import (
     cmd_profile,
     cmd_pseudobulk,
     cmd_rank,
-    cmd_reference,
+    cmd_reference_build,
+    cmd_reference_verify,
     cmd_report,
     cmd_sensitivity,
     cmd_survival,
@@ -52,17 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument(f"--{opt.rstrip('?')}", required=not opt.endswith("?"))
         return sp
 
-    add(
-        "reference",
-        cmd_reference,
-        "response",
-        "cell-lines?",
-        "drugs?",
-        "out-response",
-        "out-cell-lines",
-        "out-drugs",
-        help="read the drug screen (GDSC, PRISM, wide or long) into rxrank's tables",
+    reference = sub.add_parser(
+        "reference", help="build or verify a reference bundle from the downloaded drug screen"
+    ).add_subparsers(dest="action", required=True)
+    build = reference.add_parser(
+        "build",
+        help="read the downloaded reference files into one versioned, checksummed folder",
+        description="Files come from the config's reference section (--config, or --params as "
+        "the workflow passes it); a file given here overrides the config's.",
     )
+    build.set_defaults(func=cmd_reference_build)
+    build.add_argument("--params", help="stage parameters as JSON (the workflow passes its config)")
+    build.add_argument("--config", help="a config file whose reference section names the files")
+    for name in ("expression", "response", "cell-lines", "drugs", "binary-features"):
+        build.add_argument(f"--{name}")
+    build.add_argument("--release", help="a label for the bundle, e.g. 'GDSC2 release 8.5'")
+    build.add_argument("--out", required=True, help="the bundle's folder (new, empty or a bundle)")
+    verify = reference.add_parser("verify", help="check a bundle's files against its manifest")
+    verify.set_defaults(func=cmd_reference_verify)
+    verify.add_argument("folder")
     add(
         "pseudobulk",
         cmd_pseudobulk,

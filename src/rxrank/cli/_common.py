@@ -28,10 +28,16 @@ def _log_frame(adata) -> pd.DataFrame:
 
 
 def _read_reference(args, params: dict):
+    """The reference lines x genes (log scale) and responses; a bundle's expression (the reference
+    stage writes one) is read as the bundle says, whatever the config says of the downloads."""
+    from ..bundle import FILES, bundle_params, is_bundle
     from ..config import ReferenceParams
     from ..profiling import normalise
 
     params = ReferenceParams.from_config(params)
+    folder = Path(args.reference_expression).parent
+    if Path(args.reference_expression).name == FILES["expression"] and is_bundle(folder):
+        params = bundle_params(folder)
     ref = io.read_expression(args.reference_expression, **params.expression_options())
     normalise(ref, expression_type=params.expression_type)
     response = io.read_response(args.response, value_column="value")

@@ -14,32 +14,48 @@ from ..config import CohortParams, PrivacyParams, ProfilingParams, ReferencePara
 from ._common import _log_frame, _params, _read_json, _read_reference, log
 
 
-def cmd_reference(args) -> None:
-    from ..screens import read_cell_lines, read_screen
+def cmd_reference_build(args) -> None:
+    """Build a reference bundle from the downloaded files (workflow: ``--params``; by hand:
+    ``--config``), each file given on the command line overriding the config's."""
+    from ..bundle import build_bundle
+    from ..check import load_config
 
-    ref = ReferenceParams.from_config(_params(args.params).get("reference"))
-    screen = read_screen(args.response, **ref.screen_options())
-    tissues = screen.tissues
-    if args.cell_lines:
-        given = read_cell_lines(args.cell_lines, cell_line_id=ref.cell_line_id).astype(str)
-        tissues = given if tissues is None else given.combine_first(tissues)
-    drugs = screen.drugs
-    if args.drugs:
-        given = io.read_drugs(args.drugs)
-        drugs = given if drugs is None else given.combine_first(drugs)[given.columns]
-    if drugs is None:
-        drugs = pd.DataFrame({"targets": "", "pathway": ""}, index=pd.Index([], name="drug"))
-    missing = sorted(set(screen.response["drug"]) - set(drugs.index))
-    if missing:
-        log.warning(
-            "%d drug(s) have no annotation (targets unknown): %s", len(missing), missing[:10]
+    section = _params(args.params).get("reference")
+    if args.config:
+        section = load_config(args.config).get("reference")
+    ref = ReferenceParams.from_config(section)
+    if ref.bundle:
+        raise io.RxrankInputError(
+            "reference.bundle is set: that bundle is built already. To build a new one, name "
+            "the downloaded files in the reference section (expression, response, ...) instead."
         )
-    io.write_tsv(screen.response[["cell_line", "drug", "value"]], args.out_response)
-    cell_lines = pd.DataFrame({"cell_line": [], "tissue": []})
-    if tissues is not None:
-        cell_lines = tissues.rename("tissue").rename_axis("cell_line").reset_index()
-    io.write_tsv(cell_lines, args.out_cell_lines)
-    io.write_tsv(drugs.rename_axis("drug"), args.out_drugs, index=True)
+    given = {
+        key: getattr(args, key)
+        for key in ("expression", "response", "cell_lines", "drugs", "binary_features")
+        if getattr(args, key)
+    }
+    manifest = build_bundle(ref.replace(**given), args.out, release=args.release)
+    counts = manifest["counts"]
+    print(
+        f"reference bundle {args.out} ({manifest['release']}): "
+        f"{counts['cell_lines_with_expression']} cell lines x {counts['genes']} genes, "
+        f"{counts['drugs']} drugs, {counts['responses']} responses ({manifest['metric']}); "
+        f"use it with reference.bundle: {args.out}"
+    )
+
+
+def cmd_reference_verify(args) -> None:
+    """Check a bundle's files against its manifest and print what it holds."""
+    from ..bundle import open_bundle
+
+    manifest = open_bundle(args.folder)
+    print(
+        f"reference bundle {args.folder}: OK ({manifest['release']}, built {manifest['created']})"
+    )
+    for role, source in manifest["sources"].items():
+        print(f"  {role}: {source['file']} (sha256 {source['sha256'][:12]}...)")
+    for key, value in manifest["counts"].items():
+        print(f"  {key.replace('_', ' ')}: {value}")
 
 
 def cmd_pseudobulk(args) -> None:
