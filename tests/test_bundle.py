@@ -140,3 +140,23 @@ def test_cli_builds_from_a_config_and_verifies(tmp_path):
     assert (
         failed.returncode != 0 and "drugs.tsv changed since the bundle was built" in failed.stderr
     )
+
+
+def test_annotations_by_plain_name_reach_the_labelled_drugs(tmp_path):
+    from test_screens import GDSC
+
+    (tmp_path / "gdsc.csv").write_text(GDSC)
+    (tmp_path / "drugs.tsv").write_text(
+        "drug\ttargets\tpathway\nErlotinib\tEGFR\tEGFR signalling\n"
+    )
+    ref = ReferenceParams(
+        response=str(tmp_path / "gdsc.csv"), dataset=None, drugs=str(tmp_path / "drugs.tsv")
+    )
+    screen_only = bundle.read_reference_files(
+        ref.replace(expression=str(ROOT / "resources/demo/reference_expression.tsv.gz"))
+    )
+    drugs = screen_only["drugs"]
+    labelled = [d for d in drugs.index if d.startswith("Erlotinib (")]
+    assert len(labelled) == 2, drugs
+    assert (drugs.loc[labelled, "targets"] == "EGFR").all()
+    assert (drugs.loc[labelled, "pathway"] == "EGFR signalling").all()

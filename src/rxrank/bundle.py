@@ -61,6 +61,18 @@ def _source(path: str | Path, **read) -> dict:
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path), **read}
 
 
+def _by_label(given: pd.DataFrame, drug_ids: pd.DataFrame | None) -> pd.DataFrame:
+    """Drug annotations keyed by plain names also annotate the screen's labelled drugs
+    (``Afatinib (GDSC2:1032)`` takes the row of ``Afatinib``) unless a row names the label."""
+    if drug_ids is None or "name" not in drug_ids:
+        return given
+    names = drug_ids["name"].astype(str)
+    extra = names[~names.index.isin(given.index) & names.isin(given.index)]
+    if extra.empty:
+        return given
+    return pd.concat([given, given.loc[extra.to_numpy()].set_axis(extra.index)])
+
+
 def read_reference_files(ref: ReferenceParams) -> dict:
     """The downloaded reference files read as the stages read them: the lines x genes log
     expression (AnnData), the screen, each line's tissue, the drug annotations, binary features."""
@@ -79,7 +91,7 @@ def read_reference_files(ref: ReferenceParams) -> dict:
         tissues = given if tissues is None else given.combine_first(tissues)
     drugs = screen.drugs
     if ref.drugs:
-        given = io.read_drugs(ref.drugs)
+        given = _by_label(io.read_drugs(ref.drugs), screen.drug_ids)
         drugs = given if drugs is None else given.combine_first(drugs)[given.columns]
     if drugs is None:
         drugs = pd.DataFrame({"targets": "", "pathway": ""}, index=pd.Index([], name="drug"))
