@@ -271,6 +271,12 @@ class SurvivalParams(Params):
     biomarkers: Mapping[str, str] = field(default_factory=dict)
     adjust_for: tuple[str, ...] | None = None
     treatment_penalizer: float = 0.0
+    # observational unless the treatment was randomised: what the treatment notes say of bias
+    design: str = "observational"
+    # per-patient effects from a biomarker interaction only when its p is below this
+    interaction_alpha: float = 0.05
+    # delta: analytic (Tsiatis) intervals of S(t) and medians; bootstrap: n_bootstrap refits
+    interval_method: str = "delta"
     n_bootstrap: int = 100
     interval_level: float = 0.95
     seed: int = 0
@@ -388,8 +394,11 @@ DOCS = {
     "survival.uno_censoring": "choose the penalty by Uno's C-index when at least this share is censored",
     "survival.biomarkers": "treatment arm -> feature (eigengene, sensitivity:<drug>) for arms whose",
     "survival.adjust_for": "treatment-effect models adjust for these; null: cohort.covariates and",
+    "survival.design": "observational | randomised: how treatment was assigned (said in every treatment note)",
+    "survival.interaction_alpha": "per-patient treatment effects from a biomarker only when the interaction's p is below this",
     "survival.treatment_penalizer": "ridge penalty of the treatment-effect models; 0: plain Cox (unbiased HRs)",
-    "survival.n_bootstrap": "bootstrap refits for intervals of median survival and S(t); 0 = none",
+    "survival.interval_method": "delta (analytic, as R's survfit.coxph) | bootstrap: intervals of S(t) and medians",
+    "survival.n_bootstrap": "with interval_method bootstrap: refits of the inference model",
     "survival.outcome": "binary outcome classifiers; absent column -> none (outcome/summary.json)",
     "survival.outcome.column": "0/1 column of the clinical table; null switches the classifiers off",
     "survival.outcome.covariates": "clinical columns offered; null: cohort.covariates + treatment_column",

@@ -15,6 +15,7 @@ nested CV, C-index) -> ``_prognosis`` / ``_treatment`` / ``_longitudinal`` -> ``
 from ._checks import check_survival_data
 from ._cox import DEFAULT_PENALIZERS, CoxModel, uno_cindex
 from ._design import Design, design_matrix
+from ._intervals import survival_curves, survival_intervals
 from ._longitudinal import LONGITUDINAL_COLUMNS, time_varying_cox
 from ._prognosis import bootstrap_prognosis, km_by_group, patient_curves, prognosis
 from ._stage import run_survival, stage_settings
@@ -34,6 +35,8 @@ __all__ = [
     "prognosis",
     "run_survival",
     "stage_settings",
+    "survival_curves",
+    "survival_intervals",
     "time_varying_cox",
     "treatment_effects",
     "uno_cindex",

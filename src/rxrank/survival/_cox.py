@@ -216,6 +216,7 @@ class CoxModel:
         self.cv_uno_mean_, self.cv_uno_sd_ = float(u_mean), float(u_sd)
         self.cv_fold_cindex_ = harrell_best.tolist()
         self.model_ = self._fit_final(df)
+        self.train_ = df  # the inference fit's data: survival intervals need its risk sets
         self._summarise(df)
         log.info(
             "Cox model: %d patients, %d events, penalizer %g (l1 %g), CV C-index %.3f +/- %.3f "

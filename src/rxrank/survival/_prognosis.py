@@ -13,6 +13,7 @@ from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import multivariate_logrank_test
 
 from ._cox import _EVENT, CoxModel, _median_of, _quiet_lifelines, _survival_at
+from ._intervals import _time_label, survival_curves, survival_intervals
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ def bootstrap_prognosis(
 ) -> pd.DataFrame:
     """Percentile bootstrap intervals of each patient's median survival and S(t).
 
-    Patients are resampled with replacement, the Cox model is refitted at the chosen penalty
-    (design and penalty held fixed) and every patient's curve recomputed; the interval is the
+    Patients are resampled with replacement, the inference fit is redone at its penalty
+    (``inference_penalizer``: 0 unless that did not converge; design held fixed) and every
+    patient's curve recomputed; the interval is the
     (1 - level)/2 and (1 + level)/2 quantiles over resamples. A median not reached within a
     resample's follow-up counts as +infinity, so an upper limit 'not reached' is reported as NaN."""
     Xc = model._check(X)
@@ -45,9 +47,7 @@ def bootstrap_prognosis(
         if sample[_EVENT].sum() < 2:
             continue
         try:
-            cph = CoxModel._fit_one(
-                sample.reset_index(drop=True), model.penalizer_, l1_ratio=model.l1_ratio_
-            )
+            cph = CoxModel._fit_one(sample.reset_index(drop=True), model.inference_penalizer_)
         except (ConvergenceError, ValueError, np.linalg.LinAlgError):
             continue
         surv_draws.append(_survival_at(cph, Xc, times))
@@ -72,10 +72,6 @@ def bootstrap_prognosis(
         out[f"{_time_label(t)}_upper"] = np.quantile(surv[:, k, :], hi_q, axis=0)
     out.attrs["n_boot"] = len(surv_draws)
     return out
-
-
-def _time_label(t: float) -> str:
-    return f"s_{float(t):g}"
 
 
 #: medians and S(t) are estimable up to the last time with at least this many patients at risk
@@ -112,8 +108,11 @@ def prognosis(
     *,
     times: Sequence[float] = (12, 36, 60),
     groups: Sequence[str] = ("low", "intermediate", "high"),
+    level: float | None = 0.95,
 ) -> pd.DataFrame:
-    """Per-patient risk score, risk group (equal-sized quantiles of the cohort), median, S(t)."""
+    """Per-patient risk score and risk group (equal-sized quantiles of the cohort) from the
+    C-optimised model; median and S(t), with ``level`` intervals (None: none), from the inference
+    fit, so every estimate lies inside its own interval (:mod:`._intervals`)."""
     risk = model.predict_risk(X)
     ranks = risk.rank(method="first")
     group = pd.qcut(ranks, len(groups), labels=list(groups))
@@ -121,13 +120,16 @@ def prognosis(
         {
             "risk_score": risk,
             "risk_group": pd.Categorical(group, categories=list(groups), ordered=True),
-            "median_survival": model.predict_median(X),
         },
         index=X.index,
     )
-    surv = model.predict_survival(X, times)
-    for t, row in zip(times, surv.to_numpy(), strict=True):
-        out[_time_label(t)] = row
+    estimates = survival_intervals(model, X, times=times, level=level or 0.95)
+    labels = [_time_label(t) for t in times]
+    order = ["median_survival", *labels]  # the points, then their intervals (bootstrap's order)
+    if level is not None:
+        order += ["median_lower", "median_upper"]
+        order += [f"{label}_{side}" for label in labels for side in ("lower", "upper")]
+    out = out.join(estimates[order])
     out.index.name = "patient_id"
     return out
 
@@ -135,13 +137,17 @@ def prognosis(
 def patient_curves(
     model: CoxModel, X: pd.DataFrame, times: Sequence[float] | None = None
 ) -> pd.DataFrame:
-    """Predicted S(t): a ``time`` column then one column per patient;
-    without ``times``, 101 points from 0 to the longest training follow-up."""
+    """S(t) of the inference fit (as the medians and S(t) of :func:`prognosis`): a ``time``
+    column then one column per patient; without ``times``, 101 points from 0 to the longest
+    training follow-up."""
     if times is None:
         t_max = float(model.model_.durations.max())
         times = np.unique(np.round(np.linspace(0.0, t_max, 101), 3))
-    curves = model.predict_survival(X, times)
-    curves.columns = [str(c) for c in curves.columns]
+    curves = pd.DataFrame(
+        survival_curves(model, X, times),
+        index=pd.Index(np.asarray(times, float), name="time"),
+        columns=[str(c) for c in X.index],
+    )
     return curves.reset_index()
 
 

@@ -128,14 +128,17 @@ def run_survival(
         seed=seed,
         uno_censoring=float(surv.uno_censoring),
     ).fit(X, duration, event)
-    patients = prognosis(model, X, times=times)
     n_boot = int(surv.n_bootstrap)
     level = float(surv.interval_level)
-    if n_boot > 0:
+    bootstrap = surv.interval_method == "bootstrap" and n_boot > 0
+    if bootstrap:
+        patients = prognosis(model, X, times=times, level=None)
         intervals = bootstrap_prognosis(
             model, X, duration, event, times=times, n_boot=n_boot, level=level, seed=seed
         )
         patients = patients.join(intervals)
+    else:
+        patients = prognosis(model, X, times=times, level=level)
     horizon = estimable_until(duration)
     patients = mask_beyond(patients, horizon, times)
     km, logrank_p = km_by_group(duration, event, patients["risk_group"])
@@ -159,6 +162,8 @@ def run_survival(
         time_column=time_col,
         event_column=event_col,
         penalizer=float(surv.treatment_penalizer),
+        design=surv.design,
+        interaction_alpha=float(surv.interaction_alpha),
     )
     lp = surv.longitudinal
     if longitudinal is not None:
@@ -208,11 +213,14 @@ def run_survival(
         "estimable_until": horizon,
         "estimable_rule": f"medians and S(t) up to the last time with >= {MIN_AT_RISK} at risk",
         "intervals": {
-            "method": "percentile bootstrap over patients (Cox refitted at the chosen penalty)"
-            if n_boot > 0
-            else "none (n_bootstrap: 0)",
+            "method": "percentile bootstrap over patients (the inference fit redone per resample)"
+            if bootstrap
+            else "Tsiatis variance of the cumulative hazard, symmetric on log H (as R's "
+            "survfit.coxph)",
+            "estimates_from": "the inference fit (penalizer "
+            f"{model.inference_penalizer_:g}); risk score and groups from the C-optimised fit",
             "level": level,
-            "n_bootstrap": int(intervals.attrs.get("n_boot", 0)) if n_boot > 0 else 0,
+            "n_bootstrap": int(intervals.attrs.get("n_boot", 0)) if bootstrap else 0,
         },
         "design": design.to_dict(),
         "caveat": CAVEAT,

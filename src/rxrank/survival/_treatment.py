@@ -1,5 +1,6 @@
 """Treatment effects: per-patient hazard ratio of each arm vs the reference, modified by a
-biomarker (treatment x biomarker interaction Cox model)."""
+biomarker (treatment x biomarker interaction Cox model) only where the interaction is supported
+(p below ``interaction_alpha``), and never extrapolated beyond the biomarker values fitted."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ TREATMENT_EFFECT_COLUMNS = [
     "note",
 ]
 _Z = 1.959963984540054  # standard normal 97.5% quantile
+DESIGNS = ("observational", "randomised")
 
 
 def _adjust_columns(X: pd.DataFrame, adjust_for: Sequence[str]) -> list[str]:
@@ -61,9 +63,18 @@ def treatment_effects(
     event_column: str = "os_event",
     penalizer: float = 0.0,
     min_events: int = 10,
+    design: str = "observational",
+    interaction_alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Per-patient HR of each arm vs reference, log HR_i = b_trt + b_int * z_i (z = standardised
-    biomarker), from a Cox model on the two arms; 95% CI by the delta method on the log scale."""
+    """Per-patient HR of each arm vs reference from a Cox model on the two arms.
+
+    With a biomarker whose interaction with the arm has p < ``interaction_alpha``: log HR_i =
+    b_trt + b_int * z_i (z = standardised biomarker, held to the range of the fitted patients);
+    otherwise every patient gets the arm's average HR (the model without the interaction), and
+    the note says why. 95% CI by the delta method on the log scale. ``design`` (randomised or
+    observational) decides what the notes say about confounding."""
+    if design not in DESIGNS:
+        raise RxrankInputError(f"survival.design must be one of {list(DESIGNS)}, not {design!r}.")
     if not treatment_column or treatment_column not in clinical.columns:
         log.info("no treatment column %r; no treatment effects estimated", treatment_column)
         return _empty_effects()
@@ -98,6 +109,8 @@ def treatment_effects(
                 event_column=event_column,
                 penalizer=penalizer,
                 min_events=min_events,
+                design=design,
+                interaction_alpha=interaction_alpha,
             )
         )
     if not rows:
@@ -119,6 +132,8 @@ def _one_arm(
     event_column: str,
     penalizer: float,
     min_events: int,
+    design: str = "observational",
+    interaction_alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Fit one arm-vs-reference interaction model and return its per-patient rows."""
     # patients for whom an estimate is reported: everyone in X with a biomarker value (or everyone)
@@ -159,11 +174,15 @@ def _one_arm(
     n, n_events = len(df), int(df[_EVENT].sum())
     n_arm = int(df["treatment"].sum())
     adjusted = ", ".join(adjust) if adjust else "nothing"
-    note = (
-        f"Observational comparison of {arm} vs {reference_arm} ({n} patients, {n_arm} on {arm}, "
-        f"{n_events} events), adjusted for {adjusted}; treatment is not known to be randomised, "
-        "so the estimate may be confounded by why patients received it."
-    )
+    counts = f"({n} patients, {n_arm} on {arm}, {n_events} events), adjusted for {adjusted}"
+    if design == "randomised":
+        note = f"Randomised comparison of {arm} vs {reference_arm} {counts}."
+    else:
+        note = (
+            f"Observational comparison of {arm} vs {reference_arm} {counts}; treatment is not "
+            "known to be randomised (survival.design), so the estimate may be confounded by why "
+            "patients received it."
+        )
     out = pd.DataFrame(
         {
             "patient_id": list(report),
@@ -194,28 +213,56 @@ def _one_arm(
             p_treatment=np.nan,
             note=note + " Not estimated: the model did not converge.",
         )
+    p_int = np.nan
+    outside = np.zeros(len(report), dtype=bool)
+    if has_bio:
+        p_int = float(cph.summary.loc["treatment:biomarker", "p"])
+        if not p_int < interaction_alpha:
+            has_bio = False
+            note += (
+                f" The treatment x biomarker interaction is not supported (p={p_int:.2g}, not "
+                f"below {interaction_alpha:g}): every patient gets the arm's average HR."
+            )
+            try:
+                cph = CoxModel._fit_one(df.drop(columns="treatment:biomarker"), penalizer)
+            except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
+                log.warning("treatment model %s vs %s failed: %s", arm, reference_arm, err)
+                return out.assign(
+                    hr=np.nan,
+                    hr_lower=np.nan,
+                    hr_upper=np.nan,
+                    p_interaction=p_int,
+                    p_treatment=np.nan,
+                    note=note + " Not estimated: the model did not converge.",
+                )
     b = cph.params_
     V = cph.variance_matrix_
     if has_bio:
+        fitted = df["biomarker"]
         z = ((bio.loc[report] - mean) / sd).to_numpy(dtype=float)
+        outside = (z < fitted.min()) | (z > fitted.max())
+        z = np.clip(z, fitted.min(), fitted.max())  # no extrapolation beyond the fitted values
         log_hr = b["treatment"] + b["treatment:biomarker"] * z
         var = (
             V.loc["treatment", "treatment"]
             + z**2 * V.loc["treatment:biomarker", "treatment:biomarker"]
             + 2 * z * V.loc["treatment", "treatment:biomarker"]
         )
-        p_int = float(cph.summary.loc["treatment:biomarker", "p"])
     else:
         log_hr = np.full(len(report), b["treatment"])
         var = np.full(len(report), V.loc["treatment", "treatment"])
-        p_int = np.nan
-        note += " No biomarker: one HR for all patients."
+        if biomarker is None:
+            note += " No biomarker: one HR for all patients."
     se = np.sqrt(np.clip(np.asarray(var, dtype=float), 0, None))
+    edge = (
+        " This patient's biomarker lies outside the values of the fitted patients: the HR is "
+        "the one at the nearest edge of that range, not an extrapolation."
+    )
     return out.assign(
         hr=np.exp(log_hr),
         hr_lower=np.exp(log_hr - _Z * se),
         hr_upper=np.exp(log_hr + _Z * se),
         p_interaction=p_int,
         p_treatment=float(cph.summary.loc["treatment", "p"]),
-        note=note,
+        note=np.where(outside, note + edge, note),
     )
