@@ -63,6 +63,7 @@ class Design:
         """Learn levels and standardisation from the cohort; returns ``self``."""
         frame = self._joined(clinical, features, self.covariates)
         frame = self._complete(frame)
+        frame = _numbers_as_numbers(frame, self.categorical)
         self.columns_in_ = list(frame.columns)
         self.categorical_ = [
             c
@@ -192,3 +193,27 @@ def design_matrix(
     """Numeric Cox design of the cohort: one-hot categoricals (first sorted level dropped), z-scored
     numerics. Non-numeric columns are categorical; :class:`Design` keeps the transform for reuse."""
     return Design(covariates=covariates, categorical=categorical).fit_transform(clinical, features)
+
+
+def _numbers_as_numbers(frame: pd.DataFrame, categorical) -> pd.DataFrame:
+    """Columns of numbers written as text are numbers; a column of numbers with a few words
+    ('n/a', 'unknown') would silently become a category with one level per number: refused,
+    naming the column and the words."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if col in categorical or pd.api.types.is_numeric_dtype(frame[col]):
+            continue
+        if pd.api.types.is_bool_dtype(frame[col]):
+            continue
+        text = frame[col].astype(str).str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        words = sorted(set(text[numbers.isna()]))
+        if not words:
+            frame[col] = numbers
+        elif numbers.notna().mean() >= 0.8:
+            raise RxrankInputError(
+                f"survival covariate {col!r} holds numbers except {int(numbers.isna().sum())} "
+                f"value(s) {words[:5]}: write a missing value as an empty cell or NA (those "
+                "patients are then left out, as the check reports)."
+            )
+    return frame
