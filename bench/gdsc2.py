@@ -132,24 +132,45 @@ def peers(expr, resp, tissues, n_drugs: int, *, slow: bool = False) -> str:
                 measured = train[ok[train, j]]
                 pred[test, j] = make().fit(X[measured], Yv[measured, j]).predict(X[test])
         rows[name] = (pred, time.perf_counter() - start)
-    drug_mean, tissue_mean = np.full_like(Yv, np.nan), np.full_like(Yv, np.nan)
+    drug_mean, tissue_mean, effects = (np.full_like(Yv, np.nan) for _ in range(3))
     for train, test in folds:
-        drug_mean[test], tissue_mean[test], _ = fold_baselines(
+        drug_mean[test], tissue_mean[test], effects[test] = fold_baselines(
             Yv[train], tissues[train], tissues[test]
         )
     rows["tissue-drug mean"] = (tissue_mean, None)
     rows["drug mean"] = (drug_mean, None)
 
-    def median_r(P) -> float:
-        rs = [np.corrcoef(P[ok[:, j], j], Yv[ok[:, j], j])[0, 1] for j in range(Yv.shape[1])]
-        return float(np.nanmedian(rs))
+    def per_drug(P) -> dict:
+        """Median r, median normalised r (DrEval) and the shares beating each baseline."""
+        r, nr, beat_d, beat_t = [], [], [], []
+        for j in range(Yv.shape[1]):
+            m = ok[:, j]
+            y, p, e = Yv[m, j], P[m, j], effects[m, j]
+            r.append(np.corrcoef(p, y)[0, 1] if np.std(p) > 0 else 0.0)
+            nr.append(np.corrcoef(p - e, y - e)[0, 1] if np.std(p - e) > 0 else 0.0)
+            rmse = np.sqrt(np.mean((p - y) ** 2))
+            beat_d.append(rmse < np.sqrt(np.mean((drug_mean[m, j] - y) ** 2)))
+            beat_t.append(rmse < np.sqrt(np.mean((tissue_mean[m, j] - y) ** 2)))
+        return {
+            "r": float(np.nanmedian(r)),
+            "nr": float(np.nanmedian(nr)),
+            "drug": float(np.mean(beat_d)),
+            "tissue": float(np.mean(beat_t)),
+        }
 
-    out = f"\n{n_drugs} drugs, the same folds:\n\n| method | pooled RMSE | median r | seconds |\n"
-    out += "| --- | ---: | ---: | ---: |\n"
+    out = (
+        f"\n{n_drugs} drugs, the same folds:\n\n| method | pooled RMSE | median r | median "
+        "normalised r | beats drug mean | beats tissue mean | seconds |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    )
     for name, (P, secs) in rows.items():
         rmse = float(np.sqrt(np.mean((P[ok] - Yv[ok]) ** 2)))
+        f = per_drug(P)
         shown = "" if secs is None else f"{secs:.1f}"
-        out += f"| {name} | {rmse:.3f} | {median_r(P):.3f} | {shown} |\n"
+        out += (
+            f"| {name} | {rmse:.3f} | {f['r']:.3f} | {f['nr']:.3f} | {f['drug']:.1%} | "
+            f"{f['tissue']:.1%} | {shown} |\n"
+        )
     return out
 
 
