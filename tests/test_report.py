@@ -7,6 +7,7 @@ are missing, so the caveats are exercised.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -566,3 +567,12 @@ def test_prognosis_beyond_the_followed_patients_is_not_estimable(bundle):
     page = _text(_parse(render_patient(replace(bundle, prognosis=prognosis), PATIENTS[2])))
     assert "Survival at 60 monthsnot estimable" in page  # (table cells join without a space)
     assert "not reached" in _text(_parse(render_patient(bundle, PATIENTS[1])))
+
+
+def test_failed_cross_validation_folds_are_said_on_every_page(bundle):
+    metrics = {**bundle.survival_metrics, "cv_failed_folds": 1, "cv_folds": 5}
+    failing = dataclasses.replace(bundle, survival_metrics=metrics)
+    said = "1 of 5 cross-validation folds could not be scored"
+    assert said in _text(_parse(render_patient(failing, "PT-ALPHA")))
+    assert "1 of 5 folds could not be scored" in _text(_parse(render_index(failing)))
+    assert said not in _text(_parse(render_patient(bundle, "PT-ALPHA")))

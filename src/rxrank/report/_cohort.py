@@ -192,6 +192,8 @@ class Cohort:
             "penalizer": s.get("penalizer"),
             "cindex": s.get("cv_cindex_mean"),
             "cindex_sd": s.get("cv_cindex_sd"),
+            "failed_folds": int(s.get("cv_failed_folds") or 0),
+            "folds": s.get("cv_folds"),
             "ph_violations": [str(p) for p in ph] if isinstance(ph, (list, tuple)) else [],
             "n_ph_violations": len(ph) if isinstance(ph, (list, tuple)) else ph,
             "logrank_p": s.get("logrank_p"),
