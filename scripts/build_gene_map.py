@@ -1,4 +1,4 @@
-"""Build ``resources/reference/gene_map.tsv.gz``: Ensembl gene ID <-> HGNC symbol, offline.
+"""Build ``src/rxrank/data/gene_map.tsv.gz`` (package data): Ensembl gene ID <-> HGNC symbol, offline.
 
 Source: Debian's ``r-bioc-org.hs.eg.db`` (Bioconductor OrgDb for Homo sapiens), which ships the
 SQLite file ``org.Hs.eg.sqlite`` (Entrez Gene symbols + Ensembl gene IDs). No R is needed:
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("sqlite", type=Path, help="org.Hs.eg.sqlite from r-bioc-org.hs.eg.db")
     parser.add_argument("--package-version", required=True, help="the .deb version, e.g. 3.16.0-1")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "resources" / "reference" / "gene_map.tsv.gz"
+        "--out", type=Path, default=ROOT / "src" / "rxrank" / "data" / "gene_map.tsv.gz"
     )
     args = parser.parse_args()
     print(json.dumps(build(args.sqlite, args.out, package_version=args.package_version), indent=2))

@@ -371,3 +371,37 @@ def test_annotation_column_and_header_only_tables(tmp_path):
     empty.write_text("gene_id\tS1\tS2\n")
     with pytest.raises(io.RxrankInputError, match=r"header\.tsv has a header but no data rows"):
         io.read_expression(empty)
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_gene_map_and_maps_ensembl_ids(tmp_path):
+    """`pip install .` (not -e) used to build a wheel without the gene map, so Ensembl IDs silently
+    stopped mapping: the wheel holds every data file, and an unpacked copy maps an Ensembl ID."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(root)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    wheel = next(tmp_path.glob("rxrank-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for data in ("rxrank/data/gene_map.tsv.gz", "rxrank/data/gene_map.json",
+                 "rxrank/schemas/config.schema.yaml", "rxrank/report/templates/patient.html"):  # fmt: skip
+        assert data in names, data
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = (
+        "from rxrank.gene_ids import default_gene_map_path, normalise_gene_ids, load_gene_map;"
+        "print(default_gene_map_path());"
+        "print(normalise_gene_ids(['ENSG00000141510.16'], load_gene_map())[0][0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env={"PYTHONPATH": str(site), "PATH": ""},
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    assert out[0].startswith(str(site)) and out[1] == "TP53"

@@ -1,7 +1,7 @@
 """Gene identifiers: Ensembl IDs (version suffix stripped, mapped to HGNC symbols) and symbols
 (case variants normalised), with a table saying what happened to every input ID.
 
-The map is ``resources/reference/gene_map.tsv.gz`` (built by ``scripts/build_gene_map.py`` from
+The map is ``rxrank/data/gene_map.tsv.gz`` (package data) (built by ``scripts/build_gene_map.py`` from
 Debian's ``r-bioc-org.hs.eg.db``). Everything here is a plain function of IDs and that map.
 """
 
@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
@@ -44,8 +45,9 @@ class GeneMap:
 
 
 def default_gene_map_path() -> Path:
-    """The map shipped with the repository (``resources/reference/gene_map.tsv.gz``)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "reference" / "gene_map.tsv.gz"
+    """The map shipped inside the package (``rxrank/data/gene_map.tsv.gz``), so a wheel install
+    maps Ensembl IDs as an editable one does."""
+    return Path(str(files("rxrank") / "data" / "gene_map.tsv.gz"))
 
 
 @functools.lru_cache(maxsize=4)
