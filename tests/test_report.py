@@ -576,3 +576,11 @@ def test_failed_cross_validation_folds_are_said_on_every_page(bundle):
     assert said in _text(_parse(render_patient(failing, "PT-ALPHA")))
     assert "1 of 5 folds could not be scored" in _text(_parse(render_index(failing)))
     assert said not in _text(_parse(render_patient(bundle, "PT-ALPHA")))
+
+
+def test_the_response_metric_and_its_unit_label_every_page(bundle):
+    text = _text(_parse(render_patient(bundle, "PT-ALPHA")))
+    assert "ln IC50 (IC50 in µM)" in text
+    auc = dataclasses.replace(bundle, response_metric="auc")
+    text = _text(_parse(render_patient(auc, "PT-ALPHA")))
+    assert "AUC (area under the viability curve)" in text and "IC50" not in text

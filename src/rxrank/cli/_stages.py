@@ -286,6 +286,16 @@ def cmd_rank(args) -> None:
     io.write_tsv(table, args.out)
 
 
+def _response_metric(response: str) -> str:
+    """The metric of the reference's responses, as the bundle holding them recorded it."""
+    from ..bundle import MANIFEST, is_bundle
+
+    folder = Path(response).parent
+    if is_bundle(folder):
+        return str(json.loads((folder / MANIFEST).read_text()).get("metric") or "ln_ic50")
+    return "ln_ic50"
+
+
 def cmd_report(args) -> None:
     from ..check import INPUT_KEYS
     from ..privacy import provenance
@@ -314,6 +324,7 @@ def cmd_report(args) -> None:
         outcome_calibration=read(args.outcome_calibration),
         outcome_patients=read(args.outcome_patients),
         outcome_summary=_read_json(args.outcome_summary),
+        response_metric=_response_metric(args.response),
     )
     sealing = None
     if privacy.encrypt_reports:

@@ -55,8 +55,18 @@ def to_bool(value: Any) -> bool | None:
     return bool(value)
 
 
+#: how each response metric is named on the pages, with its unit; every one is lower = more sensitive
+METRIC_LABELS = {
+    "ln_ic50": "ln IC50 (IC50 in µM)",
+    "ln_ec50": "ln EC50 (EC50 in µM)",
+    "auc": "AUC (area under the viability curve)",
+    "z_score": "z-score of ln IC50",
+    "neg_act_area": "minus activity area",
+}
+
+
 def _metric_label(metric: str) -> str:
-    return {"ln_ic50": "ln IC50", "auc": "AUC"}.get(metric, metric)
+    return METRIC_LABELS.get(metric, metric)
 
 
 def _curve_end(km: pd.DataFrame, curves: pd.DataFrame) -> float:

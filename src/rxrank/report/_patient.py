@@ -201,9 +201,7 @@ def _reference_figure(cohort: Cohort, row: Mapping[str, Any]) -> dict[str, Any]:
             lower=row["lower"],
             upper=row["upper"],
             title=drug,
-            xlabel=f"{cohort.metric} (lower = more sensitive)"
-            if cohort.metric == "ln IC50"
-            else cohort.metric,
+            xlabel=f"{cohort.metric}; lower = more sensitive",
             name=f"{clip_text(drug, NAME_MAX)}: reference cell-line responses and the prediction",
         )
     )
