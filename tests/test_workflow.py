@@ -147,7 +147,9 @@ def test_survival_recovers_planted_prognosis_and_treatment_benefit(run):
         driven = truth.loc[e.index, "driver"] == gene
         assert e["p_interaction"].iloc[0] < 0.05, arm
         assert e.loc[driven, "hr"].median() < 0.5 < e.loc[~driven, "hr"].median(), arm
-        assert e["note"].str.contains("confounded").all()
+        # the demo's arms are randomised within driver groups (config: survival.design)
+        assert e["note"].str.startswith("Randomised comparison").all()
+        assert not e["note"].str.contains("confounded").any()
 
 
 def test_reports_are_self_contained(run):
