@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+import yaml
 from helpers import demo_config, stage_process, write_demo_config
 
 from rxrank.privacy import pseudonym
@@ -187,6 +188,27 @@ def test_modules_and_sensitivity_do_not_wait_for_each_other(run):
     assert _planned(run, "--forcerun", "sensitivity") == {"sensitivity", *after}
     assert _planned(run, "--forcerun", "modules") == {"modules", *after}
     assert _planned(run, "--forcerun", "associations") == {"associations", "rank", "report", "all"}
+
+
+def test_a_changed_ranking_weight_reruns_only_rank_and_report(run):
+    """The check reads only the settings it checks, so a ranking weight does not rerun it (and
+    with it every stage); rank and report do rerun."""
+    config = demo_config()
+    config["ranking"] = {"weights": {"survival": 0.9}}
+    changed = run / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+    proc = subprocess.run(
+        [*snakemake, "--configfile", str(changed), "-n"], cwd=run, env=_env(run),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    planned = {
+        line.split()[1].rstrip(":")
+        for line in proc.stdout.splitlines()
+        if line.startswith(("rule ", "localrule "))
+    }
+    assert planned == {"rank", "report", "all"}
 
 
 def test_killed_job_resumes_and_is_deterministic(run, tmp_path):

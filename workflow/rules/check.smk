@@ -4,7 +4,7 @@ rule check:
     output:
         summary="results/check/summary.json",
     params:
-        p=stage_params(*config.keys()),
+        p=check_params(),
     log:
         "logs/check.log",
     conda:

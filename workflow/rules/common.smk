@@ -40,6 +40,19 @@ def stage_params(*sections):
     return json.dumps({s: config.get(s, {}) for s in sections})
 
 
+def check_params():
+    """What the check reads, and only that: a changed ranking weight or report setting then reruns
+    rank and report, not the check and every stage after it."""
+    sens, surv = config["sensitivity"], config["survival"]
+    return json.dumps(
+        {
+            **{s: config[s] for s in ("cohort", "reference", "privacy", "limits")},
+            "sensitivity": {k: sens[k] for k in ("min_shared_genes", "min_lines", "fitted_model")},
+            "survival": {"outcome": {"column": surv["outcome"]["column"]}},
+        }
+    )
+
+
 def check_inputs(wildcards):
     """Every input file the config names; the check rule reads them all before any stage runs."""
     files = {f"{s}_{k}": config[s][k] for s, k in INPUT_KEYS if config.get(s, {}).get(k)}
