@@ -39,10 +39,10 @@ def test_manifest_records_sources_files_and_counts(built):
     assert manifest["format"] == bundle.FORMAT and manifest["release"] == "demo 1"
     source = manifest["sources"]["expression"]
     assert source["file"] == "reference_expression.tsv.gz"
-    assert source["sha256"] == bundle.sha256(ROOT / "resources/demo/reference_expression.tsv.gz")
+    assert source["sha256"] == io.file_sha256(ROOT / "resources/demo/reference_expression.tsv.gz")
     assert manifest["sources"]["response"]["layout"] == "long"
     assert manifest["files"]["expression.h5ad"] == {
-        "sha256": bundle.sha256(out / "expression.h5ad"),
+        "sha256": io.file_sha256(out / "expression.h5ad"),
         "rows": 150,
         "columns": 2000,
     }

@@ -13,7 +13,6 @@ is an interrupted build, and :func:`open_bundle` refuses a bundle whose files no
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -24,7 +23,7 @@ import pandas as pd
 
 from . import __version__, io
 from .config import ReferenceParams
-from .io import RxrankInputError
+from .io import RxrankInputError, file_sha256
 
 __all__ = ["FORMAT", "MANIFEST", "build_bundle", "bundle_params", "is_bundle", "open_bundle"]
 
@@ -42,15 +41,6 @@ FILES = {
 }
 
 
-def sha256(path: str | Path) -> str:
-    """SHA-256 of a file, read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_bundle(folder: str | Path) -> bool:
     """Whether ``folder`` holds a bundle's manifest."""
     return (Path(folder) / MANIFEST).is_file()
@@ -58,7 +48,7 @@ def is_bundle(folder: str | Path) -> bool:
 
 def _source(path: str | Path, **read) -> dict:
     path = Path(path)
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path), **read}
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path), **read}
 
 
 def _by_label(given: pd.DataFrame, drug_ids: pd.DataFrame | None) -> pd.DataFrame:
@@ -190,7 +180,7 @@ def build_bundle(ref: ReferenceParams, out: str | Path, *, release: str | None =
         "metric": screen.metric,
         "sources": sources,
         "files": {
-            name: {"sha256": sha256(out / name), **shapes[key]}
+            name: {"sha256": file_sha256(out / name), **shapes[key]}
             for key, name in FILES.items()
             if (out / name).exists()
         },
@@ -243,7 +233,7 @@ def open_bundle(folder: str | Path) -> dict:
         path = folder / name
         if not path.is_file():
             raise RxrankInputError(f"reference bundle {folder}: {name} is missing; rebuild it.")
-        if sha256(path) != entry.get("sha256"):
+        if file_sha256(path) != entry.get("sha256"):
             raise RxrankInputError(
                 f"reference bundle {folder}: {name} changed since the bundle was built (its "
                 "SHA-256 no longer matches manifest.json); rebuild the bundle rather than edit it."

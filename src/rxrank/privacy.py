@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import PrivacyParams
-from .io import RxrankInputError, atomic_path
+from .io import RxrankInputError, atomic_path, file_sha256
 
 __all__ = [
     "config_hash",
@@ -187,14 +187,6 @@ def write_mapping(mapping: dict[str, str], path: str | Path) -> None:
         tmp.chmod(0o600)
         frame.to_csv(tmp, sep="\t", index=False)
     path.chmod(0o600)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def config_hash(config: dict) -> str:

@@ -20,7 +20,7 @@ from ._read import (
     set_input_memory_gb,
 )
 from ._tables import read_binary_features, read_clinical, read_drugs, read_response, target_genes
-from ._write import atomic_path, write_outputs, write_tsv
+from ._write import atomic_path, file_sha256, write_outputs, write_tsv
 
 __all__ = [
     "EXPRESSION_TYPES",
@@ -31,6 +31,7 @@ __all__ = [
     "check_fields",
     "check_input_size",
     "expression_sample_ids",
+    "file_sha256",
     "input_memory_gb",
     "read_binary_features",
     "read_clinical",

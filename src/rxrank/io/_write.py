@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -48,3 +49,12 @@ def write_outputs(outputs: Mapping[str, pd.DataFrame | dict], outdir: str | Path
                 tmp.write_text(json.dumps(value, indent=2, default=float))
         else:
             write_tsv(value, Path(outdir) / name)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks (manifests, provenance, saved models)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

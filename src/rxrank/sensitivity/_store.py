@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..harmonise import Harmoniser
-from ..io import RxrankInputError, atomic_path, read_output_tsv, write_tsv
+from ..io import RxrankInputError, atomic_path, file_sha256, read_output_tsv, write_tsv
 from ._models import model_kind
 from ._predict import predict_patients
 
@@ -37,14 +37,6 @@ def training_checksum(X: np.ndarray, Y: np.ndarray) -> str:
     h = hashlib.sha256()
     for a in (X, np.nan_to_num(Y, nan=-1e300)):
         h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -156,7 +148,7 @@ class FittedModel:
         with atomic_path(outdir / "model.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         write_tsv(self.metrics, outdir / "metrics.tsv")
-        meta = {**self.metadata, "files": {f: _sha256(outdir / f) for f in FILES}}
+        meta = {**self.metadata, "files": {f: file_sha256(outdir / f) for f in FILES}}
         with atomic_path(outdir / "metadata.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=2, default=str))
 
@@ -188,7 +180,7 @@ def load_model(
         path = model_dir / name
         if not path.is_file():
             raise RxrankInputError(f"{path} is missing; the model folder is incomplete.")
-        if _sha256(path) != recorded.get(name):
+        if file_sha256(path) != recorded.get(name):
             raise RxrankInputError(
                 f"{path} differs from the file the model was saved with (SHA-256 mismatch): it was "
                 "modified or damaged. Refit the model with the sensitivity stage; do not edit it."

@@ -118,6 +118,20 @@ def treatment_effects(
     return pd.concat(rows, ignore_index=True)[TREATMENT_EFFECT_COLUMNS]
 
 
+def _not_estimated(
+    out: pd.DataFrame, note: str, why: str, p_interaction: float = np.nan
+) -> pd.DataFrame:
+    """The arm's rows without an estimate, the note saying ``why``."""
+    return out.assign(
+        hr=np.nan,
+        hr_lower=np.nan,
+        hr_upper=np.nan,
+        p_interaction=p_interaction,
+        p_treatment=np.nan,
+        note=f"{note} Not estimated: {why}",
+    )
+
+
 def _one_arm(
     clin: pd.DataFrame,
     X: pd.DataFrame,
@@ -193,26 +207,12 @@ def _one_arm(
     )
     if n_events < min_events or n_arm < 3 or n - n_arm < 3:
         log.warning("too few patients or events to estimate %s vs %s", arm, reference_arm)
-        return out.assign(
-            hr=np.nan,
-            hr_lower=np.nan,
-            hr_upper=np.nan,
-            p_interaction=np.nan,
-            p_treatment=np.nan,
-            note=note + f" Not estimated: fewer than {min_events} events or 3 patients per arm.",
-        )
+        return _not_estimated(out, note, f"fewer than {min_events} events or 3 patients per arm.")
     try:
         cph = CoxModel._fit_one(df, penalizer, logging.WARNING)
     except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
         log.warning("treatment model %s vs %s failed: %s", arm, reference_arm, err)
-        return out.assign(
-            hr=np.nan,
-            hr_lower=np.nan,
-            hr_upper=np.nan,
-            p_interaction=np.nan,
-            p_treatment=np.nan,
-            note=note + " Not estimated: the model did not converge.",
-        )
+        return _not_estimated(out, note, "the model did not converge.")
     p_int = np.nan
     outside = np.zeros(len(report), dtype=bool)
     if has_bio:
@@ -227,14 +227,7 @@ def _one_arm(
                 cph = CoxModel._fit_one(df.drop(columns="treatment:biomarker"), penalizer)
             except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
                 log.warning("treatment model %s vs %s failed: %s", arm, reference_arm, err)
-                return out.assign(
-                    hr=np.nan,
-                    hr_lower=np.nan,
-                    hr_upper=np.nan,
-                    p_interaction=p_int,
-                    p_treatment=np.nan,
-                    note=note + " Not estimated: the model did not converge.",
-                )
+                return _not_estimated(out, note, "the model did not converge.", p_int)
     b = cph.params_
     V = cph.variance_matrix_
     if has_bio:
