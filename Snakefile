@@ -42,3 +42,9 @@ rule all:
         rules.rank.output,
         rules.report.output,  # the index and every patient's page
     default_target: True
+
+
+onsuccess:
+    from rxrank.summary import run_summary
+
+    print(run_summary("results", "logs"))
