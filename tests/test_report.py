@@ -584,3 +584,16 @@ def test_the_response_metric_and_its_unit_label_every_page(bundle):
     auc = dataclasses.replace(bundle, response_metric="auc")
     text = _text(_parse(render_patient(auc, "PT-ALPHA")))
     assert "AUC (area under the viability curve)" in text and "IC50" not in text
+
+
+def test_pages_of_patients_not_in_this_cohort_are_removed_and_other_files_kept(bundle, tmp_path):
+    first = write_reports(bundle, tmp_path)
+    old = tmp_path / "RX-formercohort.html"
+    old.write_bytes(first[0].read_bytes())  # an rxrank page of a patient no longer ranked
+    notes = tmp_path / "notes.html"
+    notes.write_text("<html><body>the tumour board's own notes</body></html>")
+    again = write_reports(bundle, tmp_path)
+    assert not old.exists() and notes.exists()
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == sorted(
+        [p.name for p in again] + ["notes.html"]
+    )

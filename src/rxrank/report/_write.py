@@ -69,8 +69,22 @@ def write_reports(
     written.append(_write(outdir / "index.html", seal("index", index, "cohort index")))
     if sealing is not None:  # merged into the file: other reports' entries are kept
         sealing.save(seal.passphrases)
+    stale = [p for p in outdir.glob("*.html") if p.name not in {*names.values(), "index.html"}]
+    stale = [p for p in stale if _written_by_rxrank(p)]
+    for page in stale:  # another cohort's (or a dropped patient's) page must not ship with these
+        page.unlink()
+    if stale:
+        log.warning(
+            "removed %d report page(s) of patients not in this cohort from %s", len(stale), outdir
+        )
     log.info("wrote %d patient reports and the index to %s", len(names), outdir)
     return written
+
+
+def _written_by_rxrank(path: Path) -> bool:
+    """Whether an HTML file is an rxrank page (its generator tag); anything else is left alone."""
+    with open(path, "rb") as handle:
+        return b'<meta name="generator" content="rxrank' in handle.read(4096)
 
 
 class _Sealer:
