@@ -47,4 +47,4 @@ rule all:
 onsuccess:
     from rxrank.summary import run_summary
 
-    print(run_summary("results", "logs"))
+    print(run_summary(OUT, "logs"))

@@ -211,6 +211,26 @@ def test_a_changed_ranking_weight_reruns_only_rank_and_report(run):
     assert planned == {"rank", "report", "all"}
 
 
+def test_every_output_goes_under_the_cohorts_outdir(tmp_path):
+    """`outdir` (default results): one folder per cohort, every output of every job inside it."""
+    config = demo_config()
+    config["outdir"] = str(tmp_path / "cohorts" / "b")
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+    proc = subprocess.run(
+        [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outputs = [
+        path.strip().rstrip(",")
+        for line in proc.stdout.splitlines()
+        if line.strip().startswith("output:")
+        for path in line.split(":", 1)[1].split(", ")
+    ]
+    assert len(outputs) > 200  # every stage's outputs and a page per patient
+    assert all(p.startswith(config["outdir"] + "/") for p in outputs), outputs[:5]
+
+
 def test_killed_job_resumes_and_is_deterministic(run, tmp_path):
     """SIGKILL a stage in the middle of its work, rerun without cleanup: same rankings, byte for byte."""
     proc = subprocess.Popen(

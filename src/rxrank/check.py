@@ -187,7 +187,9 @@ def check_config(config: dict, *, path: str = "config") -> list[str]:
         value = privacy.get(key) if isinstance(privacy, dict) else None
         if isinstance(value, str):
             try:
-                refuse_inside(value, RESULTS, f"config {path}: privacy.{key}")
+                refuse_inside(
+                    value, config.get("outdir") or RESULTS, f"config {path}: privacy.{key}"
+                )
             except io.RxrankInputError as err:
                 errors.append(str(err))
     for section, key in INPUT_KEYS:
@@ -434,7 +436,7 @@ def run_check(config_path: str | Path, config: dict | None = None) -> tuple[Chec
         from .report.encrypt import sealing_from_config
 
         try:  # fail now rather than after every stage has run
-            sealing_from_config(privacy, results="results")
+            sealing_from_config(privacy, results=config.get("outdir") or RESULTS)
         except io.RxrankInputError as err:
             report.errors.append(str(err))
     if report.ok:

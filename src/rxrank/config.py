@@ -348,6 +348,7 @@ SECTIONS: dict[str, type[Params]] = {
 
 #: one line on each setting, printed beside its default by ``rxrank defaults``
 DOCS = {
+    "outdir": "the run's output folder: one per cohort (pages of patients not in it are removed)",
     "cohort.expression": "genes x patients or patients x genes, TSV/CSV(.gz)/h5ad",
     "cohort.expression_type": "counts | tpm | log",
     "cohort.orientation": "auto | genes_by_samples | samples_by_genes",
@@ -449,7 +450,11 @@ def section_params(config: Mapping[str, Any], section: str) -> Params:
 
 def defaults() -> dict[str, Any]:
     """Every setting with its default, as a config mapping (``rxrank defaults`` prints it)."""
-    return {"cohort_name": "cohort", **{s: cls().to_dict() for s, cls in SECTIONS.items()}}
+    return {
+        "cohort_name": "cohort",
+        "outdir": "results",
+        **{s: cls().to_dict() for s, cls in SECTIONS.items()},
+    }
 
 
 def with_defaults(config: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict:

@@ -5,9 +5,9 @@ rule associations:
         unpack(
             inputs_with_optional(
                 {
-                    "cohort": "results/profiling/cohort.h5ad",
-                    "eigengenes": "results/correlation/eigengenes.tsv",
-                    "predictions": "results/sensitivity/predictions.tsv",
+                    "cohort": f"{OUT}/profiling/cohort.h5ad",
+                    "eigengenes": f"{OUT}/correlation/eigengenes.tsv",
+                    "predictions": f"{OUT}/sensitivity/predictions.tsv",
                     "reference_expression": reference_file("expression"),
                     "response": reference_file("response"),
                 },
@@ -15,9 +15,9 @@ rule associations:
             )
         ),
     output:
-        module_traits=report("results/correlation/module_traits.tsv", caption="../report/module_traits.rst", category="Correlation"),
-        gene_drug=report("results/correlation/gene_drug.tsv", caption="../report/gene_drug.rst", category="Correlation"),
-        feature_drug="results/correlation/feature_drug.tsv",
+        module_traits=report(f"{OUT}/correlation/module_traits.tsv", caption="../report/module_traits.rst", category="Correlation"),
+        gene_drug=report(f"{OUT}/correlation/gene_drug.tsv", caption="../report/gene_drug.rst", category="Correlation"),
+        feature_drug=f"{OUT}/correlation/feature_drug.tsv",
     params:
         p=stage_params("reference", "correlation"),
         outdir=subpath(output.module_traits, parent=True),

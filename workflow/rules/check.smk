@@ -2,7 +2,7 @@ rule check:
     input:
         unpack(check_inputs),
     output:
-        summary="results/check/summary.json",
+        summary=f"{OUT}/check/summary.json",
     params:
         p=check_params(),
     log:

@@ -14,15 +14,17 @@ validate(config, schema="../schemas/config.schema.yaml")  # what the user wrote:
 # defaults` prints them), so rules and stages may read any key
 config.update(with_defaults(config))
 set_input_memory_gb(config["limits"]["input_memory_gb"])  # the jobs inherit it
+# every output of the run goes under `outdir` (default results): one folder per cohort
+OUT = config["outdir"].rstrip("/")
 
 # reference.bundle: a prebuilt bundle (rxrank reference build) whose files, checked against its
-# manifest, replace the downloads; else the reference rule builds one in results/reference
+# manifest, replace the downloads; else the reference rule builds one in <outdir>/reference
 REFERENCE_BUNDLE = config["reference"]["bundle"]
 if REFERENCE_BUNDLE:
     config["reference"] = bundle_params(
         REFERENCE_BUNDLE, ReferenceParams.from_config(config["reference"])
     ).to_dict()
-REFERENCE = REFERENCE_BUNDLE or "results/reference"
+REFERENCE = REFERENCE_BUNDLE or f"{OUT}/reference"
 
 
 def reference_file(key):
@@ -32,7 +34,7 @@ def reference_file(key):
 
 PATIENTS = workflow_patients(config)
 SINGLE_CELL = single_cell_config(config)
-PSEUDOBULK = "results/profiling/pseudobulk.tsv.gz"
+PSEUDOBULK = f"{OUT}/profiling/pseudobulk.tsv.gz"
 
 
 def stage_params(*sections):
@@ -46,7 +48,7 @@ def check_params():
     sens, surv = config["sensitivity"], config["survival"]
     return json.dumps(
         {
-            **{s: config[s] for s in ("cohort", "reference", "privacy", "limits")},
+            **{s: config[s] for s in ("outdir", "cohort", "reference", "privacy", "limits")},
             "sensitivity": {k: sens[k] for k in ("min_shared_genes", "min_lines", "fitted_model")},
             "survival": {"outcome": {"column": surv["outcome"]["column"]}},
         }

@@ -1,12 +1,12 @@
 # Co-expression modules need only the profiled cohort: this runs beside the sensitivity stage.
 rule modules:
     input:
-        cohort="results/profiling/cohort.h5ad",
+        cohort=f"{OUT}/profiling/cohort.h5ad",
     output:
-        modules="results/correlation/modules.tsv",
-        hub_genes="results/correlation/hub_genes.tsv",
-        eigengenes="results/correlation/eigengenes.tsv",
-        soft_threshold="results/correlation/soft_threshold.tsv",
+        modules=f"{OUT}/correlation/modules.tsv",
+        hub_genes=f"{OUT}/correlation/hub_genes.tsv",
+        eigengenes=f"{OUT}/correlation/eigengenes.tsv",
+        soft_threshold=f"{OUT}/correlation/soft_threshold.tsv",
     params:
         p=stage_params("correlation"),
         outdir=subpath(output.modules, parent=True),

@@ -3,14 +3,14 @@
 # covariates, biomarkers and seed, so it gets the survival section too.
 rule outcome:
     input:
-        cohort="results/profiling/cohort.h5ad",
-        eigengenes="results/correlation/eigengenes.tsv",
-        predictions="results/sensitivity/predictions.tsv",
+        cohort=f"{OUT}/profiling/cohort.h5ad",
+        eigengenes=f"{OUT}/correlation/eigengenes.tsv",
+        predictions=f"{OUT}/sensitivity/predictions.tsv",
     output:
-        metrics=report("results/outcome/metrics.tsv", caption="../report/outcome_metrics.rst", category="Outcome"),
-        calibration="results/outcome/calibration.tsv",
-        patients="results/outcome/patients.tsv",
-        summary="results/outcome/summary.json",
+        metrics=report(f"{OUT}/outcome/metrics.tsv", caption="../report/outcome_metrics.rst", category="Outcome"),
+        calibration=f"{OUT}/outcome/calibration.tsv",
+        patients=f"{OUT}/outcome/patients.tsv",
+        summary=f"{OUT}/outcome/summary.json",
     params:
         p=stage_params("cohort", "survival"),
         outdir=subpath(output.metrics, parent=True),

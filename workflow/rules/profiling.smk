@@ -3,12 +3,12 @@ rule profile:
         expression=cohort_expression,
         clinical=config["cohort"]["clinical"],
         drugs=reference_file("drugs"),
-        check="results/check/summary.json",
+        check=f"{OUT}/check/summary.json",
     output:
-        cohort="results/profiling/cohort.h5ad",
-        markers=report("results/profiling/markers.tsv", caption="../report/markers.rst", category="Profiling"),
-        target_z="results/profiling/target_z.tsv",
-        gene_ids="results/profiling/gene_ids.tsv",
+        cohort=f"{OUT}/profiling/cohort.h5ad",
+        markers=report(f"{OUT}/profiling/markers.tsv", caption="../report/markers.rst", category="Profiling"),
+        target_z=f"{OUT}/profiling/target_z.tsv",
+        gene_ids=f"{OUT}/profiling/gene_ids.tsv",
     params:
         p=stage_params("cohort", "profiling", "privacy"),
     log:

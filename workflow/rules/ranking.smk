@@ -1,15 +1,15 @@
 rule rank:
     input:
-        predictions="results/sensitivity/predictions.tsv",
-        metrics="results/sensitivity/metrics.tsv",
+        predictions=f"{OUT}/sensitivity/predictions.tsv",
+        metrics=f"{OUT}/sensitivity/metrics.tsv",
         response=reference_file("response"),
         drugs=reference_file("drugs"),
-        target_z="results/profiling/target_z.tsv",
-        treatment_effects="results/survival/treatment_effects.tsv",
-        module_traits="results/correlation/module_traits.tsv",
-        eigengenes="results/correlation/eigengenes.tsv",
+        target_z=f"{OUT}/profiling/target_z.tsv",
+        treatment_effects=f"{OUT}/survival/treatment_effects.tsv",
+        module_traits=f"{OUT}/correlation/module_traits.tsv",
+        eigengenes=f"{OUT}/correlation/eigengenes.tsv",
     output:
-        rankings=report("results/ranking/rankings.tsv", caption="../report/rankings.rst", category="Ranking"),
+        rankings=report(f"{OUT}/ranking/rankings.tsv", caption="../report/rankings.rst", category="Ranking"),
     params:
         p=stage_params("reference", "ranking"),
     log:

@@ -1,4 +1,4 @@
-# Builds the reference bundle (rxrank.bundle) from the downloaded files in results/reference, which
+# Builds the reference bundle (rxrank.bundle) from the downloaded files in <outdir>/reference, which
 # a later run or another cohort may reuse as reference.bundle; with reference.bundle set, nothing
 # is built and the stages read that bundle.
 if not REFERENCE_BUNDLE:
@@ -10,7 +10,7 @@ if not REFERENCE_BUNDLE:
                     {
                         "expression": config["reference"]["expression"],
                         "response": config["reference"]["response"],
-                        "check": "results/check/summary.json",
+                        "check": f"{OUT}/check/summary.json",
                     },
                     cell_lines=("reference", "cell_lines"),
                     drugs=("reference", "drugs"),
@@ -18,11 +18,11 @@ if not REFERENCE_BUNDLE:
                 )
             ),
         output:
-            expression="results/reference/expression.h5ad",
-            response="results/reference/response.tsv",
-            cell_lines="results/reference/cell_lines.tsv",
-            drugs="results/reference/drugs.tsv",
-            manifest="results/reference/manifest.json",
+            expression=f"{OUT}/reference/expression.h5ad",
+            response=f"{OUT}/reference/response.tsv",
+            cell_lines=f"{OUT}/reference/cell_lines.tsv",
+            drugs=f"{OUT}/reference/drugs.tsv",
+            manifest=f"{OUT}/reference/manifest.json",
         params:
             p=stage_params("reference"),
             optional=optional_options("cell_lines", "drugs", "binary_features"),

@@ -9,7 +9,7 @@ rule sensitivity:
         unpack(
             inputs_with_optional(
                 {
-                    "cohort": "results/profiling/cohort.h5ad",
+                    "cohort": f"{OUT}/profiling/cohort.h5ad",
                     "reference_expression": reference_file("expression"),
                     "response": reference_file("response"),
                     "cell_lines": reference_file("cell_lines"),
@@ -18,9 +18,9 @@ rule sensitivity:
             )
         ),
     output:
-        metrics=report("results/sensitivity/metrics.tsv", caption="../report/metrics.rst", category="Sensitivity"),
-        predictions="results/sensitivity/predictions.tsv",
-        model=directory("results/sensitivity/model"),
+        metrics=report(f"{OUT}/sensitivity/metrics.tsv", caption="../report/metrics.rst", category="Sensitivity"),
+        predictions=f"{OUT}/sensitivity/predictions.tsv",
+        model=directory(f"{OUT}/sensitivity/model"),
     params:
         p=stage_params("reference", "sensitivity"),
     log:

@@ -5,10 +5,10 @@
 rule pseudobulk:
     input:
         unpack(single_cell_files),
-        check="results/check/summary.json",
+        check=f"{OUT}/check/summary.json",
     output:
         pseudobulk=PSEUDOBULK,
-        composition="results/profiling/composition.tsv",
+        composition=f"{OUT}/profiling/composition.tsv",
     params:
         p=stage_params("cohort", "privacy"),
     log:

@@ -3,21 +3,21 @@ rule survival:
         unpack(
             inputs_with_optional(
                 {
-                    "cohort": "results/profiling/cohort.h5ad",
-                    "eigengenes": "results/correlation/eigengenes.tsv",
-                    "predictions": "results/sensitivity/predictions.tsv",
+                    "cohort": f"{OUT}/profiling/cohort.h5ad",
+                    "eigengenes": f"{OUT}/correlation/eigengenes.tsv",
+                    "predictions": f"{OUT}/sensitivity/predictions.tsv",
                 },
                 longitudinal=("survival", "longitudinal", "table"),
             )
         ),
     output:
-        cox_summary=report("results/survival/cox_summary.tsv", caption="../report/cox_summary.rst", category="Survival"),
-        metrics="results/survival/metrics.json",
-        patients="results/survival/patients.tsv",
-        km="results/survival/km.tsv",
-        patient_curves="results/survival/patient_curves.tsv",
-        treatment_effects="results/survival/treatment_effects.tsv",
-        longitudinal="results/survival/longitudinal.tsv",
+        cox_summary=report(f"{OUT}/survival/cox_summary.tsv", caption="../report/cox_summary.rst", category="Survival"),
+        metrics=f"{OUT}/survival/metrics.json",
+        patients=f"{OUT}/survival/patients.tsv",
+        km=f"{OUT}/survival/km.tsv",
+        patient_curves=f"{OUT}/survival/patient_curves.tsv",
+        treatment_effects=f"{OUT}/survival/treatment_effects.tsv",
+        longitudinal=f"{OUT}/survival/longitudinal.tsv",
     params:
         p=stage_params("cohort", "survival", "privacy"),
         outdir=subpath(output.cox_summary, parent=True),
