@@ -104,14 +104,6 @@ def read_reference_files(ref: ReferenceParams) -> dict:
     }
 
 
-def write_reference_tables(tables: dict, out: str | Path) -> None:
-    """The response, cell-line and drug tables of :func:`read_reference_files` as TSV in ``out``."""
-    out = Path(out)
-    io.write_tsv(tables["response"], out / FILES["response"])
-    io.write_tsv(tables["cell_lines"], out / FILES["cell_lines"])
-    io.write_tsv(tables["drugs"], out / FILES["drugs"], index=True)
-
-
 def build_bundle(ref: ReferenceParams, out: str | Path, *, release: str | None = None) -> dict:
     """Read the downloaded files ``ref`` names and write them to ``out`` as a bundle; the manifest.
 
@@ -139,7 +131,9 @@ def build_bundle(ref: ReferenceParams, out: str | Path, *, release: str | None =
     )
     with io.atomic_path(out / FILES["expression"]) as tmp:
         matrix.write_h5ad(tmp)
-    write_reference_tables(tables, out)
+    io.write_tsv(tables["response"], out / FILES["response"])
+    io.write_tsv(tables["cell_lines"], out / FILES["cell_lines"])
+    io.write_tsv(tables["drugs"], out / FILES["drugs"], index=True)
     features = tables["binary_features"]
     if features is not None:
         io.write_tsv(features.rename_axis("cell_line"), out / FILES["binary_features"], index=True)
