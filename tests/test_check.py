@@ -179,6 +179,15 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         [CLIN, "line 5", "os_months", "positive"],
     ),
     "survival time negative": (set_cell(CLIN, 3, "os_months", "-2"), [CLIN, "line 5", "os_months"]),
+    "survival times in days": (
+        lambda w: _edit_table(
+            w / CLIN,
+            lambda f: f.assign(
+                os_months=(f["os_months"].astype(float) * 30.44).round(0).astype(str)
+            ),
+        ),
+        [CLIN, "'os_months'", "years of median follow-up", "divide by 30.44"],
+    ),
     "survival time missing": (set_cell(CLIN, 5, "os_months", ""), [CLIN, "line 7", "os_months"]),
     "survival time text": (
         set_cell(CLIN, 5, "os_months", "12 months"),

@@ -221,6 +221,24 @@ def _species_problem(genes: pd.Index, what: str) -> str | None:
     return None
 
 
+#: a median follow-up above this many months (20 years) means the times are not in months
+MAX_MEDIAN_MONTHS = 240
+
+
+def _time_unit_problem(times: pd.Series, column: str) -> str | None:
+    """Survival times must be months; days (a median of hundreds or thousands) are refused with
+    the conversion, since the 12/36/60-month estimates would otherwise be silently wrong."""
+    times = pd.to_numeric(times, errors="coerce").dropna()
+    if times.empty or not times.median() > MAX_MEDIAN_MONTHS:
+        return None
+    return (
+        f"survival times in column {column!r} have a median of {times.median():,.0f} and a "
+        f"maximum of {times.max():,.0f}: as months that is {times.median() / 12:,.0f} years of "
+        "median follow-up. rxrank reads times in months; if these are days, divide by 30.44 "
+        "(weeks: by 4.35) and rerun."
+    )
+
+
 def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     """Read every input as the stages will and cross-check them; fills ``report``.
 
@@ -278,6 +296,9 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
             f"only {report.counts['survival_events']} survival events: Cox estimates will be "
             "very uncertain."
         )
+    problem = _time_unit_problem(clinical[cohort.time_column], cohort.time_column)
+    if problem:
+        report.errors.append(f"clinical file {cohort.clinical}: {problem}")
     for column in cohort.covariates:
         if column not in clinical:
             report.errors.append(
