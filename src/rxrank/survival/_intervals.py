@@ -34,16 +34,26 @@ def _risk_sets(train: pd.DataFrame, columns: list[str], beta: np.ndarray, centre
     order = np.argsort(-time, kind="stable")  # descending: risk sets are prefix sums
     s0 = np.cumsum(risk[order])
     s1 = np.cumsum(risk[order, None] * X[order], axis=0)
-    event_times = np.unique(time[event == 1])
+    event_times, deaths = np.unique(time[event == 1], return_counts=True)
+    deaths = deaths.astype(float)
     # the risk set of t is everyone with time >= t: the prefix up to the last such position
     sorted_desc = time[order]
     last = np.searchsorted(-sorted_desc, -event_times, side="right") - 1
-    deaths = np.array([np.sum((time == t) & (event == 1)) for t in event_times], dtype=float)
     S0, S1 = s0[last], s1[last]
     a = np.cumsum(deaths / S0)
     b = np.cumsum(deaths / S0**2)
     c = np.cumsum(deaths[:, None] * S1 / S0[:, None] ** 2, axis=0)
     return event_times, a, b, c
+
+
+def _inference(model: CoxModel):
+    """The inference fit's coefficients, their covariance, the training centre and risk sets."""
+    fit = model.inference_model_
+    columns = list(model.columns_)
+    beta = fit.params_.reindex(columns).to_numpy(float)
+    V = fit.variance_matrix_.reindex(index=columns, columns=columns).to_numpy(float)
+    centre = model.train_[columns].to_numpy(float).mean(0)
+    return beta, V, centre, _risk_sets(model.train_, columns, beta, centre)
 
 
 def survival_intervals(
@@ -52,13 +62,7 @@ def survival_intervals(
     """Per patient: median survival and S(t) at ``times``, each with its ``level`` interval, from
     the model's inference fit (unpenalised unless that did not converge; ``inference_penalizer``).
     """
-    fit = model.inference_model_
-    columns = list(model.columns_)
-    beta = fit.params_.reindex(columns).to_numpy(float)
-    V = fit.variance_matrix_.reindex(index=columns, columns=columns).to_numpy(float)
-    train = model.train_
-    centre = train[columns].to_numpy(float).mean(0)
-    event_times, a, b, c = _risk_sets(train, columns, beta, centre)
+    beta, V, centre, (event_times, a, b, c) = _inference(model)
     Z = model._check(X).to_numpy(float) - centre  # patients x covariates
     hr = np.exp(Z @ beta)  # patients
     # q' V q with q = hr (z a_k - c_k): expanded so no patients x times x covariates array
@@ -77,13 +81,11 @@ def survival_intervals(
         "_upper": np.exp(-H / spread),
     }
     out = pd.DataFrame(index=X.index)
+    # the lower survival curve reaches 0.5 first: it bounds the median from below
+    medians = {"": "median_survival", "_lower": "median_lower", "_upper": "median_upper"}
     for suffix, S in curves.items():
         reached = S <= 0.5
-        first = reached.argmax(1)
-        out[f"median_survival{suffix}"] = np.where(reached.any(1), event_times[first], np.nan)
-    out = out.rename(columns={"median_survival_lower": "median_lower"})
-    out = out.rename(columns={"median_survival_upper": "median_upper"})
-    # the lower survival curve reaches 0.5 first: it bounds the median from below
+        out[medians[suffix]] = np.where(reached.any(1), event_times[reached.argmax(1)], np.nan)
     for t in times:
         k = np.searchsorted(event_times, float(t), side="right") - 1
         for suffix, S in curves.items():
@@ -93,11 +95,7 @@ def survival_intervals(
 
 def survival_curves(model: CoxModel, X: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
     """S(t | x) of the inference fit at ``times`` (rows) for every patient (columns)."""
-    columns = list(model.columns_)
-    fit = model.inference_model_
-    beta = fit.params_.reindex(columns).to_numpy(float)
-    centre = model.train_[columns].to_numpy(float).mean(0)
-    event_times, a, _, _ = _risk_sets(model.train_, columns, beta, centre)
+    beta, _, centre, (event_times, a, _, _) = _inference(model)
     k = np.searchsorted(event_times, np.asarray(times, float), side="right") - 1
     cum = np.where(k >= 0, a[np.clip(k, 0, None)], 0.0)
     hr = np.exp((model._check(X).to_numpy(float) - centre) @ beta)
