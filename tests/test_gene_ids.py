@@ -328,6 +328,57 @@ def test_normaliser_properties(pairs):
     assert merged.tolist() == [counts[g] > 1 for g in ids]
 
 
+# --- Affymetrix probe set IDs -------------------------------------------------------------------
+
+
+def test_affymetrix_probe_ids_each_get_a_reason():
+    ids, table = normalise_gene_ids(
+        ["205225_at", "X201068_s_at", "207118_s_at", "214919_s_at", "208180_s_at", "217019_at",
+         "1552256_a_at", "AFFX-BioB-5_at", "TP53"],
+        load_gene_map(),
+    )  # fmt: skip
+    # ESR1 as such; R's X prefix; a pseudogene (MMP23A) and a read-through (ANKHD1-EIF4EBP3)
+    # beside one coding gene; the H4 histone cluster stays a probe; no gene; Plus 2.0 only; control
+    assert ids == ["ESR1", "PSMC2", "MMP23B", "EIF4EBP3", "208180_s_at", "217019_at",
+                   "1552256_a_at", None, "TP53"]  # fmt: skip
+    assert table["id_type"].tolist()[:8] == ["affy_probe"] * 8
+    assert table["action"].tolist()[:8] == ["mapped"] * 4 + ["kept"] * 3 + ["dropped"]
+    detail = table.set_index("input_id")["detail"]
+    assert "several genes (H4C1, H4C11" in detail["208180_s_at"]
+    assert "Plus 2.0-only probe sets are not covered" in detail["1552256_a_at"]
+    assert "control probe set" in detail["AFFX-BioB-5_at"]
+
+
+def test_gse7390_probes_map_to_symbols_and_read_in_either_orientation(tmp_path):
+    """scikit-survival's GSE7390 (198 breast tumours, 76 HG-U133A probe sets of the Wang et al.
+    signature, ``X``-prefixed by R): 70 of the 76 map to one gene; the rest say
+    why, and the file is read as genes x samples without an orientation setting."""
+    sksurv = pytest.importorskip("sksurv.datasets")
+    X, _ = sksurv.load_breast_cancer()
+    probes = [c for c in X.columns if c.endswith("_at")]
+    assert len(probes) == 76
+    ids, table = normalise_gene_ids(probes, load_gene_map())
+    mapped = [p for p, g in zip(probes, ids, strict=True) if not g.endswith("_at")]
+    assert len(mapped) == 70  # merged probes (two for CD44) say "merged", so count symbols
+    assert ids[probes.index("X200726_at")] == "PPP1CC"
+    assert set(probes) - set(mapped) == {
+        "X208180_s_at", "X209500_x_at", "X210593_at", "X217019_at", "X217102_at", "X217471_at"
+    }  # fmt: skip
+    expr = X[probes].astype(float)
+    expr.index = [f"GSM{i}" for i in range(len(expr))]
+    path = _write_genes_by_samples(tmp_path / "gse7390.tsv", expr)
+    adata = io.read_expression(path, expression_type="log")
+    assert adata.uns["rxrank_io"]["orientation"] == "genes_by_samples"
+    assert adata.n_obs == 198 and adata.n_vars == len(set(ids))
+    assert {"PPP1CC", "CD44", "208180_s_at"} <= set(adata.var_names)
+    # two probes of one gene are averaged (log scale), not summed
+    cd44 = [p for p, g in zip(probes, ids, strict=True) if g == "CD44"]
+    assert len(cd44) == 2
+    np.testing.assert_allclose(
+        np.asarray(adata[:, "CD44"].X).ravel(), expr[cd44].mean(axis=1).to_numpy(), rtol=1e-5
+    )
+
+
 # --- end to end: a cohort in Ensembl IDs against a reference in symbols -----------------------------
 
 
@@ -391,6 +442,7 @@ def test_a_wheel_carries_the_gene_map_and_maps_ensembl_ids(tmp_path):
     wheel = next(tmp_path.glob("rxrank-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for data in ("rxrank/data/gene_map.tsv.gz", "rxrank/data/gene_map.json",
+                 "rxrank/data/affy_probe_map.tsv.gz", "rxrank/data/affy_probe_map.json",
                  "rxrank/schemas/config.schema.yaml", "rxrank/report/templates/patient.html"):  # fmt: skip
         assert data in names, data
     site = tmp_path / "site"
@@ -398,10 +450,10 @@ def test_a_wheel_carries_the_gene_map_and_maps_ensembl_ids(tmp_path):
     probe = (
         "from rxrank.gene_ids import default_gene_map_path, normalise_gene_ids, load_gene_map;"
         "print(default_gene_map_path());"
-        "print(normalise_gene_ids(['ENSG00000141510.16'], load_gene_map())[0][0])"
+        "print(*normalise_gene_ids(['ENSG00000141510.16', '205225_at'], load_gene_map())[0])"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], env={"PYTHONPATH": str(site), "PATH": ""},
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout.split()  # fmt: skip
-    assert out[0].startswith(str(site)) and out[1] == "TP53"
+    assert out[0].startswith(str(site)) and out[1:] == ["TP53", "ESR1"]

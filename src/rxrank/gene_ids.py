@@ -1,8 +1,11 @@
-"""Gene identifiers: Ensembl IDs (version suffix stripped, mapped to HGNC symbols) and symbols
-(case variants normalised), with a table saying what happened to every input ID.
+"""Gene identifiers: Ensembl IDs (version suffix stripped, mapped to HGNC symbols), Affymetrix
+HG-U133A/B/Plus 2.0 probe set IDs (mapped to symbols) and symbols (case variants normalised), with a
+table saying what happened to every input ID.
 
-The map is ``rxrank/data/gene_map.tsv.gz`` (package data) (built by ``scripts/build_gene_map.py`` from
-Debian's ``r-bioc-org.hs.eg.db``). Everything here is a plain function of IDs and that map.
+The maps are package data: ``rxrank/data/gene_map.tsv.gz`` (built by ``scripts/build_gene_map.py``
+from Debian's ``r-bioc-org.hs.eg.db``) and ``rxrank/data/affy_probe_map.tsv.gz`` (built by
+``scripts/build_probe_map.py`` from the GEO platform tables in Debian's ``r-bioc-geoquery``).
+Everything here is a plain function of IDs and those maps.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = [
+    "AFFY_PROBE",
     "ENSEMBL",
     "GeneMap",
     "default_gene_map_path",
+    "default_probe_map_path",
     "gene_like_fraction",
     "load_gene_map",
     "normalise_gene_ids",
@@ -29,6 +34,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENSEMBL = re.compile(r"^(ENS[A-Z]*G\d{6,})(\.\d+)?(_PAR_Y)?$", re.IGNORECASE)
+#: Affymetrix probe set IDs (``205225_at``, ``1007_s_at``, ``AFFX-BioB-5_at``); R's
+#: ``make.names`` prefixes an ``X`` (``X205225_at``), as in scikit-survival's GSE7390.
+AFFY_PROBE = re.compile(r"^X?(\d+(?:_[a-z])?_at|AFFX-[\w/.-]+_at)$")
+PROBE_MAP_NAME = "HG-U133A/B annotation"
 GENE_ID_COLUMNS = ["input_id", "gene", "id_type", "action", "detail"]
 
 
@@ -39,6 +48,8 @@ class GeneMap:
     ensembl: dict[str, tuple[str, ...]] = field(default_factory=dict)
     symbols: dict[str, str] = field(default_factory=dict)
     source: str = "none"
+    #: probe set ID -> (symbol or '', the candidate symbols ';'-joined)
+    probes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.symbols)
@@ -50,9 +61,25 @@ def default_gene_map_path() -> Path:
     return Path(str(files("rxrank") / "data" / "gene_map.tsv.gz"))
 
 
+def default_probe_map_path() -> Path:
+    """The Affymetrix probe set map shipped inside the package."""
+    return Path(str(files("rxrank") / "data" / "affy_probe_map.tsv.gz"))
+
+
+def _load_probe_map(path: Path) -> dict[str, tuple[str, str]]:
+    if not path.exists():
+        log.warning("probe map %s not found: Affymetrix probe IDs are not mapped", path)
+        return {}
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    return dict(
+        zip(table["probe_id"], zip(table["symbol"], table["candidates"], strict=True), strict=True)
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def load_gene_map(path: str | Path | None = None) -> GeneMap:
-    """Read the symbol/Ensembl table; an absent default map gives an empty map (IDs kept as given)."""
+    """Read the symbol/Ensembl table (and the probe map); an absent default map gives an empty map
+    (IDs kept as given)."""
     path = Path(path) if path else default_gene_map_path()
     if not path.exists():
         log.warning("gene map %s not found: Ensembl IDs are not mapped to symbols", path)
@@ -66,7 +93,8 @@ def load_gene_map(path: str | Path | None = None) -> GeneMap:
         k.upper(): tuple(sorted(v))
         for k, v in pairs.groupby("ensembl_id")["symbol"].agg(set).items()
     }
-    return GeneMap(ensembl=ensembl, symbols=symbols, source=str(path))
+    probes = _load_probe_map(default_probe_map_path())
+    return GeneMap(ensembl=ensembl, symbols=symbols, source=str(path), probes=probes)
 
 
 def _blank(text: str) -> bool:
@@ -74,12 +102,32 @@ def _blank(text: str) -> bool:
 
 
 def gene_like_fraction(ids: Iterable, gene_map: GeneMap) -> float:
-    """Share of ``ids`` that are Ensembl gene IDs or known human symbols (any case)."""
+    """Share of ``ids`` that are Ensembl gene IDs, Affymetrix probe set IDs or known human symbols
+    (any case)."""
     ids = [str(i).strip() for i in ids]
     if not ids:
         return 0.0
-    hits = sum(bool(ENSEMBL.match(i)) or i.upper() in gene_map.symbols for i in ids)
+    hits = sum(
+        bool(ENSEMBL.match(i) or AFFY_PROBE.match(i)) or i.upper() in gene_map.symbols for i in ids
+    )
     return hits / len(ids)
+
+
+def _probe(raw: str, probe: str, gene_map: GeneMap) -> tuple[str, str, str]:
+    """New ID, action and detail for an Affymetrix probe set ID."""
+    symbol, candidates = gene_map.probes.get(probe, ("", ""))
+    if symbol:
+        return symbol, "mapped", f"{probe} -> {symbol} ({PROBE_MAP_NAME})"
+    action = "renamed" if probe != raw else "kept"
+    if candidates:
+        why = f"measures several genes ({candidates.replace(';', ', ')})"
+    elif probe in gene_map.probes:
+        why = f"no gene in the {PROBE_MAP_NAME}"
+    elif gene_map.probes:
+        why = f"not in the {PROBE_MAP_NAME} (HG-U133 Plus 2.0-only probe sets are not covered)"
+    else:
+        why = "no probe map installed"
+    return probe, action, f"{why}; kept as the probe ID"
 
 
 def normalise_gene_ids(
@@ -90,13 +138,16 @@ def normalise_gene_ids(
     - Ensembl IDs: version suffix stripped, upper case; mapped to the symbol when the map gives
       exactly one; ambiguous or unknown IDs stay as the bare Ensembl ID. ``_PAR_Y`` copies
       (GENCODE's pseudo-autosomal Y duplicates) are dropped.
+    - Affymetrix probe set IDs (HG-U133A/B and the same IDs on Plus 2.0, ``X``-prefixed too):
+      mapped to the symbol of their gene; probe sets of several genes or none keep their ID;
+      ``AFFX-`` control probe sets with no gene are dropped.
     - Symbols: the official case when the map knows the symbol (``tp53`` -> ``TP53``,
       ``C11ORF58`` -> ``C11orf58``), else upper case.
     - Empty or NA IDs are dropped.
     - IDs that end up the same are merged (``merge``: ``sum`` or ``mean``, done by the caller).
 
-    Table columns: input_id, gene (ID in the output; empty if dropped), id_type (ensembl, symbol,
-    missing), action (kept, renamed, mapped, merged, dropped), detail (why, in words).
+    Table columns: input_id, gene (ID in the output; empty if dropped), id_type (ensembl,
+    affy_probe, symbol, missing), action (kept, renamed, mapped, merged, dropped), detail (why, in words).
     """
     ids = [str(i) for i in ids]
     out: list[str | None] = []
@@ -128,6 +179,14 @@ def normalise_gene_ids(
                     notes.append("not in the gene map; kept as Ensembl ID")
             out.append(new)
             rows.append([raw, new, "ensembl", action, "; ".join(notes)])
+            continue
+        m = AFFY_PROBE.match(text)
+        if m:
+            new, action, detail = _probe(raw, m.group(1), gene_map)
+            if action != "mapped" and new.upper().startswith("AFFX-"):
+                new, action, detail = "", "dropped", "Affymetrix control probe set (no gene)"
+            out.append(new or None)
+            rows.append([raw, new, "affy_probe", action, detail])
             continue
         new = gene_map.symbols.get(text.upper(), text.upper())
         known = text.upper() in gene_map.symbols
