@@ -394,6 +394,49 @@ def test_patients_missing_one_table_are_warned(valid, tmp_path, capsys, monkeypa
     assert any("no row in" in w and "P001" in w for w in report.warnings)
 
 
+def test_left_out_patients_are_named_by_own_id_on_the_console_only(
+    valid, tmp_path, capsys, monkeypatch
+):
+    """With pseudonymisation on, the console lists each left-out patient by the user's own ID and
+    clinical-file line (so they know which row to fix); summary.json names pseudonyms only."""
+    work = _case(valid, tmp_path)
+    _edit_config(work, lambda c: c.update(privacy={"pseudonymize": True, "key_file": None}))
+
+    def edit(f: pd.DataFrame) -> pd.DataFrame:
+        f = f.iloc[2:].copy()  # P001, P002: expression only
+        f.loc[f["patient_id"] == "P005", "age"] = ""  # empty covariate
+        extra = f.iloc[[0]].assign(patient_id="X999")  # clinical only, last line
+        return pd.concat([f, extra])
+
+    _edit_table(work / CLIN, edit)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("RXRANK_PSEUDONYM_KEY", "a test secret of some length")
+    assert cli.main(["check", "config.yaml", "--out", "results/check/summary.json"]) == 0
+    text = capsys.readouterr().out
+    console = text.split("by your own IDs", 1)[1]
+    assert f"P001: in {EXPR}, no row in {CLIN}" in console
+    assert f"X999: {CLIN} line 30, no expression in {EXPR}" in console  # 28 kept + header + 1
+    assert f"P005: {CLIN} line 4, empty 'age'" in console  # P003 is line 2 now
+    summary = (work / "results/check/summary.json").read_text()
+    assert "empty survival covariate" in summary and "2 patient(s) in" in summary
+    for own in ("P001", "P002", "P005", "X999"):
+        assert own not in summary
+
+
+@pytest.mark.parametrize("section,what", [("cohort", "patient"), ("reference", "cell line")])
+def test_wrong_orientation_is_one_message_with_the_fix(valid, tmp_path, section, what, monkeypatch):
+    """A file read the wrong way round used to cascade into eight errors (no patient in common,
+    covariates with a single value, no shared genes...): now one, naming the setting."""
+    work = _case(valid, tmp_path)
+    _edit_config(work, lambda c: c[section].update(orientation="samples_by_genes"))
+    monkeypatch.chdir(work)
+    report, _ = run_check("config.yaml")
+    assert len(report.errors) == 1, report.errors
+    assert f"holds its {what} IDs" in report.errors[0]
+    assert f"Set {section}.orientation: genes_by_samples" in report.errors[0]
+    assert not any("left out" in w for w in report.warnings)
+
+
 def test_stage_failure_leaves_no_output(valid, tmp_path, monkeypatch):
     """A stage given bad input exits non-zero and writes none of its outputs."""
     work = _case(valid, tmp_path)

@@ -50,6 +50,29 @@ INPUT_KEYS = [
 ]
 
 
+FLIP = {"genes_by_samples": "samples_by_genes", "samples_by_genes": "genes_by_samples"}
+#: left-out patients listed on the console, at most
+CONSOLE_PATIENTS = 50
+
+
+def _swapped(axis_ids, other_ids, path, key: str, what: str, correct: str, set_to: str) -> None:
+    """One clear error when a file was read the wrong way round: its gene axis holds the IDs the
+    other table uses for samples (otherwise every later check fails in its own words)."""
+    other = {str(i).upper() for i in other_ids}
+    hits = [str(i) for i in axis_ids if str(i).upper() in other]
+    if hits:
+        raise io.RxrankInputError(
+            f"{path} was read with genes along the axis that holds its {what} IDs "
+            f"({len(hits)} of them match, e.g. {hits[:3]}): the orientation is wrong. Set "
+            f"{key}: {correct}"
+            + (
+                " (auto guessed wrong for this file)."
+                if set_to == "auto"
+                else f" (it is {set_to}; auto tells genes from samples by their IDs)."
+            )
+        )
+
+
 @dataclass
 class CheckReport:
     """What ``check`` found: counts for the summary, warnings, and the errors that stop a run."""
@@ -58,16 +81,27 @@ class CheckReport:
     counts: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: lines naming patients by the user's own IDs: printed on the console, never written to a file
+    console_only: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
-    def text(self) -> str:
+    def text(self, *, console: bool = False) -> str:
+        """The report; ``console`` adds the lines naming patients by their own IDs."""
         lines = [f"rxrank check of {self.config_path}: {'OK' if self.ok else 'FAILED'}"]
         lines += [f"  {k.replace('_', ' ')}: {v}" for k, v in self.counts.items()]
         lines += [f"WARNING: {w}" for w in self.warnings]
         lines += [f"ERROR: {e}" for e in self.errors]
+        if console and self.console_only:
+            lines.append(
+                "Patients left out, by your own IDs (shown on this console only; results/ and the "
+                "reports never name them):"
+            )
+            lines += [f"  {line}" for line in self.console_only[:CONSOLE_PATIENTS]]
+            if len(self.console_only) > CONSOLE_PATIENTS:
+                lines.append(f"  ... and {len(self.console_only) - CONSOLE_PATIENTS} more")
         return "\n".join(lines)
 
 
@@ -239,6 +273,34 @@ def _time_unit_problem(times: pd.Series, column: str) -> str | None:
     )
 
 
+def _left_out_for_missing_covariates(
+    clinical: pd.DataFrame, cohort, row_of: dict, ids: dict, report: CheckReport
+) -> None:
+    """Patients the survival stage leaves out for an empty covariate: counted (with pseudonyms)
+    in the warnings, listed by the user's own IDs and clinical-file lines on the console only."""
+    columns = [c for c in cohort.covariates if c in clinical]
+    if not columns:
+        return
+    empty = (
+        clinical[columns]
+        .apply(lambda col: col.isna() | (col.astype("string").str.strip() == "").fillna(False))
+        .astype(bool)
+    )
+    hit = empty.any(axis=1)
+    if not hit.any():
+        return
+    patients = sorted(clinical.index[hit.to_numpy()], key=row_of.get)
+    report.warnings.append(
+        f"{len(patients)} patient(s) have an empty survival covariate in {cohort.clinical} and are "
+        f"left out of the survival models: {sorted(ids[p] for p in patients)[:10]}"
+    )
+    for p in patients:
+        which = [c for c in columns if empty.at[p, c]]
+        report.console_only.append(
+            f"{p}: {cohort.clinical} line {row_of[p]}, empty {', '.join(map(repr, which))}"
+        )
+
+
 def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     """Read every input as the stages will and cross-check them; fills ``report``.
 
@@ -267,9 +329,22 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     privacy = section_params(config, "privacy")
     ids = pseudonym_map(sorted(set(samples) | set(clinical.index)), privacy)
     both = samples.intersection(clinical.index)
+    if len(both) == 0 and not single_cell_config(config):
+        used = expr.uns["rxrank_io"]["orientation"]
+        _swapped(
+            input_ids, clinical.index, source, "cohort.orientation", "patient", FLIP[used],
+            cohort.orientation,
+        )  # fmt: skip
     only_expr = sorted(ids[p] for p in samples.difference(clinical.index))
     only_clin = sorted(ids[p] for p in clinical.index.difference(samples))
     report.counts["patients_with_expression_and_clinical"] = len(both)
+    row_of = {p: i + 2 for i, p in enumerate(clinical.index)}  # line in the clinical file
+    for p in sorted(samples.difference(clinical.index)):
+        report.console_only.append(f"{p}: in {source}, no row in {cohort.clinical}")
+    for p in sorted(clinical.index.difference(samples), key=row_of.get):
+        report.console_only.append(
+            f"{p}: {cohort.clinical} line {row_of[p]}, no expression in {source}"
+        )
     if only_expr:
         report.warnings.append(
             f"{len(only_expr)} patient(s) in {source} have no row in "
@@ -290,6 +365,7 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         report.errors.append(problem)
 
     clinical = clinical.loc[clinical.index.intersection(both)]
+    _left_out_for_missing_covariates(clinical, cohort, row_of, ids, report)
     report.counts["survival_events"] = int(clinical[cohort.event_column].sum())
     if report.counts["survival_events"] < 10:
         report.warnings.append(
@@ -330,6 +406,13 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     lines = io.read_expression(ref.expression, **ref.expression_options())
     report.warnings.extend(lines.uns["rxrank_io"]["warnings"])
     as_given = pd.Index(lines.uns["rxrank_io"]["gene_ids"]["input_id"])  # before case/ID mapping
+    screen = read_screen(ref.response, **ref.screen_options())
+    if not screen.response["cell_line"].isin(lines.obs_names).any():
+        used = lines.uns["rxrank_io"]["orientation"]
+        _swapped(
+            as_given, screen.response["cell_line"].unique(), ref.expression,
+            "reference.orientation", "cell line", FLIP[used], ref.orientation,
+        )  # fmt: skip
     problem = _species_problem(as_given, f"reference expression {ref.expression}:")
     if problem:
         report.errors.append(problem)
@@ -353,7 +436,6 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
         report.warnings.append(
             f"only {len(shared)} genes are shared by cohort and reference; check identifier types."
         )
-    screen = read_screen(ref.response, **ref.screen_options())
     response = screen.response[screen.response["cell_line"].isin(lines.obs_names)]
     if response.empty:
         report.errors.append(

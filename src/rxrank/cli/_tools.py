@@ -24,7 +24,7 @@ def cmd_check(args) -> int:
         raise io.RxrankInputError("rxrank check needs a config file (rxrank check config.yaml).")
     io.set_input_memory_gb((config.get("limits") or {}).get("input_memory_gb"))
     report, ids = run_check(where, config)
-    print(report.text())
+    print(report.text(console=True))
     if not report.ok:
         return 2
     privacy = PrivacyParams.from_config(config.get("privacy"))
