@@ -104,6 +104,53 @@ def visit(b, html: Path, *, screenshot: Path | None = None, pdf: Path | None = N
     return out
 
 
+#: In the page: every problem of legibility, as strings. Text shown under ``min`` px (HTML elements
+#: by computed font size; SVG text by its font size times the figure's on-screen scale), SVG text
+#: reaching outside its figure (clipped there), and HTML text wider than its box.
+LAYOUT_PROBLEMS = """(min) => {
+  const out = [];
+  const shown = (el) => el.getClientRects().length > 0;
+  const label = (el) => (el.textContent || "").trim().slice(0, 40);
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest("svg") || !shown(el)) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < min - 0.01) out.push(`${size.toFixed(1)} px: <${el.tagName.toLowerCase()}> ${label(el)}`);
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === "visible"
+        && el.clientWidth > 0 && !["A", "ABBR", "SPAN", "STRONG", "CODE"].includes(el.tagName))
+      out.push(`overflows its box by ${el.scrollWidth - el.clientWidth} px: ${label(el)}`);
+  }
+  for (const svg of document.querySelectorAll("svg.figure")) {
+    if (!shown(svg)) continue;
+    const box = svg.viewBox.baseVal;
+    const scale = svg.getBoundingClientRect().width / box.width;
+    for (const t of svg.querySelectorAll("text")) {
+      const size = parseFloat(getComputedStyle(t).fontSize) * scale;
+      if (size < min - 0.01) out.push(`${size.toFixed(1)} px in a figure: ${label(t)}`);
+      const b = t.getBBox();
+      const m = t.getCTM(), s = svg.getCTM();
+      const corners = [[b.x, b.y], [b.x + b.width, b.y], [b.x, b.y + b.height],
+                       [b.x + b.width, b.y + b.height]].map(([x, y]) => {
+        const p = new DOMPoint(x, y).matrixTransform(s.inverse().multiply(m));
+        return [p.x, p.y];
+      });
+      const xs = corners.map((c) => c[0]), ys = corners.map((c) => c[1]);
+      if (Math.min(...xs) < -0.5 || Math.max(...xs) > box.width + 0.5 ||
+          Math.min(...ys) < -0.5 || Math.max(...ys) > box.height + 0.5)
+        out.push(`clipped at the figure's edge: ${label(t)}`);
+    }
+  }
+  return out;
+}"""
+
+
+def layout_problems(b, html: Path, *, min_px: float = 11.0) -> list[str]:
+    """Legibility problems of ``html`` at the test viewport (see ``LAYOUT_PROBLEMS``)."""
+    with _opened(b, html) as (page, _):
+        return page.evaluate(LAYOUT_PROBLEMS, min_px)
+
+
 def unlock(b, html: Path, passphrase: str, *, screenshot: Path | None = None) -> PageVisit:
     """Open an encrypted report, type ``passphrase`` and submit; the visit after decryption."""
     with _opened(b, html) as (page, out):
@@ -119,12 +166,12 @@ def unlock(b, html: Path, passphrase: str, *, screenshot: Path | None = None) ->
     return out
 
 
-def _shrink(png: Path, colours: int = 64) -> None:
+def _shrink(png: Path, colours: int = 256) -> None:
     """Quantise a screenshot to a small palette so that the committed copies stay small."""
     from PIL import Image
 
     with Image.open(png) as im:
-        small = im.convert("RGB").quantize(colours)
+        small = im.convert("RGB").quantize(colours, method=Image.Quantize.FASTOCTREE)
     small.save(png, optimize=True)
 
 

@@ -208,7 +208,9 @@ def test_slurm_submissions_do_not_grow_with_the_cohort(tmp_path):
     """A dry run through the SLURM profile (needs no scheduler): one submission per group and per
     job outside a group, 6 in all, the bound docs/cluster.md states; the per-patient work is one
     batched report job, so bench/dag.py finds the same 6 at 1,000 and 10,000 patients."""
-    proc = _snakemake(tmp_path, "-n", "--profile", str(ROOT / "profiles/slurm"))
+    proc = _snakemake(
+        tmp_path, "-n", "--profile", str(ROOT / "profiles/slurm"), "--quiet", "progress"
+    )  # the workflow profile's quiet list hides the jobs' listing
     assert proc.returncode == 0, _failure(proc, tmp_path)
     out = proc.stdout + proc.stderr
     stats = _job_stats(out)

@@ -184,7 +184,8 @@ def test_rerun_is_a_no_op(run):
 
 
 def _planned(run: Path, *args: str) -> set[str]:
-    proc = _snakemake(run, "-n", *args)
+    # --quiet progress replaces the profile's quiet list, which hides the jobs' listing
+    proc = _snakemake(run, "-n", "--quiet", "progress", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {
         line.split()[1].rstrip(":")
@@ -211,7 +212,7 @@ def test_a_changed_ranking_weight_reruns_only_rank_and_report(run):
     changed.write_text(yaml.safe_dump(config))
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
-        [*snakemake, "--configfile", str(changed), "-n"], cwd=run, env=_env(run),
+        [*snakemake, "--configfile", str(changed), "-n", "--quiet", "progress"], cwd=run, env=_env(run),
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -229,7 +230,8 @@ def test_every_output_goes_under_the_cohorts_outdir(tmp_path):
     config["outdir"] = str(tmp_path / "cohorts" / "b")
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
-        [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n"],
+        [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n",
+         "--quiet", "progress"],
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -341,7 +343,7 @@ def test_a_users_config_never_pulls_the_demos_files(tmp_path):
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
         [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n", "-p",
-         "results/reference/manifest.json"],
+         "--quiet", "progress", "results/reference/manifest.json"],
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -367,8 +369,10 @@ def test_snakemake_report_carries_outputs_with_captions(run):
 
 @pytest.mark.browser
 def test_demo_reports_in_a_browser(run):
-    """The real demo pages in headless Chromium, offline: no request, no console error."""
-    from browser import browser, chromium_path, visit
+    """The real demo pages in headless Chromium, offline: no request, no console error; and
+    legible: no text under 11 px (figures included, at their on-screen scale), no label clipped
+    at a figure's edge, no text wider than its box."""
+    from browser import browser, chromium_path, layout_problems, visit
 
     if chromium_path() is None:
         pytest.skip("no Chromium installed: ci/install-system-deps.sh installs Debian's chromium")
@@ -380,6 +384,17 @@ def test_demo_reports_in_a_browser(run):
             v = visit(b, path, screenshot=shots / f"{name}.png")
             assert v.requests == [] and v.console == [] and v.errors == [], (name, v)
             assert "Research use only" in v.text
+            assert layout_problems(b, path) == [], name
+        # the check sees what it is for: a figure label drawn at 8 px and one off the edge
+        probe = run / "probe.html"
+        probe.write_text(
+            '<!DOCTYPE html><html><body><p>ok</p><svg class="figure" viewBox="0 0 100 40" '
+            'width="100" height="40"><text x="2" y="20" font-size="8">tiny</text>'
+            '<text x="90" y="30" font-size="12">off the edge</text></svg></body></html>'
+        )
+        problems = layout_problems(b, probe)
+        assert any(p.startswith("8.0 px in a figure") for p in problems), problems
+        assert any("clipped" in p and "off the edge" in p for p in problems), problems
 
 
 def test_encrypted_demo_reports_round_trip_without_plaintext(run, tmp_path):

@@ -18,7 +18,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._svg import FONT, LABEL_MAX, TIP_MAX, Chart, expand, short_text, svg_label, text_width
+from ._svg import (
+    FONT,
+    LABEL_MAX,
+    TIP_MAX,
+    Chart,
+    expand,
+    legend_width,
+    short_text,
+    svg_label,
+    text_width,
+)
 
 __all__ = [
     "SurvivalFigure",
@@ -59,7 +69,10 @@ def reference_response(
     pool = np.concatenate([values, marks[np.isfinite(marks)]])
     lo, hi = (float(pool.min()), float(pool.max())) if pool.size else (0.0, 1.0)
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi) if hi > lo else None)
-    chart = Chart(300, 180, xlim=expand(lo, hi), ylim=(0, max(1, counts.max(initial=0)) * 1.05))
+    chart = Chart(
+        360, 210, xlim=expand(lo, hi), ylim=(0, max(1, counts.max(initial=0)) * 1.05),
+        margins=(50, 36, 12, 22),
+    )  # fmt: skip
     if values.size:
         chart.rects(
             edges[:-1], edges[1:], np.zeros_like(counts), counts, fill="#BBBBBB", stroke="#fff"
@@ -114,7 +127,9 @@ class SurvivalFigure:
         self._layers: dict[str | None, str] = {}
 
     def _chart(self) -> Chart:
-        return Chart(340, 230, xlim=(0, self.t_max or 1.0), ylim=(0, 1.02), margins=(40, 30, 8, 8))
+        return Chart(
+            400, 260, xlim=(0, self.t_max or 1.0), ylim=(0, 1.02), margins=(50, 36, 10, 10)
+        )
 
     def _layer(self, group: str | None) -> str:
         if group not in self._layers:
@@ -161,7 +176,9 @@ class SurvivalFigure:
         chart.xaxis(f"time ({self.time_unit})")
         chart.yaxis("survival probability", ticks=[0, 0.25, 0.5, 0.75, 1.0])
         # top right: survival curves fall away from it
-        chart.legend(items, x=chart.x1 - 118, y=chart.y1 + 8)
+        chart.legend(
+            items, x=chart.x1 - legend_width(label for label, _, _ in items), y=chart.y1 + 10
+        )
         return chart.svg(name)
 
 
@@ -186,9 +203,11 @@ class UmapFigure:
             else subtype.reindex(umap.index).astype("string").fillna("unassigned").to_numpy()
         )
         self.legend = []
+        names = sorted(set(labels), key=_natural_key)
+        self.right = 14 + legend_width([*map(str, names), "this patient"])
         chart = self._chart()
         r = 1.8 if len(umap) <= 2000 else 1.0
-        for i, label in enumerate(sorted(set(labels), key=_natural_key)):
+        for i, label in enumerate(names):
             colour = PALETTE[i % len(PALETTE)] if subtype is not None else "#999999"
             mask = labels == label
             chart.points(x[mask], y[mask], colour=colour, r=r)
@@ -197,7 +216,9 @@ class UmapFigure:
         self.layer = "".join(chart.parts)
 
     def _chart(self) -> Chart:
-        return Chart(300, 240, xlim=self.xlim, ylim=self.ylim, margins=(16, 16, 90, 6))
+        return Chart(
+            230 + self.right, 250, xlim=self.xlim, ylim=self.ylim, margins=(22, 22, self.right, 8)
+        )
 
     def render(self, highlight: object = None, *, name: str = "Cohort UMAP by subtype") -> str:
         """``highlight`` is an index label of the UMAP table; it is never written into the figure."""
@@ -209,8 +230,8 @@ class UmapFigure:
             chart.star(float(row["umap1"]), float(row["umap2"]))
             legend.append(("this patient", PATIENT_COLOUR, "star"))
         chart.frame()
-        chart.text((chart.x0 + chart.x1) / 2, chart.height - 4, "UMAP 1", anchor="middle")
-        chart.text(9, (chart.y0 + chart.y1) / 2, "UMAP 2", anchor="middle", rotate=True)
+        chart.text((chart.x0 + chart.x1) / 2, chart.height - 5, "UMAP 1", anchor="middle")
+        chart.text(12, (chart.y0 + chart.y1) / 2, "UMAP 2", anchor="middle", rotate=True)
         chart.legend(legend, x=chart.x1 + 8, y=chart.y1 + 10)
         return chart.svg(name)
 
@@ -229,10 +250,10 @@ def _bar_chart(
     n = max(len(values), 1)
     left = min(
         200.0,
-        12 + max((text_width(str(s), FONT * 0.9, LABEL_MAX) for s in labels), default=20),
+        12 + max((text_width(str(s), FONT, LABEL_MAX) for s in labels), default=20),
     )
     chart = Chart(
-        width + left - 40, 40 + 15 * n, xlim=xlim, ylim=(-0.5, n - 0.5), margins=(left, 30, 10, 6)
+        width + left - 40, 46 + 16 * n, xlim=xlim, ylim=(-0.5, n - 0.5), margins=(left, 36, 14, 8)
     )
     pos = np.arange(len(values))[::-1].astype(float)
     chart.rects(np.full(len(values), base), values, pos - 0.35, pos + 0.35, fill=list(colours))
@@ -285,7 +306,9 @@ def model_skill(metrics: pd.DataFrame, *, name: str = "") -> str:
 
 def calibration(table: pd.DataFrame, *, name: str = "") -> str:
     """Calibration curves (mean predicted vs observed frequency per bin), one line per model."""
-    chart = Chart(300, 240, xlim=(0, 1), ylim=(0, 1), margins=(40, 30, 110, 8))
+    models = [str(m).replace("_", " ") for m in dict.fromkeys(table["model"])]
+    right = 14 + legend_width(models)
+    chart = Chart(260 + right, 250, xlim=(0, 1), ylim=(0, 1), margins=(50, 36, right, 10))
     chart.line([0, 1], [0, 1], colour="#999", width=0.7)
     items = []
     for i, (model, part) in enumerate(table.groupby("model", sort=False)):
@@ -370,16 +393,16 @@ def heatmap(
     col_w = cell if n_cols <= 40 else max(700.0 / n_cols, 2.0)
     show_rows = n_rows <= max_row_labels
     left = 6 + (
-        max((text_width(str(r), FONT * 0.85, LABEL_MAX) for r in matrix.index), default=0)
+        max((text_width(str(r), FONT, LABEL_MAX) for r in matrix.index), default=0)
         if show_rows
         else 0
     )
-    top = 8 + min(
-        110.0,
-        max((text_width(str(c), FONT * 0.85, LABEL_MAX) for c in matrix.columns), default=0),
-    )
-    width, height = left + col_w * n_cols + 90, top + row_h * n_rows + 12
-    chart = Chart(width, height, xlim=(0, n_cols), ylim=(n_rows, 0), margins=(left, 12, 90, top))
+    # column labels are rotated by 60 degrees: sin 60 of their length above, cos 60 to the right
+    longest = max((text_width(str(c), FONT, LABEL_MAX) for c in matrix.columns), default=0)
+    top = 12 + 0.87 * longest
+    right = max(90.0, 0.5 * longest + 12)
+    width, height = left + col_w * n_cols + right, top + row_h * n_rows + 30
+    chart = Chart(width, height, xlim=(0, n_cols), ylim=(n_rows, 0), margins=(left, 30, right, top))
     if n_rows * n_cols <= 2500:
         rows, cols = np.divmod(np.arange(n_rows * n_cols), n_cols)
         fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in colours(values).reshape(-1, 3)]
@@ -396,10 +419,9 @@ def heatmap(
                 if isinstance(text, str) and text:
                     chart.text(
                         float(chart.sx(c + 0.5)),
-                        float(chart.sy(r + 0.5)) + 3,
+                        float(chart.sy(r + 0.5)) + 4,
                         text,
                         anchor="middle",
-                        size=FONT * 0.8,
                     )
     else:
         chart.raw(
@@ -411,20 +433,20 @@ def heatmap(
         x = float(chart.sx(c + 0.5))
         text = svg_label(label, LABEL_MAX)
         chart.raw(
-            f'<text x="{x + 3:.1f}" y="{top - 4:.1f}" font-size="{FONT * 0.85:g}" '
+            f'<text x="{x + 3:.1f}" y="{top - 4:.1f}" '
             f'transform="rotate(-60 {x + 3:.1f} {top - 4:.1f})">{text}</text>'
         )
     if show_rows:
         chart.ylabels(np.arange(n_rows) + 0.5, [str(r) for r in matrix.index])
     # colour key
     key = np.linspace(high, low, PNG_LEVELS)[:, None]
-    kx, ky, kh = width - 70, top, min(120.0, row_h * n_rows)
+    kx, ky, kh = left + col_w * n_cols + 12, top, min(120.0, row_h * n_rows)
     chart.raw(
         f'<image x="{kx:.1f}" y="{ky:.1f}" width="10" height="{kh:.1f}" preserveAspectRatio="none" '
         f'href="data:image/png;base64,{_png(key, low, high, colours)}"/>'
     )
-    chart.text(kx + 14, ky + 7, f"{high:.3g}", size=FONT * 0.85)
-    chart.text(kx + 14, ky + kh, f"{low:.3g}", size=FONT * 0.85)
+    chart.text(kx + 14, ky + 9, f"{high:.3g}")
+    chart.text(kx + 14, ky + kh, f"{low:.3g}")
     if value_label:
-        chart.text(kx, ky + kh + 14, value_label, size=FONT * 0.85)
+        chart.text(kx, ky + kh + 16, value_label)
     return chart.svg(name or "Heatmap")

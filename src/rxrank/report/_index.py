@@ -30,10 +30,10 @@ def _qc_summary(cohort: Cohort) -> dict[str, Any] | None:
     if qc is None or not len(qc):
         return None
     flagged = qc.index[qc["qc_outlier"].astype(bool)] if "qc_outlier" in qc else []
-    stats = [
+    stats = [  # log-scale or TPM input has no counts to measure: its columns are empty
         (label, qc[col].median(), qc[col].min(), qc[col].max())
         for col, label in (("total_counts", "library size"), ("n_genes", "detected genes"))
-        if col in qc
+        if col in qc and pd.to_numeric(qc[col], errors="coerce").notna().any()
     ]
     pseudonyms = cohort.pseudonyms
     return {

@@ -17,6 +17,7 @@ from rxrank.ranking import COMPONENTS as RANKING_COMPONENTS
 from . import _figures as figs
 from ._cohort import TOP_N, Cohort, to_bool, to_float
 from ._env import CELL_MAX, NA, NAME_MAX, clip_text, fmt_interval, fmt_sig, fmt_text, is_missing
+from ._glossary import ranking_glossary
 
 __all__ = ["COMPONENTS", "COMPONENT_NAMES", "patient_context"]
 
@@ -69,6 +70,7 @@ def patient_context(cohort: Cohort, patient_id: str, *, max_rows: int) -> dict[s
         **cohort.common(),
         "pseudonym": pseudonym,
         "metric": cohort.metric,
+        "glossary": ranking_glossary(cohort.metric),
         "summary": [_explain(r) for r in top],
         "rows": rows[:max_rows],
         "more_rows": rows[max_rows:],

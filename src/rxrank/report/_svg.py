@@ -22,12 +22,14 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-FONT = 9.0  # px; tick labels are 0.9 of it
-CHAR_W = 0.56  # average glyph width as a fraction of the font size (sans-serif), for layout only
+FONT = 11.0  # px, every label of every figure (figures are shown at their natural size, so this
+#: is the size on screen: 11 px is the smallest the reports use anywhere); titles are 12 px bold
+TITLE_FONT = 12.0
+CHAR_W = 0.6  # average glyph width as a fraction of the font size (DejaVu Sans), for layout only
 ELLIPSIS = "\u2026"
 TEXT_MAX = 48  # characters of a text label before it is shortened (the full text is its tooltip)
 LABEL_MAX = 30  # category labels on an axis
-LEGEND_MAX = 20  # legend entries (the legend has about 90 px)
+LEGEND_MAX = 28  # legend entries (``legend_width`` sizes the room for them)
 TITLE_MAX = 50  # chart titles
 TIP_MAX = 80  # each name inside a tooltip
 NAME_MAX = 200  # a figure's accessible name
@@ -94,10 +96,27 @@ def escape(text: object) -> str:
     )
 
 
+#: glyph widths as a fraction of the font size, by class, close to DejaVu Sans (the font of a bare
+#: Linux machine, wider than most): enough to size margins so that labels are not clipped
+_NARROW, _SEMI, _WIDE = frozenset("ijl.,:;|!'`"), frozenset("frt-()[]/ "), frozenset("mwMW@%")
+
+
+def _glyph(c: str) -> float:
+    if c in _NARROW:
+        return 0.3
+    if c in _SEMI:
+        return 0.42
+    if c in _WIDE:
+        return 0.95
+    if c.isupper():
+        return 0.74
+    return 0.64 if c.isdigit() else CHAR_W + 0.03
+
+
 def text_width(text: str, size: float = FONT, max_len: int | None = None) -> float:
     """Approximate rendered width in px (layout only: margins and legends) of ``text`` as drawn,
     shortened to ``max_len`` characters."""
-    return CHAR_W * size * len(short_text(text, max_len)[0])
+    return size * sum(_glyph(c) for c in short_text(text, max_len)[0])
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
@@ -149,7 +168,7 @@ class Chart:
         *,
         xlim: tuple[float, float],
         ylim: tuple[float, float],
-        margins: tuple[float, float, float, float] = (40, 30, 10, 18),
+        margins: tuple[float, float, float, float] = (50, 36, 10, 20),
     ) -> None:
         self.width, self.height = float(width), float(height)
         self.left, self.bottom, self.right, self.top = (float(m) for m in margins)
@@ -293,13 +312,7 @@ class Chart:
     def star(self, x: float, y: float, *, size: float = 7.0, colour: str = "#000") -> None:
         if not (math.isfinite(x) and math.isfinite(y)):
             return
-        cx, cy = float(self.sx(x)), float(self.sy(y))
-        angles = np.pi / 2 + np.arange(10) * np.pi / 5
-        radius = np.where(np.arange(10) % 2 == 0, size, size * 0.45)
-        px, py = cx + radius * np.cos(angles), cy - radius * np.sin(angles)
-        self.parts.append(
-            f'<polygon points="{_coords(px, py)}" fill="#fff" stroke="{colour}" stroke-width="1.3"/>'
-        )
+        self.parts.append(_star(float(self.sx(x)), float(self.sy(y)), size, colour))
 
     def text(
         self,
@@ -347,9 +360,9 @@ class Chart:
                 f'<line x1="{_num(px)}" x2="{_num(px)}" y1="{_num(y)}" y2="{_num(y + 3)}" '
                 'stroke="#333" stroke-width="0.7"/>'
             )
-            self.text(px, y + 12, fmt_tick(v), anchor="middle", size=FONT * 0.9)
+            self.text(px, y + 14, fmt_tick(v), anchor="middle")
         if label:
-            self.text((self.x0 + self.x1) / 2, self.height - 3, label, anchor="middle")
+            self.text((self.x0 + self.x1) / 2, self.height - 4, label, anchor="middle")
 
     def yaxis(self, label: str = "", *, ticks: Iterable[float] | None = None) -> None:
         values = nice_ticks(*self.ylim, n=4) if ticks is None else np.asarray(list(ticks), float)
@@ -360,40 +373,37 @@ class Chart:
                 f'<line x1="{_num(x - 3)}" x2="{_num(x)}" y1="{_num(py)}" y2="{_num(py)}" '
                 'stroke="#333" stroke-width="0.7"/>'
             )
-            self.text(x - 5, py + 3, fmt_tick(v), anchor="end", size=FONT * 0.9)
+            self.text(x - 5, py + 4, fmt_tick(v), anchor="end")
         if label:
-            self.text(10, (self.y0 + self.y1) / 2, label, anchor="middle", rotate=True)
+            self.text(12, (self.y0 + self.y1) / 2, label, anchor="middle", rotate=True)
 
     def ylabels(
         self, positions: Sequence[float], labels: Sequence[str], *, max_len: int = LABEL_MAX
     ) -> None:
         """Category labels on the y axis (horizontal bar charts), shortened to ``max_len``."""
         for py, label in zip(self.sy(positions), labels, strict=True):
-            self.text(self.x0 - 4, py + 3, label, anchor="end", size=FONT * 0.9, max_len=max_len)
+            self.text(self.x0 - 4, py + 4, label, anchor="end", max_len=max_len)
 
     def title(self, label: str) -> None:
-        self.text(self.x0, 11, label, weight="600", max_len=TITLE_MAX)
+        self.text(self.x0, 13, label, size=TITLE_FONT, weight="600", max_len=TITLE_MAX)
 
     def legend(self, items: Sequence[tuple[str, str, str]], *, x: float, y: float) -> None:
         """Entries (label, colour, kind) stacked downwards from pixel (x, y); kind: line|box|star."""
         for i, (label, colour, kind) in enumerate(items):
-            yy = y + i * (FONT + 3)
+            yy = y + i * (FONT + 5)
             if kind == "line":
                 self.parts.append(
                     f'<line x1="{_num(x)}" x2="{_num(x + 12)}" y1="{_num(yy - 3)}" '
                     f'y2="{_num(yy - 3)}" stroke="{colour}" stroke-width="1.6"/>'
                 )
-            elif kind == "star":
-                self.parts.append(
-                    f'<circle cx="{_num(x + 6)}" cy="{_num(yy - 3)}" r="3.5" fill="#fff" '
-                    f'stroke="{colour}" stroke-width="1.2"/>'
-                )
+            elif kind == "star":  # the same star the plot draws
+                self.parts.append(_star(x + 6, yy - 4, 5.5, colour))
             else:
                 self.parts.append(
                     f'<rect x="{_num(x + 2)}" y="{_num(yy - 7)}" width="8" height="8" '
                     f'fill="{colour}"/>'
                 )
-            self.text(x + 16, yy, label, size=FONT * 0.9, max_len=LEGEND_MAX)
+            self.text(x + 16, yy, label, max_len=LEGEND_MAX)
 
     def svg(self, title: str) -> str:
         """The finished ``<svg>`` element; ``title`` is its accessible name."""
@@ -404,6 +414,19 @@ class Chart:
             f'height="{_num(self.height)}" font-size="{FONT:g}">'
             f"<title>{name}</title>{''.join(self.parts)}</svg>"
         )
+
+
+def _star(cx: float, cy: float, size: float, colour: str) -> str:
+    """A white five-pointed star with a ``colour`` outline, centred on pixel (cx, cy)."""
+    angles = np.pi / 2 + np.arange(10) * np.pi / 5
+    radius = np.where(np.arange(10) % 2 == 0, size, size * 0.45)
+    px, py = cx + radius * np.cos(angles), cy - radius * np.sin(angles)
+    return f'<polygon points="{_coords(px, py)}" fill="#fff" stroke="{colour}" stroke-width="1.3"/>'
+
+
+def legend_width(labels: Iterable[str]) -> float:
+    """Pixels a :meth:`Chart.legend` of these labels needs, marker included."""
+    return 16 + max((text_width(str(s), FONT, LEGEND_MAX) for s in labels), default=0.0)
 
 
 def _finite_pairs(xs, ys) -> tuple[np.ndarray, np.ndarray]:
