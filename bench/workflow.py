@@ -251,7 +251,7 @@ def _sample_tree(pid: int, peak: list[int], stop: threading.Event) -> None:
 
 
 def dry_run(config: Path, workdir: Path, profile: str) -> dict[str, Any]:
-    args = ["-n", "--quiet", "progress"]  # the profile hides the listing count_jobs reads
+    args = ["-n", "--quiet", "host"]  # the profile hides the listing count_jobs reads
     if profile != "default":
         args += ["--profile", str(ROOT / "profiles" / profile)]
     res = run_child(snakemake_cmd(config, workdir, *args), tree=True)

@@ -203,7 +203,7 @@ def test_every_stage_output_is_a_target(run, tmp_path):
     work = _copy(run, tmp_path)
     for rel in ("results/check/summary.json", "results/correlation/modules.tsv"):
         (work / rel).unlink()
-        plan = _snakemake(work, "-n", "--quiet", "progress")  # with the jobs' listing
+        plan = _snakemake(work, "-n", "--quiet", "host")  # with the jobs' listing
         assert plan.returncode == 0, _output(plan)
         stage = "check" if "check" in rel else "modules"
         jobs = set(re.findall(r"^rule (\w+):", _output(plan), flags=re.M))

@@ -209,7 +209,7 @@ def test_slurm_submissions_do_not_grow_with_the_cohort(tmp_path):
     job outside a group, 6 in all, the bound docs/cluster.md states; the per-patient work is one
     batched report job, so bench/dag.py finds the same 6 at 1,000 and 10,000 patients."""
     proc = _snakemake(
-        tmp_path, "-n", "--profile", str(ROOT / "profiles/slurm"), "--quiet", "progress"
+        tmp_path, "-n", "--profile", str(ROOT / "profiles/slurm"), "--quiet", "host"
     )  # the workflow profile's quiet list hides the jobs' listing
     assert proc.returncode == 0, _failure(proc, tmp_path)
     out = proc.stdout + proc.stderr

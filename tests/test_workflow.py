@@ -184,8 +184,8 @@ def test_rerun_is_a_no_op(run):
 
 
 def _planned(run: Path, *args: str) -> set[str]:
-    # --quiet progress replaces the profile's quiet list, which hides the jobs' listing
-    proc = _snakemake(run, "-n", "--quiet", "progress", *args)
+    # --quiet host replaces the profile's quiet list, which hides the jobs' listing
+    proc = _snakemake(run, "-n", "--quiet", "host", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {
         line.split()[1].rstrip(":")
@@ -212,7 +212,7 @@ def test_a_changed_ranking_weight_reruns_only_rank_and_report(run):
     changed.write_text(yaml.safe_dump(config))
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
-        [*snakemake, "--configfile", str(changed), "-n", "--quiet", "progress"], cwd=run, env=_env(run),
+        [*snakemake, "--configfile", str(changed), "-n", "--quiet", "host"], cwd=run, env=_env(run),
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -231,7 +231,7 @@ def test_every_output_goes_under_the_cohorts_outdir(tmp_path):
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
         [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n",
-         "--quiet", "progress"],
+         "--quiet", "host"],
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -343,7 +343,7 @@ def test_a_users_config_never_pulls_the_demos_files(tmp_path):
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
         [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n", "-p",
-         "--quiet", "progress", "results/reference/manifest.json"],
+         "--quiet", "host", "results/reference/manifest.json"],
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
