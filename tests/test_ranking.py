@@ -115,4 +115,37 @@ def test_missing_components_are_neutral():
     drugs = pd.DataFrame({"targets": ["X", "Y"], "pathway": ["", ""]}, index=pd.Index(["a", "b"]))
     table = rank_treatments(pred, metrics, pd.Series({"a": 1.0, "b": 1.0}), drugs=drugs)
     assert table.loc[table["rank"] == 1, "drug"].item() == "a"
-    assert (table["n_missing_components"] == 3).all()
+    assert (table["n_missing_components"] == 4).all()  # target, survival, module, genomic
+
+
+def test_genomic_evidence_lifts_a_carriers_drug_and_no_one_elses():
+    """Two patients with the same predictions; p1 carries a feature that makes lines 3 units more
+    sensitive to b. b overtakes a for p1 only; p2's ranks are exactly those without evidence."""
+    drugs_ = ["a", "b", "c", "d"]
+    pred = pd.DataFrame(
+        {
+            "patient_id": ["p1"] * 4 + ["p2"] * 4,
+            "drug": drugs_ * 2,
+            "predicted": [1.0, 1.1, 2.0, 2.5] * 2,
+            "lower": [0.0, 0.1, 1.0, 1.5] * 2,
+            "upper": [2.0, 2.1, 3.0, 3.5] * 2,
+            "percentile": [40.0, 42.0, 70.0, 80.0] * 2,
+            "z": [-0.3, -0.25, 0.8, 1.2] * 2,
+        }
+    )
+    metrics = pd.DataFrame({"drug": drugs_, "cv_pearson": 0.5, "beats_baseline": True})
+    drugs = pd.DataFrame({"targets": list("WXYZ"), "pathway": ""}, index=pd.Index(drugs_))
+    evidence = pd.DataFrame(
+        {"patient_id": ["p1"], "drug": ["b"], "feature": ["BRAF_mut"], "effect": [-3.0],
+         "effect_lower": [-3.5], "effect_upper": [-2.5], "q": [1e-9], "n_with": [20],
+         "n_without": [100]}
+    )  # fmt: skip
+    args = (pred, metrics, pd.Series(1.0, index=drugs_))
+    before = rank_treatments(*args, drugs=drugs).set_index(["patient_id", "drug"])["rank"]
+    after = rank_treatments(*args, drugs=drugs, genomic_evidence=evidence)
+    ranks = after.set_index(["patient_id", "drug"])["rank"]
+    assert before[("p1", "a")] == 1 and ranks[("p1", "b")] == 1
+    assert ranks.loc["p2"].equals(before.loc["p2"])
+    row = after.set_index(["patient_id", "drug"]).loc[("p1", "b")]
+    assert row["genomic_feature"] == "BRAF_mut" and row["comp_genomic"] > 0
+    assert row["genomic_n_with"] == 20 and row["genomic_q"] == 1e-9

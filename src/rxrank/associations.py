@@ -360,6 +360,29 @@ def binary_feature_associations(
     return out.sort_values(["drug", "p", "feature"], kind="stable").reset_index(drop=True)
 
 
+#: feature_drug.tsv's tissue-adjusted columns (rxrank.genomic_evidence), beside the plain test's
+ADJUSTED_COLUMNS = ["n_tissues", "effect", "effect_lower", "effect_upper", "p_tissue", "q_tissue"]
+
+
+def _feature_drug(
+    features: pd.DataFrame, response: pd.DataFrame, tissues: pd.Series | None
+) -> pd.DataFrame:
+    from .genomic_evidence import tissue_adjusted_effects
+
+    plain = binary_feature_associations(features, response)
+    lines = pd.Series("(no tissue)", index=features.index.astype(str))
+    if tissues is not None:
+        lines = tissues.astype("string").reindex(lines.index).fillna("(no tissue)").astype(str)
+    adjusted = tissue_adjusted_effects(features, response, lines).rename(
+        columns={"p": "p_tissue", "q": "q_tissue"}
+    )
+    out = plain.merge(
+        adjusted[["drug", "feature", *ADJUSTED_COLUMNS]], on=["drug", "feature"], how="left"
+    )
+    out["n_tissues"] = out["n_tissues"].astype("Int64")
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # stage entry point
 # --------------------------------------------------------------------------------------------------
@@ -373,6 +396,7 @@ def run_associations(
     *,
     params: CorrelationParams | Mapping[str, Any] | None = None,
     binary_features: pd.DataFrame | None = None,
+    tissues: pd.Series | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run the associations stage; returns frames keyed by output file name (for ``write_tsv``).
 
@@ -381,7 +405,10 @@ def run_associations(
     (:func:`build_traits` of the cohort's obs and the sensitivity predictions). Gives
     ``module_traits.tsv`` (:func:`module_traits`), ``gene_drug.tsv``
     (:func:`gene_drug_associations`) and ``feature_drug.tsv`` (:func:`binary_feature_associations`
-    of ``binary_features``, cell lines x 0/1 calls, e.g. mutations; headers only without them).
+    of ``binary_features``, cell lines x 0/1 calls, e.g. mutations; headers only without them),
+    with each pair's tissue-adjusted effect beside the plain test (:func:`rxrank.genomic_evidence.
+    tissue_adjusted_effects`: effect, effect_lower, effect_upper, n_tissues, p_tissue, q_tissue;
+    ``tissues`` per cell line, else no adjustment).
     ``params`` is the ``correlation`` section (:class:`rxrank.config.CorrelationParams` or its
     mapping); the parameters used are in each frame's ``.attrs["params"]``.
     """
@@ -398,9 +425,9 @@ def run_associations(
         ),
     }
     out["feature_drug.tsv"] = (  # always written: headers only without a binary features table
-        binary_feature_associations(binary_features, response)
+        _feature_drug(binary_features, response, tissues)
         if binary_features is not None
-        else pd.DataFrame(columns=FEATURE_DRUG_COLUMNS)
+        else pd.DataFrame(columns=FEATURE_DRUG_COLUMNS + ADJUSTED_COLUMNS)
     )
     used = params.to_dict()
     for frame in out.values():

@@ -47,6 +47,8 @@ INPUT_KEYS = [
     ("reference", "cell_lines"),
     ("reference", "drugs"),
     ("reference", "binary_features"),
+    ("cohort", "mutations"),
+    ("cohort", "calls"),
 ]
 
 
@@ -301,6 +303,37 @@ def _left_out_for_missing_covariates(
         )
 
 
+def _check_genomics(cohort, ref, patients: pd.Index, report: CheckReport) -> None:
+    """Read the patients' mutations and calls as the profile stage will; count the patients with
+    calls and the reference features they reach."""
+    if not (cohort.mutations or cohort.calls):
+        return
+    from .genomics import patient_features, read_maf, read_patient_calls
+
+    events = {}
+    if cohort.mutations:
+        events["mutations"] = read_maf(cohort.mutations)
+    if cohort.calls:
+        events["calls"] = read_patient_calls(cohort.calls)
+    names = (
+        list(io.read_binary_features(ref.binary_features).columns) if ref.binary_features else []
+    )
+    matrix, table = patient_features(names, list(patients), **events)
+    with_calls = int(matrix.notna().any(axis=1).sum()) if names else 0
+    report.counts["patients_with_genomic_calls"] = with_calls
+    report.counts["reference_features_matched"] = int((table["patients_with"] > 0).sum())
+    if not names:
+        report.warnings.append(
+            "patient mutations/calls are given but reference.binary_features is not: they cannot "
+            "reach the ranking (the genomic evidence compares lines with and without a feature)."
+        )
+    elif with_calls and not (table["patients_with"] > 0).any():
+        report.warnings.append(
+            f"no patient call matches a feature of {ref.binary_features} (e.g. "
+            f"{names[:3]}); name calls as the reference does (GENE_mut, GENE_amp, ...)."
+        )
+
+
 def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
     """Read every input as the stages will and cross-check them; fills ``report``.
 
@@ -400,6 +433,8 @@ def check_inputs(config: dict, report: CheckReport) -> dict[str, str]:
                 f"{treatment!r} in {cohort.clinical}; values are "
                 f"{sorted(clinical[treatment].astype(str).unique())[:8]}."
             )
+
+    _check_genomics(cohort, ref, both, report)
 
     from .screens import read_cell_lines, read_screen
 

@@ -137,6 +137,8 @@ class CohortParams(Params):
     treatment_column: str | None = None
     reference_arm: str | None = None
     single_cell: SingleCellParams | None = None
+    mutations: str | None = None
+    calls: str | None = None
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,16 @@ def _ridge_alphas() -> tuple[float, ...]:
 
 
 #: the default weight of each ranking component (the components: ``rxrank.ranking.COMPONENTS``)
-WEIGHTS = {"sensitivity": 1.0, "reliability": 0.5, "target": 0.25, "survival": 0.5, "module": 0.1}
+WEIGHTS = {
+    "sensitivity": 1.0,
+    "reliability": 0.5,
+    "target": 0.25,
+    "survival": 0.5,
+    "module": 0.1,
+    # a tissue-adjusted cell-line effect (q <= genomic_q) of a feature the patient carries: weighed
+    # like the expression model's prediction, as a tumour board weighs a known biomarker
+    "genomic": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -299,6 +310,7 @@ class RankingParams(Params):
     weights: Mapping[str, float] = field(default_factory=lambda: dict(WEIGHTS))
     module_q: float = 0.05
     target_support_z: float = 1.0
+    genomic_q: float = 0.05
 
     @classmethod
     def from_config(cls, section=None):
@@ -357,6 +369,9 @@ DOCS = {
     "cohort.event_column": "1 = event, 0 = censored",
     "cohort.covariates": "adjusted for in the Cox models",
     "cohort.treatment_column": "optional: treatment received",
+    "cohort.mutations": "optional: MAF of the patients' mutations (Tumor_Sample_Barcode = patient)",
+    "cohort.calls": "optional: patient_id, then 0/1 calls (GENE_mut, GENE_amp, GENE_del, A-B_fusion)",
+    "ranking.genomic_q": "BH q a carried feature's tissue-adjusted effect needs to count",
     "reference.bundle": "a folder from rxrank reference build, instead of the files below",
     "reference.orientation": "auto | genes_by_samples | samples_by_genes",
     "reference.expression_layer": ".h5ad only: layer to read instead of .X",

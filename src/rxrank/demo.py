@@ -302,6 +302,7 @@ def generate(spec: DemoSpec = DemoSpec()) -> dict[str, pd.DataFrame]:
     truth_subtype_genes = pd.DataFrame(
         [(g, s) for s, gs in design["subtypes"].items() for g in gs], columns=["gene", "subtype"]
     )
+    mutations = _mutations(patients, plat["driver"], spec)
     return {
         "demo/expression.tsv.gz": expression,
         "demo/clinical.tsv": clinical,
@@ -314,7 +315,33 @@ def generate(spec: DemoSpec = DemoSpec()) -> dict[str, pd.DataFrame]:
         "demo/truth/biomarkers.tsv": truth_biomarkers,
         "demo/truth/patients.tsv": truth_patients,
         "demo/truth/subtype_genes.tsv": truth_subtype_genes,
+        "demo/mutations.maf": mutations,
     }
+
+
+#: the protein change planted for each driver (the commonest hotspot of each gene)
+HOTSPOTS = {"EGFR": "p.L858R", "ERBB2": "p.S310F", "BRAF": "p.V600E", "ALK": "p.F1174L",
+            "CDK4": "p.R24C", "PIK3CA": "p.H1047R"}  # fmt: skip
+
+
+def _mutations(patients: list[str], driver: np.ndarray, spec: DemoSpec) -> pd.DataFrame:
+    """A MAF of the cohort: 80% of the driver-positive patients carry a missense hotspot in their
+    driver, some carry TP53 mutations (not a reference feature) or silent variants, and 10% were
+    not sequenced. Its own random stream, so the other demo files do not change with it."""
+    rng = np.random.default_rng([spec.seed, 21])
+    rows = []
+    for pid, gene in zip(patients, driver, strict=True):
+        if rng.random() < 0.1:
+            continue  # not sequenced: absent from the MAF, so not assessed
+        if gene and rng.random() < 0.8:
+            rows.append((gene, pid, "Missense_Mutation", HOTSPOTS[gene]))
+        if rng.random() < 0.3:
+            rows.append(("TP53", pid, "Nonsense_Mutation", "p.R213*"))
+        rows.append(("TTN", pid, "Silent", "p.G100G"))  # every sequenced patient is listed
+    return pd.DataFrame(
+        rows,
+        columns=["Hugo_Symbol", "Tumor_Sample_Barcode", "Variant_Classification", "HGVSp_Short"],
+    )
 
 
 def write_demo(outdir: str | Path, spec: DemoSpec = DemoSpec()) -> dict[str, Path]:
@@ -327,7 +354,10 @@ def write_demo(outdir: str | Path, spec: DemoSpec = DemoSpec()) -> dict[str, Pat
         keep_index = frame.index.name in ("gene_id", "cell_line")
         # mtime=0 keeps gzip output byte-identical between runs
         compression = {"method": "gzip", "mtime": 0} if rel.endswith(".gz") else None
-        frame.to_csv(path, sep="\t", index=keep_index, compression=compression)
+        if rel.endswith(".maf"):  # MAF files open with their version line
+            path.write_text("#version 2.4\n" + frame.to_csv(sep="\t", index=False))
+        else:
+            frame.to_csv(path, sep="\t", index=keep_index, compression=compression)
         written[rel] = path
     return written
 

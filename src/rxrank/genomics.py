@@ -31,6 +31,7 @@ __all__ = [
     "SILENT",
     "parse_feature",
     "patient_features",
+    "pseudonymise_events",
     "read_maf",
     "read_patient_calls",
 ]
@@ -204,6 +205,24 @@ def read_patient_calls(path: str | Path) -> pd.DataFrame:
     out = pd.DataFrame(events, columns=EVENT_COLUMNS).drop_duplicates().reset_index(drop=True)
     out.attrs["assessed"] = sorted(set(assessed))
     return out
+
+
+def pseudonymise_events(events: pd.DataFrame, ids: dict[str, str]) -> tuple[pd.DataFrame, int]:
+    """``events`` with patient IDs replaced through ``ids`` (the pseudonym map); patients not in
+    it (not in the cohort) are dropped. Returns the events and how many patients were dropped."""
+    known = events["patient_id"].isin(ids.keys())
+    out = events.loc[known].copy()
+    out["patient_id"] = out["patient_id"].map(ids)
+    attrs = dict(events.attrs)
+    assessed = attrs.get("assessed", [])
+    if assessed and isinstance(assessed[0], tuple):
+        attrs["assessed"] = sorted({(ids[p], k) for p, k in assessed if p in ids})
+        unknown = {p for p, _ in assessed if p not in ids}
+    else:
+        attrs["assessed"] = sorted({ids[p] for p in assessed if p in ids})
+        unknown = {p for p in assessed if p not in ids}
+    out.attrs = attrs
+    return out.reset_index(drop=True), len(unknown | set(events.loc[~known, "patient_id"]))
 
 
 def patient_features(

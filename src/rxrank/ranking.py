@@ -36,6 +36,17 @@ COMPONENTS = {
     "target": Component("target expression"),
     "survival": Component("survival evidence"),
     "module": Component("co-expression module evidence"),
+    "genomic": Component("genomic evidence"),
+}
+#: rankings.tsv columns of the genomic evidence (from rxrank.genomic_evidence.patient_evidence)
+GENOMIC_COLUMNS = {
+    "feature": "genomic_feature",
+    "effect": "genomic_effect",
+    "effect_lower": "genomic_effect_lower",
+    "effect_upper": "genomic_effect_upper",
+    "q": "genomic_q",
+    "n_with": "genomic_n_with",
+    "n_without": "genomic_n_without",
 }
 DEFAULT_WEIGHTS = dict(RankingParams().weights)
 
@@ -80,6 +91,12 @@ def _standardise(values: pd.Series) -> pd.Series:
     if not np.isfinite(sd) or sd == 0:
         return values * 0.0
     return (values - values.mean()) / sd
+
+
+def _scale(values: pd.Series) -> pd.Series:
+    """``values`` over their root mean square: 0 stays 0 (no evidence), sign kept."""
+    rms = float(np.sqrt(np.nanmean(np.square(values)))) if values.notna().any() else 0.0
+    return values * 0.0 if not np.isfinite(rms) or rms == 0 else values / rms
 
 
 def _target_evidence(
@@ -139,12 +156,16 @@ def rank_treatments(
     treatment_effects: pd.DataFrame | None = None,
     module_traits: pd.DataFrame | None = None,
     eigengenes: pd.DataFrame | None = None,
+    genomic_evidence: pd.DataFrame | None = None,
     params=None,
 ) -> pd.DataFrame:
     """Rank every drug for every patient; returns ``ranking/rankings.tsv`` as a DataFrame.
 
     ``params`` is the ``ranking`` section (:class:`rxrank.config.RankingParams` or its mapping):
     weights (each defaulting to its component's), ``module_q``, ``target_support_z``.
+    ``genomic_evidence`` (:func:`rxrank.genomic_evidence.patient_evidence`) gives, per patient
+    and drug, the tissue-adjusted cell-line effect of a feature the patient carries; patients
+    without calls have none, and their ranks are those without this argument.
     """
     if not isinstance(params, RankingParams):
         params = RankingParams.from_config(params)
@@ -181,17 +202,33 @@ def rank_treatments(
     else:
         table["module_evidence"], table["module_value"] = "", np.nan
 
+    if genomic_evidence is not None and len(genomic_evidence):
+        ev = genomic_evidence.rename(columns=GENOMIC_COLUMNS).drop_duplicates(
+            ["patient_id", "drug"]
+        )
+        table = table.merge(ev, on=["patient_id", "drug"], how="left")
+    else:
+        for col in GENOMIC_COLUMNS.values():
+            table[col] = "" if col == "genomic_feature" else np.nan
+    table["genomic_feature"] = table["genomic_feature"].fillna("")
+
     raw = {
         "sensitivity": -table["z"],
         "reliability": table["cv_pearson"].clip(lower=0),
         "target": table["target_z"].clip(-3, 3),
         "survival": -np.log(table["survival_hr"]),
         "module": table["module_value"],
+        "genomic": -table["genomic_effect"].astype(float),
     }
     assert list(raw) == list(COMPONENTS), "every component needs its raw value here"
     table["score"] = 0.0
     for name, values in raw.items():
-        comp = _standardise(values.astype(float))
+        # no genomic evidence is 0, not the cohort average: scale it without centring
+        comp = (
+            _scale(values.astype(float))
+            if name == "genomic"
+            else _standardise(values.astype(float))
+        )
         table[f"comp_{name}"] = comp
         table["score"] += w[name] * comp.fillna(0.0)
     table["n_missing_components"] = sum(table[f"comp_{n}"].isna().astype(int) for n in raw)

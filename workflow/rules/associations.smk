@@ -10,6 +10,7 @@ rule associations:
                     "predictions": f"{OUT}/sensitivity/predictions.tsv",
                     "reference_expression": reference_file("expression"),
                     "response": reference_file("response"),
+                    "cell_lines": reference_file("cell_lines"),
                 },
                 binary_features=("reference", "binary_features"),
             )
@@ -30,4 +31,5 @@ rule associations:
         "rxrank associations --params {params.p:q} --cohort {input.cohort:q} "
         "--eigengenes {input.eigengenes:q} --predictions {input.predictions:q} "
         "--reference-expression {input.reference_expression:q} --response {input.response:q} "
+        "--cell-lines {input.cell_lines:q} "
         "--outdir {params.outdir:q} {params.options} 2> {log:q}"

@@ -8,6 +8,8 @@ rule rank:
         treatment_effects=f"{OUT}/survival/treatment_effects.tsv",
         module_traits=f"{OUT}/correlation/module_traits.tsv",
         eigengenes=f"{OUT}/correlation/eigengenes.tsv",
+        feature_drug=f"{OUT}/correlation/feature_drug.tsv",
+        patient_features=f"{OUT}/profiling/patient_features.tsv",
     output:
         rankings=report(f"{OUT}/ranking/rankings.tsv", caption="../report/rankings.rst", category="Ranking"),
     params:
@@ -21,4 +23,5 @@ rule rank:
         "--metrics {input.metrics:q} --response {input.response:q} --drugs {input.drugs:q} "
         "--target-z {input.target_z:q} --treatment-effects {input.treatment_effects:q} "
         "--module-traits {input.module_traits:q} --eigengenes {input.eigengenes:q} "
+        "--feature-drug {input.feature_drug:q} --patient-features {input.patient_features:q} "
         "--out {output.rankings:q} 2> {log:q}"

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "markers",
         "target-z",
         "gene-ids?",
+        "mutations?",
+        "calls?",
+        "binary-features?",
+        "patient-features?",
+        "feature-map?",
         help="profile the cohort's expression",
     )
     add(
@@ -112,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("modules", cmd_modules, "cohort", "outdir", help="co-expression modules and eigengenes")
     add(
         "associations", cmd_associations, "cohort", "eigengenes", "predictions",
-        "reference-expression", "response", "binary-features?", "outdir",
+        "reference-expression", "response", "binary-features?", "cell-lines?", "outdir",
         help="module-trait, gene-drug and binary-feature associations",
     )  # fmt: skip
     add(
@@ -145,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "treatment-effects",
         "module-traits",
         "eigengenes",
+        "feature-drug?",
+        "patient-features?",
         "out",
         help="per-patient rankings",
     )

@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io
-from ..config import CohortParams, PrivacyParams, ProfilingParams, ReferenceParams, defaults
+from ..config import (
+    CohortParams,
+    PrivacyParams,
+    ProfilingParams,
+    RankingParams,
+    ReferenceParams,
+    defaults,
+)
 from ._common import _log_frame, _params, _read_json, _read_reference, log
 
 
@@ -85,6 +92,36 @@ def cmd_pseudobulk(args) -> None:
     io.write_tsv(composition, args.composition)
 
 
+def _patient_genomics(args, ids: dict[str, str], patients: list[str]) -> None:
+    """The patients' mutations and calls on the reference's binary features, pseudonymised:
+    ``profiling/patient_features.tsv`` (patients x features, 1/0/empty) and the per-feature
+    ``profiling/patient_feature_map.tsv``; headers only without genomic input."""
+    from ..genomics import (
+        patient_features,
+        pseudonymise_events,
+        read_maf,
+        read_patient_calls,
+    )
+
+    names = (
+        list(io.read_binary_features(args.binary_features).columns) if args.binary_features else []
+    )
+    events = {}
+    for key, reader in (("mutations", read_maf), ("calls", read_patient_calls)):
+        path = getattr(args, key)
+        if path:
+            events[key], dropped = pseudonymise_events(reader(path), ids)
+            if dropped:
+                log.warning("%s: %d patient(s) not in the cohort left out", path, dropped)
+    matrix, table = patient_features(names, patients, **events)
+    log.info(
+        "patient genomics: %d patient(s) with calls, %d of %d reference features carried",
+        int(matrix.notna().any(axis=1).sum()), int((table["patients_with"] > 0).sum()), len(names),
+    )  # fmt: skip
+    io.write_tsv(table, args.feature_map)
+    io.write_tsv(matrix, args.patient_features, index=True)
+
+
 def cmd_profile(args) -> None:
     from ..privacy import pseudonym_map
     from ..profiling import markers, profile, target_zscores
@@ -130,6 +167,8 @@ def cmd_profile(args) -> None:
             "aggregation": "sum of raw counts over each patient's cells",
         }
     drugs = io.read_drugs(args.drugs)
+    if args.patient_features:
+        _patient_genomics(args, ids, list(adata.obs_names))
     io.write_tsv(markers(adata), args.markers)
     io.write_tsv(target_zscores(adata, drugs), args.target_z, index=True)
     for col in adata.obs.columns:
@@ -206,9 +245,14 @@ def cmd_associations(args) -> None:
     )
     lines, response = _read_reference(args, p["reference"])
     features = io.read_binary_features(args.binary_features) if args.binary_features else None
+    tissues = None
+    if args.cell_lines:
+        cl = io.read_output_tsv(args.cell_lines, dtype=str)
+        tissues = cl.set_index("cell_line")["tissue"] if len(cl) else None
     out = run_associations(
-        eigengenes, traits, lines, response, params=p["correlation"], binary_features=features
-    )
+        eigengenes, traits, lines, response, params=p["correlation"], binary_features=features,
+        tissues=tissues,
+    )  # fmt: skip
     io.write_outputs(out, args.outdir)
 
 
@@ -272,6 +316,18 @@ def cmd_rank(args) -> None:
     p = _params(args.params)
     response = io.read_response(args.response, value_column="value")
     read = io.read_output_tsv
+    genomic = None
+    if args.feature_drug and args.patient_features:
+        from ..genomic_evidence import patient_evidence
+
+        effects = read(args.feature_drug)
+        if "q_tissue" in effects and len(effects):
+            effects = effects.drop(columns=["p", "q"]).rename(
+                columns={"p_tissue": "p", "q_tissue": "q"}
+            )
+            carried = read(args.patient_features, index_col="patient_id")
+            q_max = RankingParams.from_config(p.get("ranking")).genomic_q
+            genomic = patient_evidence(carried, effects.dropna(subset=["q"]), q_max=q_max)
     table = rank_treatments(
         read(args.predictions),
         read(args.metrics),
@@ -281,6 +337,7 @@ def cmd_rank(args) -> None:
         treatment_effects=read(args.treatment_effects),
         module_traits=read(args.module_traits),
         eigengenes=read(args.eigengenes, index_col="patient_id"),
+        genomic_evidence=genomic,
         params=p.get("ranking"),
     )
     io.write_tsv(table, args.out)

@@ -69,5 +69,13 @@ def ranking_glossary(metric: str) -> list[tuple[str, str, str]]:
             "and the predicted response. The component is this patient's eigengene, signed "
             "towards sensitivity.",
         ),
+        (
+            "genomic",
+            "Genomic evidence",
+            "A feature this patient carries (from the mutation or call files) and its "
+            "tissue-adjusted effect across the reference cell lines: how much lower (more "
+            f"sensitive) or higher the {metric} of lines with it is than of lines without, in the "
+            "same tissue. Shown when its Benjamini-Hochberg q is at most ranking.genomic_q.",
+        ),
         ("flags", "Flags", "Warnings about this drug's evidence, e.g. no reliable model."),
     ]

@@ -71,7 +71,7 @@ def patient_context(cohort: Cohort, patient_id: str, *, max_rows: int) -> dict[s
         "pseudonym": pseudonym,
         "metric": cohort.metric,
         "glossary": ranking_glossary(cohort.metric),
-        "summary": [_explain(r) for r in top],
+        "summary": [_explain(r, cohort.metric) for r in top],
         "rows": rows[:max_rows],
         "more_rows": rows[max_rows:],
         "n_drugs": len(rows),
@@ -103,12 +103,45 @@ def _table_row(r: Mapping[str, Any]) -> dict[str, Any]:
         "hr_lower": to_float(r.get("survival_hr_lower")),
         "hr_upper": to_float(r.get("survival_hr_upper")),
         "module_evidence": r.get("module_evidence"),
+        "genomic": _genomic(r),
         "flags": _flags(r.get("flags")),
         "components": {c: to_float(r.get(c)) for c in COMPONENTS},
     }
 
 
-def _explain(row: Mapping[str, Any]) -> dict[str, Any]:
+_CARRIES = {"mut": "{} mutation", "amp": "{} amplification", "del": "{} deletion",
+            "fusion": "{} fusion", "alt": "{} alteration"}  # fmt: skip
+
+
+def _genomic(r: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The genomic evidence of a rankings row: the carried feature in words and its effect."""
+    from rxrank.genomics import parse_feature
+
+    feature = r.get("genomic_feature")
+    effect = to_float(r.get("genomic_effect"))
+    if is_missing(feature) or not str(feature).strip() or not math.isfinite(effect):
+        return None
+    parsed = parse_feature(str(feature))
+    what = (
+        _CARRIES[parsed[0]].format(
+            "-".join(parsed[1]) if parsed[0] == "fusion" else "/".join(parsed[1])
+        )
+        if parsed
+        else str(feature)
+    )
+    return {
+        "feature": str(feature),
+        "what": what,
+        "effect": effect,
+        "lower": to_float(r.get("genomic_effect_lower")),
+        "upper": to_float(r.get("genomic_effect_upper")),
+        "q": to_float(r.get("genomic_q")),
+        "n_with": r.get("genomic_n_with"),
+        "n_without": r.get("genomic_n_without"),
+    }
+
+
+def _explain(row: Mapping[str, Any], metric: str = "ln IC50") -> dict[str, Any]:
     """Plain-language reasons for one drug's rank, strongest component first.
 
     Reasons whose standardised component is negative are listed separately as weighing against.
@@ -169,6 +202,25 @@ def _explain(row: Mapping[str, Any]) -> dict[str, Any]:
                 "comp_module",
                 comps["comp_module"],
                 f"co-expression evidence: {clip_text(str(row['module_evidence']).strip(), 2 * CELL_MAX)}",
+            )
+        )
+    g = row.get("genomic")
+    if g:
+        side = "more sensitive" if g["effect"] < 0 else "more resistant"
+        ci = (
+            fmt_interval(abs(g["upper"]), abs(g["lower"]))
+            if g["effect"] < 0
+            else fmt_interval(g["lower"], g["upper"])
+        )
+        n = f"{fmt_sig(g['n_with'])} vs {fmt_sig(g['n_without'])} lines"
+        reasons.append(
+            (
+                "comp_genomic",
+                row["components"].get("comp_genomic", math.nan),
+                f"carries a {clip_text(g['what'], NAME_MAX)}: cell lines with it are {side} to "
+                f"{clip_text(row['drug'], NAME_MAX)} ({metric} {fmt_sig(abs(g['effect']))} "
+                f"{'lower' if g['effect'] < 0 else 'higher'} {ci}, tissue-adjusted; "
+                f"q {fmt_sig(g['q'])}, {n})",
             )
         )
     supporting = [r for r in reasons if not (r[1] < 0)]  # NaN components count as supporting
