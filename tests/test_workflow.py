@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,8 @@ def test_no_original_patient_id_nor_key_in_any_output(run):
     for path in (run / "results").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
+            if path.suffix == ".html":  # an embedded PNG's base64 may spell "P116" by chance
+                data = re.sub(rb"base64,[A-Za-z0-9+/=]+", b"base64,", data)
             found = [pid for pid in ids if pid in data]
             assert not found, (path, found[:3])
 
@@ -387,7 +390,7 @@ def test_a_users_config_never_pulls_the_demos_files(tmp_path):
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     proc = subprocess.run(
         [*snakemake, "--configfile", str(write_demo_config(tmp_path, config)), "-n", "-p",
-         "--quiet", "host", "results/reference/manifest.json"],
+         "results/reference/manifest.json", "--quiet", "host"],
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,62 @@
+"""The reference cell lines most like each patient: Pearson correlation of the harmonised profiles
+on the model's genes (what the drug models see), the k highest per patient with their tissue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SIMILAR_COLUMNS = ["patient_id", "rank", "cell_line", "tissue", "r"]
+#: patients whose correlations are computed at once (a block of patients x lines in float32)
+BLOCK = 2048
+
+
+def _rows_standardised(M: np.ndarray) -> np.ndarray:
+    M = M - M.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(M, axis=1, keepdims=True)
+    return (M / np.where(norm > 0, norm, 1.0)).astype(np.float32)
+
+
+def similar_lines(
+    patients: np.ndarray,
+    lines: np.ndarray,
+    *,
+    patient_ids,
+    line_ids,
+    tissues: pd.Series | None = None,
+    k: int = 5,
+) -> pd.DataFrame:
+    """The ``k`` lines of highest Pearson r with each patient (rows of ``patients`` and
+    ``lines``: harmonised profiles on the same genes); columns patient_id, rank, cell_line,
+    tissue, r. Blocks of patients keep memory at ``BLOCK`` x lines."""
+    L = _rows_standardised(np.asarray(lines, dtype=np.float64))
+    line_ids = np.asarray([str(i) for i in line_ids], dtype=object)
+    tissue = (
+        tissues.astype("string").reindex(line_ids).fillna("").to_numpy(dtype=object)
+        if tissues is not None
+        else np.full(len(line_ids), "", dtype=object)
+    )
+    k = min(k, len(line_ids))
+    pids = np.asarray([str(i) for i in patient_ids], dtype=object)
+    frames = []
+    for start in range(0, len(pids), BLOCK):
+        P = _rows_standardised(np.asarray(patients[start : start + BLOCK], dtype=np.float64))
+        r = P @ L.T
+        top = np.argpartition(-r, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(r, top, axis=1).argsort(axis=1)[:, ::-1]
+        top = np.take_along_axis(top, order, axis=1)
+        n = len(P)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "patient_id": np.repeat(pids[start : start + n], k),
+                    "rank": np.tile(np.arange(1, k + 1), n),
+                    "cell_line": line_ids[top.ravel()],
+                    "tissue": tissue[top.ravel()],
+                    "r": np.round(np.take_along_axis(r, top, axis=1).ravel().astype(float), 4),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=SIMILAR_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[SIMILAR_COLUMNS]
