@@ -233,6 +233,7 @@ class SensitivityParams(Params):
     cv: str = "lines"
     cv_folds: int = 5
     reference_tissue: str | None = None
+    similar_lines: int = 5
     interval_level: float = 0.9
     seed: int = 0
     fitted_model: str | None = None
@@ -371,6 +372,7 @@ DOCS = {
     "cohort.treatment_column": "optional: treatment received",
     "cohort.mutations": "optional: MAF of the patients' mutations (Tumor_Sample_Barcode = patient)",
     "cohort.calls": "optional: patient_id, then 0/1 calls (GENE_mut, GENE_amp, GENE_del, A-B_fusion)",
+    "sensitivity.similar_lines": "reference lines listed as most like each patient (0: none)",
     "ranking.genomic_q": "BH q a carried feature's tissue-adjusted effect needs to count",
     "reference.bundle": "a folder from rxrank reference build, instead of the files below",
     "reference.orientation": "auto | genes_by_samples | samples_by_genes",

@@ -14,6 +14,7 @@ rule report:
         outcome_calibration=f"{OUT}/outcome/calibration.tsv",
         outcome_patients=f"{OUT}/outcome/patients.tsv",
         outcome_summary=f"{OUT}/outcome/summary.json",
+        similar_lines=f"{OUT}/sensitivity/similar_lines.tsv",
     output:
         index=report(f"{OUT}/reports/index.html", caption="../report/index.rst", category="Reports"),
         patients=expand(f"{OUT}/reports/{{patient}}.html", patient=PATIENTS),
@@ -33,5 +34,5 @@ rule report:
         "--target-z {input.target_z:q} --module-traits {input.module_traits:q} "
         "--outcome-metrics {input.outcome_metrics:q} --outcome-calibration {input.outcome_calibration:q} "
         "--outcome-patients {input.outcome_patients:q} --outcome-summary {input.outcome_summary:q} "
-        "--outdir {params.outdir:q} "
+        "--similar-lines {input.similar_lines:q} --outdir {params.outdir:q} "
         "--provenance {output.provenance:q} 2> {log:q}"

@@ -21,6 +21,7 @@ rule sensitivity:
         metrics=report(f"{OUT}/sensitivity/metrics.tsv", caption="../report/metrics.rst", category="Sensitivity"),
         predictions=f"{OUT}/sensitivity/predictions.tsv",
         model=directory(f"{OUT}/sensitivity/model"),
+        similar=f"{OUT}/sensitivity/similar_lines.tsv",
     params:
         p=stage_params("reference", "sensitivity"),
     log:
@@ -32,12 +33,14 @@ rule sensitivity:
             "rxrank predict --params {params.p:q} --model {input.fitted_model:q} "
             "--cohort {input.cohort:q} --reference-expression {input.reference_expression:q} "
             "--response {input.response:q} --metrics {output.metrics:q} "
-            "--predictions {output.predictions:q} --model-dir {output.model:q} 2> {log:q}"
+            "--predictions {output.predictions:q} --model-dir {output.model:q} "
+            "--similar-lines {output.similar:q} 2> {log:q}"
         )
         if FITTED_MODEL
         else (
             "rxrank sensitivity --params {params.p:q} --cohort {input.cohort:q} "
             "--reference-expression {input.reference_expression:q} --response {input.response:q} "
             "--cell-lines {input.cell_lines:q} --metrics {output.metrics:q} "
-            "--predictions {output.predictions:q} --model-dir {output.model:q} 2> {log:q}"
+            "--predictions {output.predictions:q} --model-dir {output.model:q} "
+            "--similar-lines {output.similar:q} 2> {log:q}"
         )

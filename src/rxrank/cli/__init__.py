@@ -107,11 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics",
         "predictions",
         "model-dir",
+        "similar-lines?",
         help="drug-sensitivity models",
     )
     add(
         "predict", cmd_predict, "model", "cohort", "predictions", "metrics",
-        "reference-expression?", "response?", "model-dir?",
+        "reference-expression?", "response?", "model-dir?", "similar-lines?",
         help="apply a saved sensitivity model (--model results/sensitivity/model) to a cohort",
     )  # fmt: skip
     add("modules", cmd_modules, "cohort", "outdir", help="co-expression modules and eigengenes")
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "outcome-calibration",
         "outcome-patients",
         "outcome-summary",
+        "similar-lines?",
         "outdir",
         "provenance",
         help="HTML reports",

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import io
@@ -16,6 +17,7 @@ from ..config import (
     ProfilingParams,
     RankingParams,
     ReferenceParams,
+    SensitivityParams,
     defaults,
 )
 from ._common import _log_frame, _params, _read_json, _read_reference, log
@@ -192,6 +194,8 @@ def cmd_sensitivity(args) -> None:
         _log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"]
     )
     save_model(args.model_dir, result)
+    if args.similar_lines:
+        io.write_tsv(result.similar, args.similar_lines)
     io.write_tsv(result.predictions, args.predictions)
     io.write_tsv(result.metrics, args.metrics)
 
@@ -217,6 +221,18 @@ def cmd_predict(args) -> None:
             "(e.g. models/my_reference) and point sensitivity.fitted_model there."
         )
     cohort = io.read_output_h5ad(args.cohort)
+    if args.similar_lines:  # needs the reference's expression: headers only without it
+        from ..sensitivity._similar import SIMILAR_COLUMNS, similar_to_patients
+
+        similar = pd.DataFrame(columns=SIMILAR_COLUMNS)
+        if reference is not None:
+            k = SensitivityParams.from_config(_params(args.params).get("sensitivity")).similar_lines
+            frame = _log_frame(cohort).reindex(columns=model.genes, fill_value=0.0)
+            similar = similar_to_patients(
+                model.harmoniser.for_target(frame.to_numpy(np.float64)), model.genes, frame,
+                reference[0], tissues=model.tissues, k=k,
+            )  # fmt: skip
+        io.write_tsv(similar, args.similar_lines)
     io.write_tsv(model.predict(_log_frame(cohort), source=args.cohort), args.predictions)
     with io.atomic_path(args.metrics) as tmp:
         shutil.copyfile(Path(args.model) / "metrics.tsv", tmp)
@@ -382,6 +398,7 @@ def cmd_report(args) -> None:
         outcome_patients=read(args.outcome_patients),
         outcome_summary=_read_json(args.outcome_summary),
         response_metric=_response_metric(args.response),
+        similar_lines=read(args.similar_lines) if args.similar_lines else None,
     )
     sealing = None
     if privacy.encrypt_reports:

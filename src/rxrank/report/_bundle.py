@@ -45,6 +45,7 @@ class ReportBundle:
     outcome_calibration: pd.DataFrame | None = None  # outcome/calibration.tsv
     outcome_patients: pd.DataFrame | None = None  # outcome/patients.tsv
     outcome_summary: dict | None = None  # outcome/summary.json
+    similar_lines: pd.DataFrame | None = None  # sensitivity/similar_lines.tsv
 
     @classmethod
     def from_stage_outputs(

@@ -122,6 +122,19 @@ class Cohort:
         self.pseudonyms = {str(k): str(v) for k, v in (bundle.pseudonyms or {}).items()}
         self._common: dict[str, Any] | None = None
         self.outcome_probability = str_index(bundle.outcome_patients)
+        similar = bundle.similar_lines
+        self.similar = (
+            {str(k): v for k, v in similar.groupby("patient_id", sort=False)}
+            if similar is not None and len(similar)
+            else {}
+        )
+        self.measured = (
+            ref.assign(
+                cell_line=ref["cell_line"].astype(str), drug=ref["drug"].astype(str)
+            ).set_index(["cell_line", "drug"])["value"]
+            if ref is not None and len(ref) and "cell_line" in ref
+            else pd.Series(dtype=float)
+        )
         self.survival_figure = figs.SurvivalFigure(
             self.km if len(self.km) else pd.DataFrame(columns=["group", "time", "survival"]),
             time_unit=self.time_unit,

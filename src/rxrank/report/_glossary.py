@@ -21,7 +21,7 @@ def ranking_glossary(metric: str) -> list[tuple[str, str, str]]:
             "score",
             "Score",
             "Weighted sum of the standardised evidence components (sensitivity, model reliability, "
-            "target expression, survival, module); higher = stronger support. Only its order "
+            "target expression, survival, module, genomic); higher = stronger support. Only its order "
             "matters; the weights are ranking.weights in the config.",
         ),
         (

@@ -43,6 +43,16 @@ def _qc_summary(cohort: Cohort) -> dict[str, Any] | None:
     }
 
 
+def _nearest_tissues(cohort: Cohort) -> list[tuple[str, int]]:
+    """How often each tissue is that of a patient's most similar reference line."""
+    firsts = [
+        str(t.sort_values("rank")["tissue"].iloc[0]) if len(t) else ""
+        for t in cohort.similar.values()
+    ]
+    counts = pd.Series([f or "(no tissue)" for f in firsts], dtype=object).value_counts()
+    return [(str(k), int(v)) for k, v in counts.items()]
+
+
 def _subtype_summary(cohort: Cohort) -> dict[str, Any] | None:
     if "subtype" not in cohort.obs.columns:
         return None
@@ -155,6 +165,7 @@ def index_context(cohort: Cohort) -> dict[str, Any]:
             cohort,
         ),
         "outcome": cohort.outcome_summary,
+        "nearest_tissues": _nearest_tissues(cohort),
         "subtypes": _subtype_summary(
             cohort,
         ),

@@ -80,6 +80,7 @@ def patient_context(cohort: Cohort, patient_id: str, *, max_rows: int) -> dict[s
         "outcome": _outcome_patient(cohort, patient_id),
         "profile": _profile_section(cohort, patient_id),
         "targets": _target_section(cohort, patient_id, top),
+        "similar": _similar_section(cohort, patient_id, top),
         "caveats": _caveats(cohort, rows),
     }
 
@@ -111,6 +112,11 @@ def _table_row(r: Mapping[str, Any]) -> dict[str, Any]:
 
 _CARRIES = {"mut": "{} mutation", "amp": "{} amplification", "del": "{} deletion",
             "fusion": "{} fusion", "alt": "{} alteration"}  # fmt: skip
+
+
+def _article(word: str) -> str:
+    """'an' before a gene name read with a vowel sound (an EGFR, an ALK), else 'a' (a BRAF)."""
+    return "an" if word[:1].upper() in set("AEFHILMNORSX") else "a"
 
 
 def _genomic(r: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -217,7 +223,8 @@ def _explain(row: Mapping[str, Any], metric: str = "ln IC50") -> dict[str, Any]:
             (
                 "comp_genomic",
                 row["components"].get("comp_genomic", math.nan),
-                f"carries a {clip_text(g['what'], NAME_MAX)}: cell lines with it are {side} to "
+                f"carries {_article(g['what'])} {clip_text(g['what'], NAME_MAX)}: cell lines with "
+                f"it are {side} to "
                 f"{clip_text(row['drug'], NAME_MAX)} ({metric} {fmt_sig(abs(g['effect']))} "
                 f"{'lower' if g['effect'] < 0 else 'higher'} {ci}, tissue-adjusted; "
                 f"q {fmt_sig(g['q'])}, {n})",
@@ -331,6 +338,25 @@ def _profile_section(cohort: Cohort, patient_id: str) -> dict[str, Any]:
         "clinical": clinical,
         "svg": svg,
     }
+
+
+def _similar_section(
+    cohort: Cohort, patient_id: str, top: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The reference lines most like the patient, with their measured response to the top drugs."""
+    lines = cohort.similar.get(str(patient_id))
+    if lines is None or not len(lines):
+        return None
+    drugs = [r["drug"] for r in top]
+    rows = []
+    for rec in lines.sort_values("rank").to_dict("records"):
+        line = str(rec["cell_line"])
+        measured = [to_float(cohort.measured.get((line, d), math.nan)) for d in drugs]
+        rows.append(
+            {"line": line, "tissue": rec.get("tissue"), "r": to_float(rec.get("r")),
+             "measured": measured}
+        )  # fmt: skip
+    return {"drugs": drugs, "rows": rows}
 
 
 def _target_section(

@@ -11,6 +11,21 @@ SIMILAR_COLUMNS = ["patient_id", "rank", "cell_line", "tissue", "r"]
 BLOCK = 2048
 
 
+def similar_to_patients(
+    harmoniser, genes, patients: pd.DataFrame, lines: pd.DataFrame, *, tissues=None, k: int = 5
+) -> pd.DataFrame:
+    """:func:`similar_lines` of a cohort (patients x genes log expression) against the reference
+    lines, both harmonised as the fitted drug models see them (``harmoniser`` on ``genes``)."""
+    if k <= 0:
+        return pd.DataFrame(columns=SIMILAR_COLUMNS)
+    genes = list(genes)
+    return similar_lines(
+        harmoniser.transform_target(patients[genes].to_numpy(np.float64)),
+        harmoniser.transform_reference(lines[genes].to_numpy(np.float64)),
+        patient_ids=patients.index, line_ids=lines.index, tissues=tissues, k=k,
+    )  # fmt: skip
+
+
 def _rows_standardised(M: np.ndarray) -> np.ndarray:
     M = M - M.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(M, axis=1, keepdims=True)

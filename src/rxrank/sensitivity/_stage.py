@@ -20,6 +20,7 @@ from ..io import RxrankInputError
 from ._cv import conformal_halfwidth, cross_validate, response_matrix, shared_genes
 from ._models import make_model, model_kind
 from ._predict import predict_patients
+from ._similar import similar_to_patients
 from ._store import FittedModel, training_checksum
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class SensitivityResult:
     drugs: list[str]
     metadata: dict
     fitted: FittedModel
+    similar: pd.DataFrame | None = None  # the reference lines most like each patient
 
 
 def save_model(outdir: str | Path, result: SensitivityResult) -> None:
@@ -167,6 +169,10 @@ def run_sensitivity(
         int(metrics["beats_baseline"].sum()),
         len(metrics),
     )
-    return SensitivityResult(
-        metrics, predictions, held_out, model, harmoniser, genes, list(Y.columns), metadata, fitted
+    similar = similar_to_patients(
+        harmoniser, genes, patients, lines, tissues=tissues, k=params.similar_lines
     )
+    return SensitivityResult(
+        metrics, predictions, held_out, model, harmoniser, genes, list(Y.columns), metadata,
+        fitted, similar,
+    )  # fmt: skip
