@@ -93,3 +93,23 @@ def test_patient_evidence_takes_the_strongest_carried_feature(screen):
     assert set(ev.index) == {("P1", "D1"), ("P1", "D2"), ("P2", "D2")}
     assert ev.loc[("P1", "D1"), "feature"] == "BRAF_mut" and ev.loc[("P1", "D1"), "effect"] < -2
     assert ev.loc[("P2", "D2"), "feature"] == "ERBB2_amp"
+
+
+def test_msi_is_a_covariate_when_the_lines_have_it(screen):
+    """GDSC's ANOVA adjusts for MSI too: a feature that only marks MSI-high lines, whose drug
+    effect is the MSI effect, is not reported once MSI is a covariate; MSI itself is no feature."""
+    feats, response, tissue = screen
+    rng = np.random.default_rng(3)
+    msi = pd.Series((rng.random(len(feats)) < 0.2).astype(float), index=feats.index)
+    marker = np.where(msi == 1, rng.random(len(feats)) < 0.6, rng.random(len(feats)) < 0.02)
+    feats = feats.assign(MMR_mut=marker.astype(float), MSI=msi)
+    y = response.pivot(index="cell_line", columns="drug", values="value")
+    y["D4"] -= 2.0 * msi.reindex(y.index)
+    response = y.stack().rename("value").reset_index()
+    plain = tissue_adjusted_effects(feats.drop(columns="MSI"), response, tissue)
+    plain = plain.set_index(["drug", "feature"])
+    assert plain.loc[("D4", "MMR_mut"), "q"] < 1e-6  # tissue alone does not remove it
+    adjusted = tissue_adjusted_effects(feats, response, tissue).set_index(["drug", "feature"])
+    assert adjusted.loc[("D4", "MMR_mut"), "q"] > 0.05
+    assert "MSI" not in set(adjusted.index.get_level_values("feature"))
+    assert adjusted.loc[("D1", "BRAF_mut"), "q"] < 1e-10  # planted pairs still found

@@ -75,8 +75,11 @@ def _failure(proc: subprocess.CompletedProcess, work: Path) -> str:
 
 
 def _rules_run(proc: subprocess.CompletedProcess) -> set[str]:
-    """The rules whose jobs a run started (or a dry run plans)."""
-    return set(re.findall(r"^(?:local)?rule (\w+):", _output(proc), flags=re.M))
+    """The rules whose jobs a run finished (the profile's quiet console prints one line each), or
+    a dry run plans."""
+    out = _output(proc)
+    planned = re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)
+    return set(planned) | set(re.findall(r"\(Rule: (\w+)\)", out))
 
 
 def _locks(work: Path) -> list[Path]:

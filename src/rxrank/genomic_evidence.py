@@ -34,6 +34,9 @@ EVIDENCE_COLUMNS = [
 ]  # fmt: skip
 #: fewer lines than this with (or without) a feature give no evidence for it
 MIN_LINES = 5
+#: a binary feature column of one of these names (any case) is the lines' MSI status: a covariate,
+#: as in GDSC's ANOVA, not a feature
+MSI_NAMES = frozenset({"msi", "msi_factor", "msi_status", "msi_h", "msi-h"})
 
 
 def _within(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -44,8 +47,15 @@ def _within(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray
     return values - (sums / np.maximum(counts, 1.0)[:, None])[groups]
 
 
-def _fit(y: np.ndarray, X: np.ndarray, groups: np.ndarray, min_lines: int) -> dict:
-    """Per column of X (0/1, complete): counts, raw means and the tissue-adjusted coefficient."""
+def _fit(
+    y: np.ndarray,
+    X: np.ndarray,
+    groups: np.ndarray,
+    min_lines: int,
+    covariate: np.ndarray | None = None,
+) -> dict:
+    """Per column of X (0/1, complete): counts, raw means and the coefficient adjusted for tissue
+    (and ``covariate``, e.g. MSI, regressed out of both sides after the tissue centring)."""
     codes, groups = np.unique(groups, return_inverse=True)
     k = len(codes)
     n = len(y)
@@ -55,9 +65,16 @@ def _fit(y: np.ndarray, X: np.ndarray, groups: np.ndarray, min_lines: int) -> di
         mean_without = ((1 - X) * y[:, None]).sum(axis=0) / (n - n_with)
     yt = _within(y[:, None], groups, k)[:, 0]
     Xt = _within(X, groups, k)
+    df = n - k - 1
+    if covariate is not None:
+        c = _within(np.asarray(covariate, float)[:, None], groups, k)[:, 0]
+        cc = float(c @ c)
+        if cc > 1e-9:
+            yt = yt - c * (c @ yt) / cc
+            Xt = Xt - np.outer(c, c @ Xt) / cc
+            df -= 1
     sxx = (Xt * Xt).sum(axis=0)
     sxy = Xt.T @ yt
-    df = n - k - 1
     with np.errstate(invalid="ignore", divide="ignore"):
         beta = sxy / sxx
         rss = np.maximum(yt @ yt - beta * sxy, 0.0)
@@ -86,7 +103,8 @@ def tissue_adjusted_effects(
 
     ``features`` is cell lines x features (0/1, NaN not assessed); ``response`` the long table
     (cell_line, drug, value); ``tissues`` the tissue per cell line (lines without one form their
-    own group). For each drug and feature, on the lines with a response and a call: n with and
+    own group). A feature column named MSI (``MSI_NAMES``) is the lines' MSI status, adjusted for
+    as a covariate and not tested. For each drug and feature, on the lines with a response and a call: n with and
     without, their raw means and difference, the tissue-adjusted effect (response units; negative
     = lines with the feature are more sensitive when the response is ln IC50 or AUC) with its 95%
     interval, t and p. Pairs with fewer than ``min_lines`` lines with or without the feature, or a
@@ -101,6 +119,9 @@ def tissue_adjusted_effects(
             f"{list(fx.columns[bad.any(axis=0)][:3])}."
         )
     fx.index = fx.index.astype(str)
+    msi_cols = [c for c in fx.columns if str(c).strip().lower() in MSI_NAMES]
+    msi = fx[msi_cols[0]] if msi_cols else None
+    fx = fx.drop(columns=msi_cols)
     tissue = tissues.astype("string").reindex(fx.index).fillna("(no tissue)").astype(str)
     wide = response.pivot_table(index="cell_line", columns="drug", values="value", aggfunc="mean")
     wide.index = wide.index.astype(str)
@@ -109,21 +130,27 @@ def tissue_adjusted_effects(
     for drug in wide.columns:
         y_all = wide.loc[lines, drug]
         have = y_all.notna().to_numpy()
+        if msi is not None:  # lines of unknown MSI status cannot be adjusted for it
+            have &= msi.reindex(lines).notna().to_numpy()
         if have.sum() < 2 * min_lines:
             continue
         y = y_all.to_numpy()[have]
         X = fx.loc[lines[have]]
         g = tissue.loc[lines[have]].to_numpy()
+        cov = msi.loc[lines[have]].to_numpy() if msi is not None else None
         complete = X.notna().all(axis=0).to_numpy()
         parts = []
         if complete.any():
             parts.append(
-                (X.columns[complete], _fit(y, X.loc[:, complete].to_numpy(), g, min_lines))
+                (X.columns[complete], _fit(y, X.loc[:, complete].to_numpy(), g, min_lines, cov))
             )
         for col in X.columns[~complete]:  # features with calls missing on some of these lines
             m = X[col].notna().to_numpy()
             if m.sum() >= 2 * min_lines:
-                parts.append(([col], _fit(y[m], X[col].to_numpy()[m][:, None], g[m], min_lines)))
+                sub = None if cov is None else cov[m]
+                parts.append(
+                    ([col], _fit(y[m], X[col].to_numpy()[m][:, None], g[m], min_lines, sub))
+                )
         for cols, fit in parts:
             ok = fit.pop("ok")
             frame = pd.DataFrame({k: np.asarray(v)[ok] for k, v in fit.items()})
