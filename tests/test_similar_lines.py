@@ -13,7 +13,8 @@ from sklearn.model_selection import KFold
 from rxrank.harmonise import Harmoniser
 from rxrank.sensitivity._similar import similar_lines
 
-GDSC2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "gdsc2"
+ROOT = Path(__file__).resolve().parents[1]
+GDSC2 = ROOT.parent / "shared" / "data" / "gdsc2"
 
 
 def _nearest_tissue_rate(expr: pd.DataFrame, tissues: pd.Series) -> tuple[float, float]:
@@ -45,6 +46,15 @@ def test_held_out_lines_find_their_tissue_on_planted_programmes():
     )
     rate, chance = _nearest_tissue_rate(expr, tissues)
     assert rate > 0.9 and chance < 0.25  # measured: 1.0 vs 0.17
+
+
+def test_on_the_demo_held_out_lines_find_their_tissue():
+    """The demo's 150 lines in 8 tissues carry lineage programmes (rxrank.demo): measured 0.647
+    (97 of 150) against 0.123 by chance; without the programmes it was 0.100, chance level."""
+    expr = pd.read_csv(ROOT / "resources/demo/reference_expression.tsv.gz", sep="\t", index_col=0).T
+    tissues = pd.read_csv(ROOT / "resources/demo/cell_lines.tsv", sep="\t")
+    rate, chance = _nearest_tissue_rate(expr, tissues.set_index("cell_line")["tissue"])
+    assert rate == pytest.approx(97 / 150) and chance == pytest.approx(0.123, abs=0.005)
 
 
 def test_output_is_the_k_best_in_order():
