@@ -104,8 +104,8 @@ def tissue_adjusted_effects(
     ``features`` is cell lines x features (0/1, NaN not assessed); ``response`` the long table
     (cell_line, drug, value); ``tissues`` the tissue per cell line (lines without one form their
     own group). A feature column named MSI (``MSI_NAMES``) is the lines' MSI status, adjusted for
-    as a covariate and not tested. For each drug and feature, on the lines with a response and a call: n with and
-    without, their raw means and difference, the tissue-adjusted effect (response units; negative
+    as a covariate and not tested. For each drug and feature, on the lines with a response and a
+    call: n with and without, their raw means and difference, the tissue-adjusted effect (response units; negative
     = lines with the feature are more sensitive when the response is ln IC50 or AUC) with its 95%
     interval, t and p. Pairs with fewer than ``min_lines`` lines with or without the feature, or a
     feature that does not vary within any tissue, are left out. q is Benjamini-Hochberg over all
