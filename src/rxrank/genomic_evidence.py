@@ -105,9 +105,9 @@ def tissue_adjusted_effects(
     (cell_line, drug, value); ``tissues`` the tissue per cell line (lines without one form their
     own group). A feature column named MSI (``MSI_NAMES``) is the lines' MSI status, adjusted for
     as a covariate and not tested. For each drug and feature, on the lines with a response and a
-    call: n with and without, their raw means and difference, the tissue-adjusted effect (response units; negative
-    = lines with the feature are more sensitive when the response is ln IC50 or AUC) with its 95%
-    interval, t and p. Pairs with fewer than ``min_lines`` lines with or without the feature, or a
+    call: n with and without, their raw means and difference, the tissue-adjusted effect
+    (response units; negative = lines with the feature are more sensitive when the response is
+    ln IC50 or AUC) with its 95% interval, t and p. Pairs with fewer than ``min_lines`` lines with or without the feature, or a
     feature that does not vary within any tissue, are left out. q is Benjamini-Hochberg over all
     tested pairs. Sorted by p.
     """
