@@ -33,6 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def write_gzip(out: Path, text: str) -> None:
+    """``text`` gzipped without a timestamp, so that rebuilding gives the same bytes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+        fh.write(text.encode())
+
+
 def build(sqlite: Path, out: Path, *, package_version: str) -> dict:
     con = sqlite3.connect(f"file:{sqlite}?mode=ro", uri=True)
     rows = con.execute(
@@ -46,9 +53,7 @@ def build(sqlite: Path, out: Path, *, package_version: str) -> dict:
     text.write("symbol\tensembl_id\tentrez_id\n")
     for symbol, ensembl_id, entrez_id in rows:
         text.write(f"{symbol}\t{ensembl_id}\t{entrez_id}\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
-        fh.write(text.getvalue().encode())
+    write_gzip(out, text.getvalue())
     info = {
         "source_package": "r-bioc-org.hs.eg.db (Debian)",
         "source_package_version": package_version,

@@ -39,6 +39,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from build_gene_map import write_gzip  # noqa: E402 (a sibling script: scripts/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "src" / "rxrank" / "data"
 PLATFORMS = {"GPL96": "HG-U133A", "GPL97": "HG-U133B"}
@@ -116,9 +118,7 @@ def build(soft: Path, orgdb: Path, out: Path, *, package_version: str) -> dict:
     text.write("probe_id\tplatform\tsymbol\tcandidates\tentrez_ids\n")
     for row in rows:
         text.write("\t".join(row) + "\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
-        fh.write(text.getvalue().encode())
+    write_gzip(out, text.getvalue())
     info = {
         "source_package": "r-bioc-geoquery (Debian)",
         "source_package_version": package_version,
