@@ -13,7 +13,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Planted", "Screen", "expression", "planted_modules", "screen"]
+__all__ = [
+    "SHAPES",
+    "Planted",
+    "Screen",
+    "expression",
+    "planted_modules",
+    "screen",
+    "write_workflow_inputs",
+]
+
+#: (patients, genes, lines, drugs) of real runs (issue 22): a TCGA-sized cohort against GDSC2 or PRISM
+SHAPES = {
+    "small": (60, 300, 40, 12),
+    "tcga-gdsc2": (11_000, 20_000, 1_000, 300),
+    "tcga-prism": (11_000, 20_000, 1_000, 1_400),
+}
 
 
 def expression(n_samples: int, n_genes: int, *, seed: int = 0, n_factors: int = 10) -> np.ndarray:
@@ -149,3 +164,101 @@ def planted_modules(
     samples = pd.Index([f"S{i:04d}" for i in range(n_samples)], name="sample")
     fac = pd.DataFrame(factors, index=samples, columns=[f"P{m + 1}" for m in range(n_modules)])
     return Planted(X=x[:, perm], genes=genes, modules=modules, hubs=hubs, factors=fac)
+
+
+def write_workflow_inputs(
+    outdir,
+    *,
+    patients: int,
+    genes: int,
+    lines: int,
+    drugs: int,
+    missing: float = 0.18,
+    tissues: int = 20,
+    seed: int = 0,
+):
+    """Every input of a workflow run at a given shape, and its config; returns the config's path.
+
+    Cohort and reference expression are ``.h5ad`` (samples x genes, float32 log values: a
+    TCGA-sized matrix as text would take longer to write than the workflow to read it); the
+    screen is a long table with ``missing`` of the pairs absent; lines are spread over
+    ``tissues`` tissues; each drug targets one of its driver genes. Pseudonymisation is off (no key
+    needed to run a benchmark).
+    """
+    from pathlib import Path
+
+    import anndata as ad
+    import yaml
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    gene_ids = [f"GENE{i:05d}" for i in range(genes)]
+    sc = screen(lines, genes, drugs, missing=missing, seed=seed)
+    line_ids = [f"CL{i:05d}" for i in range(lines)]
+    drug_ids = [f"DRUG{j:04d}" for j in range(drugs)]
+    ref = ad.AnnData(X=sc.X, obs=pd.DataFrame(index=line_ids), var=pd.DataFrame(index=gene_ids))
+    ref.write_h5ad(outdir / "reference.h5ad")
+    cohort = expression(patients, genes, seed=seed + 1)
+    patient_ids = [f"P{i:05d}" for i in range(patients)]
+    obs = pd.DataFrame(index=patient_ids)
+    ad.AnnData(X=cohort, obs=obs, var=pd.DataFrame(index=gene_ids)).write_h5ad(
+        outdir / "cohort.h5ad"
+    )
+    del cohort
+    measured = np.isfinite(sc.Y)
+    li, dj = np.nonzero(measured)
+    pd.DataFrame(
+        {"cell_line": np.asarray(line_ids)[li], "drug": np.asarray(drug_ids)[dj],
+         "ln_ic50": np.round(sc.Y[li, dj], 4)}
+    ).to_csv(outdir / "response.tsv", sep="\t", index=False)  # fmt: skip
+    rng = np.random.default_rng([seed, 2])
+    pd.DataFrame(
+        {"cell_line": line_ids, "tissue": rng.choice([f"tissue{t:02d}" for t in range(tissues)],
+                                                     lines)}
+    ).to_csv(outdir / "cell_lines.tsv", sep="\t", index=False)  # fmt: skip
+    pd.DataFrame(
+        {"drug": drug_ids, "targets": [gene_ids[sc.drivers[j, 0]] for j in range(drugs)],
+         "pathway": [f"pathway {j % 12}" for j in range(drugs)]}
+    ).to_csv(outdir / "drugs.tsv", sep="\t", index=False)  # fmt: skip
+    stage = rng.choice(["I", "II", "III", "IV"], patients)
+    pd.DataFrame(
+        {"patient_id": patient_ids,
+         "os_months": np.round(rng.exponential(40.0, patients) + 0.1, 2),
+         "os_event": (rng.random(patients) < 0.6).astype(int),
+         "age": rng.integers(30, 90, patients), "stage": stage}
+    ).to_csv(outdir / "clinical.tsv", sep="\t", index=False)  # fmt: skip
+    config = {
+        "cohort_name": f"synthetic {patients} x {genes}",
+        "outdir": str(outdir / "results"),
+        "cohort": {"expression": str(outdir / "cohort.h5ad"), "expression_type": "log",
+                   "clinical": str(outdir / "clinical.tsv"), "covariates": ["age", "stage"]},
+        "reference": {"expression": str(outdir / "reference.h5ad"),
+                      "response": str(outdir / "response.tsv"),
+                      "cell_lines": str(outdir / "cell_lines.tsv"),
+                      "drugs": str(outdir / "drugs.tsv")},
+        "privacy": {"pseudonymize": False},
+    }  # fmt: skip
+    path = outdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.synth OUT [--shape small|tcga-gdsc2|tcga-prism]``: write the inputs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("outdir")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="small")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    n_p, n_g, n_l, n_d = SHAPES[args.shape]
+    path = write_workflow_inputs(
+        args.outdir, patients=n_p, genes=n_g, lines=n_l, drugs=n_d, seed=args.seed
+    )
+    print(f"wrote {path}: {n_p} patients x {n_g} genes, {n_l} lines x {n_d} drugs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

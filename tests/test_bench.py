@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,3 +344,24 @@ def test_every_benchmark_runs_with_its_sizes(mode, monkeypatch):
     for name in BENCHMARKS:
         getattr(run, f"run_{name}")(run.SIZES[mode], args)
     assert len(calls) == len(patches)
+
+
+def test_synthetic_workflow_inputs_pass_the_check(tmp_path, monkeypatch):
+    """bench.synth writes every workflow input at a given shape (issue 22's generator): the check
+    accepts them as they are, with the shape and the missing fraction asked for."""
+    import yaml
+
+    from rxrank.check import run_check
+
+    path = synth.write_workflow_inputs(
+        tmp_path, patients=50, genes=200, lines=60, drugs=10, missing=0.18, seed=4
+    )
+    config = yaml.safe_load(path.read_text())
+    monkeypatch.chdir(tmp_path)
+    report, _ = run_check(path, config)
+    assert report.ok, report.text()
+    assert report.counts["patients_with_expression_and_clinical"] == 50
+    assert report.counts["genes_shared"] == 200 and report.counts["drugs_in_screen"] == 10
+    response = pd.read_csv(tmp_path / "response.tsv", sep="\t")
+    assert abs(1 - len(response) / (60 * 10) - 0.18) < 0.05
+    assert synth.SHAPES["tcga-prism"] == (11_000, 20_000, 1_000, 1_400)
