@@ -370,10 +370,7 @@ def _feature_drug(
     from .genomic_evidence import tissue_adjusted_effects
 
     plain = binary_feature_associations(features, response)
-    lines = pd.Series("(no tissue)", index=features.index.astype(str))
-    if tissues is not None:
-        lines = tissues.astype("string").reindex(lines.index).fillna("(no tissue)").astype(str)
-    adjusted = tissue_adjusted_effects(features, response, lines).rename(
+    adjusted = tissue_adjusted_effects(features, response, tissues).rename(
         columns={"p": "p_tissue", "q": "q_tissue"}
     )
     out = plain.merge(

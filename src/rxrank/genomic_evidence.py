@@ -95,7 +95,7 @@ def _fit(
 def tissue_adjusted_effects(
     features: pd.DataFrame,
     response: pd.DataFrame,
-    tissues: pd.Series,
+    tissues: pd.Series | None,
     *,
     min_lines: int = MIN_LINES,
 ) -> pd.DataFrame:
@@ -103,7 +103,7 @@ def tissue_adjusted_effects(
 
     ``features`` is cell lines x features (0/1, NaN not assessed); ``response`` the long table
     (cell_line, drug, value); ``tissues`` the tissue per cell line (lines without one form their
-    own group). A feature column named MSI (``MSI_NAMES``) is the lines' MSI status, adjusted for
+    own group; None: no tissue adjustment). A feature column named MSI (``MSI_NAMES``) is the lines' MSI status, adjusted for
     as a covariate and not tested. For each drug and feature, on the lines with a response and a
     call: n with and without, their raw means and difference, the tissue-adjusted effect
     (response units; negative = lines with the feature are more sensitive when the response is
@@ -122,7 +122,11 @@ def tissue_adjusted_effects(
     msi_cols = [c for c in fx.columns if str(c).strip().lower() in MSI_NAMES]
     msi = fx[msi_cols[0]] if msi_cols else None
     fx = fx.drop(columns=msi_cols)
-    tissue = tissues.astype("string").reindex(fx.index).fillna("(no tissue)").astype(str)
+    tissue = (
+        tissues.astype("string").reindex(fx.index).fillna("(no tissue)").astype(str)
+        if tissues is not None
+        else pd.Series("(no tissue)", index=fx.index)
+    )
     wide = response.pivot_table(index="cell_line", columns="drug", values="value", aggfunc="mean")
     wide.index = wide.index.astype(str)
     lines = wide.index.intersection(fx.index)

@@ -182,17 +182,22 @@ def cmd_profile(args) -> None:
         io.write_tsv(gene_ids, args.gene_ids)
 
 
+def _tissues(path) -> pd.Series | None:
+    """Each cell line's tissue from the reference's ``cell_lines.tsv`` (None when it is empty)."""
+    cl = io.read_output_tsv(path, dtype=str)
+    return cl.set_index("cell_line")["tissue"] if len(cl) else None
+
+
 def cmd_sensitivity(args) -> None:
     from ..sensitivity import run_sensitivity, save_model
 
     p = _params(args.params)
     cohort = io.read_output_h5ad(args.cohort)
     lines, response = _read_reference(args, p["reference"])
-    cl = io.read_output_tsv(args.cell_lines, dtype=str)
-    tissues = cl.set_index("cell_line")["tissue"] if len(cl) else None
     result = run_sensitivity(
-        _log_frame(cohort), lines, response, tissues=tissues, params=p["sensitivity"]
-    )
+        _log_frame(cohort), lines, response, tissues=_tissues(args.cell_lines),
+        params=p["sensitivity"],
+    )  # fmt: skip
     save_model(args.model_dir, result)
     if args.similar_lines:
         io.write_tsv(result.similar, args.similar_lines)
@@ -206,6 +211,7 @@ def cmd_predict(args) -> None:
     the reference too, the model must have been trained on it."""
     from ..sensitivity import load_model
 
+    p = _params(args.params)
     reference = None
     if args.reference_expression or args.response:
         if not (args.reference_expression and args.response):
@@ -213,27 +219,27 @@ def cmd_predict(args) -> None:
                 "give both --reference-expression and --response (to check the model was "
                 "trained on them), or neither."
             )
-        reference = _read_reference(args, _params(args.params).get("reference"))
+        reference = _read_reference(args, p.get("reference"))
     model = load_model(args.model, reference=reference)
     if args.model_dir and Path(args.model_dir).resolve() == Path(args.model).resolve():
         raise io.RxrankInputError(
             f"--model-dir {args.model_dir} is the model being applied; copy the model elsewhere "
             "(e.g. models/my_reference) and point sensitivity.fitted_model there."
         )
-    cohort = io.read_output_h5ad(args.cohort)
+    patients = _log_frame(io.read_output_h5ad(args.cohort))
     if args.similar_lines:  # needs the reference's expression: headers only without it
         from ..sensitivity._similar import SIMILAR_COLUMNS, similar_to_patients
 
         similar = pd.DataFrame(columns=SIMILAR_COLUMNS)
         if reference is not None:
-            k = SensitivityParams.from_config(_params(args.params).get("sensitivity")).similar_lines
-            frame = _log_frame(cohort).reindex(columns=model.genes, fill_value=0.0)
+            k = SensitivityParams.from_config(p.get("sensitivity")).similar_lines
+            frame = patients.reindex(columns=model.genes, fill_value=0.0)
             similar = similar_to_patients(
                 model.harmoniser.for_target(frame.to_numpy(np.float64)), model.genes, frame,
                 reference[0], tissues=model.tissues, k=k,
             )  # fmt: skip
         io.write_tsv(similar, args.similar_lines)
-    io.write_tsv(model.predict(_log_frame(cohort), source=args.cohort), args.predictions)
+    io.write_tsv(model.predict(patients, source=args.cohort), args.predictions)
     with io.atomic_path(args.metrics) as tmp:
         shutil.copyfile(Path(args.model) / "metrics.tsv", tmp)
     if args.model_dir:  # the applied model beside its predictions, as the training run leaves it
@@ -261,13 +267,9 @@ def cmd_associations(args) -> None:
     )
     lines, response = _read_reference(args, p["reference"])
     features = io.read_binary_features(args.binary_features) if args.binary_features else None
-    tissues = None
-    if args.cell_lines:
-        cl = io.read_output_tsv(args.cell_lines, dtype=str)
-        tissues = cl.set_index("cell_line")["tissue"] if len(cl) else None
     out = run_associations(
         eigengenes, traits, lines, response, params=p["correlation"], binary_features=features,
-        tissues=tissues,
+        tissues=_tissues(args.cell_lines) if args.cell_lines else None,
     )  # fmt: skip
     io.write_outputs(out, args.outdir)
 
