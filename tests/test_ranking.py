@@ -149,3 +149,14 @@ def test_genomic_evidence_lifts_a_carriers_drug_and_no_one_elses():
     row = after.set_index(["patient_id", "drug"]).loc[("p1", "b")]
     assert row["genomic_feature"] == "BRAF_mut" and row["comp_genomic"] > 0
     assert row["genomic_n_with"] == 20 and row["genomic_q"] == 1e-9
+
+
+def test_assign_tiers_matches_assign_tier_on_every_combination():
+    import itertools
+
+    from rxrank.ranking import assign_tier, assign_tiers
+
+    facts = list(itertools.product([False, True], repeat=4))
+    got = assign_tiers(*(np.array(col) for col in zip(*facts, strict=True)))
+    assert list(got) == [assign_tier(*f) for f in facts]
+    assert set(got) == {"A", "B", "C", "D"}

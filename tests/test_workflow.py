@@ -96,7 +96,7 @@ def test_every_output_of_the_design_exists(run):
         "correlation/eigengenes.tsv",
         "correlation/hub_genes.tsv", "correlation/soft_threshold.tsv",
         "correlation/module_traits.tsv", "correlation/gene_drug.tsv",
-        "sensitivity/metrics.tsv", "sensitivity/predictions.tsv", "sensitivity/model/model.npz",
+        "sensitivity/metrics.tsv", "sensitivity/predictions.parquet", "sensitivity/model/model.npz",
         "sensitivity/model/metadata.json", "survival/cox_summary.tsv", "survival/metrics.json",
         "survival/patients.tsv", "survival/treatment_effects.tsv", "outcome/metrics.tsv",
         "outcome/calibration.tsv", "outcome/patients.tsv", "outcome/summary.json",
@@ -336,7 +336,7 @@ def test_a_fitted_model_is_applied_without_retraining(run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:] + _logs(tmp_path)[-4000:]
     log = (tmp_path / "logs/sensitivity.log").read_text()
     assert "beat the naive baselines" not in log  # no cross-validation, no training
-    for rel in ("sensitivity/predictions.tsv", "sensitivity/metrics.tsv", "ranking/rankings.tsv"):
+    for rel in ("sensitivity/predictions.parquet", "sensitivity/metrics.tsv", "ranking/rankings.tsv"):
         assert (tmp_path / "results" / rel).read_bytes() == (run / "results" / rel).read_bytes()
     assert (tmp_path / "results/sensitivity/model/model.npz").read_bytes() == (
         model / "model.npz"
@@ -364,7 +364,7 @@ def test_the_runs_reference_bundle_serves_the_next_run(run, tmp_path):
     config["reference"] = {"bundle": str(bundle)}
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     command = [*snakemake, "--configfile", str(write_demo_config(tmp_path, config))]
-    target = "results/sensitivity/predictions.tsv"
+    target = "results/sensitivity/predictions.parquet"
     proc = subprocess.run(
         [*command, "--", target], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
         timeout=1200,

@@ -312,6 +312,8 @@ class RankingParams(Params):
     module_q: float = 0.05
     target_support_z: float = 1.0
     genomic_q: float = 0.05
+    # rankings.tsv (for reading by hand) keeps every row up to this; above, each patient's top rows
+    tsv_max_rows: int = 1_000_000
 
     @classmethod
     def from_config(cls, section=None):
@@ -374,6 +376,7 @@ DOCS = {
     "cohort.calls": "optional: patient_id, then 0/1 calls (GENE_mut, GENE_amp, GENE_del, A-B_fusion)",
     "sensitivity.similar_lines": "reference lines listed as most like each patient (0: none)",
     "ranking.genomic_q": "BH q a carried feature's tissue-adjusted effect needs to count",
+    "ranking.tsv_max_rows": "rows of rankings.tsv; above, each patient's top drugs (all in .parquet)",
     "reference.bundle": "a folder from rxrank reference build, instead of the files below",
     "reference.orientation": "auto | genes_by_samples | samples_by_genes",
     "reference.expression_layer": ".h5ad only: layer to read instead of .X",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -35,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .io import RxrankInputError
 
-__all__ = ["METHODS", "Harmoniser"]
+__all__ = ["METHODS", "BLOCK", "Harmoniser", "TargetSummary", "column_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ MIN_SAMPLES = 3
 _TINY_SD = 1e-10  # an SD at or below this is treated as zero (a constant gene)
 COMBAT_CONV = 1e-4  # relative change at which the EB iteration stops (as in scanpy and sva)
 COMBAT_MAX_ITER = 1000
+#: samples handled at once where a whole cohort would make a samples x genes float64 temporary
+BLOCK = 2048
 
 
 def _zscore(X: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -52,10 +55,48 @@ def _zscore(X: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return np.where(ok, (X - mean) / np.where(ok, sd, 1.0), 0.0)
 
 
+def column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and SD (ddof 0) in float64, over blocks of rows: no full-size temporary
+    (Chan et al.'s pairwise update merges the blocks' means and sums of squares)."""
+    n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], BLOCK):
+        block = np.asarray(X[start : start + BLOCK], dtype=np.float64)
+        k = len(block)
+        b_mean = block.mean(0)
+        b_m2 = ((block - b_mean) ** 2).sum(0)
+        delta = b_mean - mean
+        mean = mean + delta * k / (n + k)
+        m2 = m2 + b_m2 + delta**2 * n * k / (n + k)
+        n += k
+    return mean, np.sqrt(m2 / max(n, 1))
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """What ``standardise`` learns from the target cohort: per-gene mean and SD, and its size.
+
+    Computed once (:meth:`of`) and passed to every fold's :meth:`Harmoniser.fit`, so that a large
+    cohort is not read again per fold."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    n: int
+
+    @classmethod
+    def of(cls, Z: np.ndarray) -> TargetSummary:
+        Z = _check_matrix(Z, "target", min_samples=MIN_SAMPLES)
+        mean, sd = column_stats(Z)
+        return cls(mean, sd, int(Z.shape[0]))
+
+
 def _check_matrix(X, what: str, *, n_genes: int | None = None, min_samples: int = 1) -> np.ndarray:
-    """Samples x genes finite float64 array, or an error that says what to change."""
+    """Samples x genes finite float32 or float64 array, or an error that says what to change.
+
+    Not copied when it already is one (nothing here writes into it)."""
     try:
-        X = np.array(X, dtype=np.float64)  # a copy: inputs are never modified
+        X = np.asarray(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
     except (TypeError, ValueError) as err:
         raise RxrankInputError(
             f"{what} expression could not be read as numbers ({err}). Pass a samples x genes "
@@ -76,8 +117,11 @@ def _check_matrix(X, what: str, *, n_genes: int | None = None, min_samples: int 
             f"{what} expression has {X.shape[1]} genes but the harmoniser expects {n_genes}. "
             "Subset both datasets to the same shared genes, in the same order, before harmonising."
         )
-    bad = ~np.isfinite(X)
-    if bad.any():
+    bad = next(
+        (b for s in range(0, len(X), BLOCK) if (b := ~np.isfinite(X[s : s + BLOCK])).any()), None
+    )
+    if bad is not None:
+        bad = ~np.isfinite(X)
         rows, cols = np.nonzero(bad)
         raise RxrankInputError(
             f"{what} expression has {int(bad.sum())} NaN/infinite value(s) in "
@@ -202,14 +246,14 @@ class Harmoniser(BaseEstimator):
                 f"n_top_genes must be a positive integer or None, got {n_top!r}; e.g. 500."
             )
 
-    def _fit_filter(self, X: np.ndarray, Z: np.ndarray | None) -> None:
+    def _fit_filter(self, X: np.ndarray, Z: TargetSummary | None) -> None:
         p = X.shape[1]
         ref_sd = X.std(0)
         low_ref = (ref_sd < self.min_sd) | (ref_sd <= _TINY_SD)
         keep = ~low_ref
         n_low_target = 0
         if Z is not None:
-            tgt_sd = Z.std(0)
+            tgt_sd = Z.sd
             low_tgt = keep & ((tgt_sd < self.min_sd) | (tgt_sd <= _TINY_SD))
             n_low_target = int(low_tgt.sum())
             keep &= ~low_tgt
@@ -243,7 +287,7 @@ class Harmoniser(BaseEstimator):
             "dropped_not_top": n_not_top,
             "n_genes_kept": n_kept,
             "n_reference": int(X.shape[0]),
-            "n_target": None if Z is None else int(Z.shape[0]),
+            "n_target": None if Z is None else Z.n,
         }
         log.info(
             "harmonise (%s): kept %d of %d genes (%d low-SD in reference, %d low-SD in target, "
@@ -258,32 +302,51 @@ class Harmoniser(BaseEstimator):
         )
 
     # ------------------------------------------------------------------ fit
-    def fit(self, reference: np.ndarray, target: np.ndarray | None = None) -> Harmoniser:
-        """Learn the gene filter and the method's parameters from training lines (+ target)."""
+    def fit(
+        self, reference: np.ndarray, target: np.ndarray | TargetSummary | None = None
+    ) -> Harmoniser:
+        """Learn the gene filter and the method's parameters from training lines (+ target).
+
+        With ``standardise`` the target counts only through its :class:`TargetSummary`, which may
+        be passed instead of the matrix (computed once for many fits)."""
         self._check_settings()
-        X = _check_matrix(reference, "reference", min_samples=MIN_SAMPLES)
-        Z = None
-        if target is not None:
+        X = np.asarray(_check_matrix(reference, "reference", min_samples=MIN_SAMPLES), np.float64)
+        Z = summary = None
+        if isinstance(target, TargetSummary):
+            if self.method != "standardise":
+                raise RxrankInputError(
+                    f"method {self.method!r} needs the target matrix, not its summary; pass the "
+                    "patients' expression."
+                )
+            summary = target
+        elif target is not None:
             Z = _check_matrix(target, "target", n_genes=X.shape[1], min_samples=MIN_SAMPLES)
+            summary = TargetSummary(*column_stats(Z), int(Z.shape[0]))
         elif self.method == "combat":
             raise RxrankInputError(
                 "method 'combat' estimates the target batch's adjustment, so fit() needs the "
                 "target (patient) expression; pass target=..., or use method='standardise'."
             )
-        self._fit_filter(X, Z)
+        if summary is not None and len(summary.mean) != X.shape[1]:
+            raise RxrankInputError(
+                f"target expression has {len(summary.mean)} genes but the reference has "
+                f"{X.shape[1]}. Subset both datasets to the same shared genes, in the same order, "
+                "before harmonising."
+            )
+        self._fit_filter(X, summary)
         X = X[:, self.keep_]
-        Z = None if Z is None else Z[:, self.keep_]
         self.target_mean_ = self.target_sd_ = self.profile_ = None
         self.grand_mean_ = self.var_pooled_ = self.gamma_star_ = self.delta_star_ = None
         if self.method == "standardise":
             aligned = X
-            if Z is not None:
-                self.target_mean_, self.target_sd_ = Z.mean(0), Z.std(0)
+            if summary is not None:
+                self.target_mean_ = summary.mean[self.keep_]
+                self.target_sd_ = summary.sd[self.keep_]
         elif self.method == "quantile":
             self.profile_ = np.sort(X, axis=1).mean(0)
             aligned = _quantile_map(X, self.profile_)
         else:
-            self._fit_combat(X, Z)
+            self._fit_combat(X, np.asarray(Z[:, self.keep_], dtype=np.float64))
             aligned = self._combat_apply(X, 0)
         self.mean_, self.sd_ = aligned.mean(0), aligned.std(0)
         n_const = int((self.sd_ <= _TINY_SD).sum())
@@ -330,14 +393,21 @@ class Harmoniser(BaseEstimator):
             return self._combat_apply(X, batch)
         return X
 
-    def _kept(self, X, what: str) -> np.ndarray:
+    def _blocks(self, X, what: str, f) -> np.ndarray:
+        """``f`` over blocks of rows of the kept genes (float64 in, float32 out): the temporaries of
+        a large cohort stay at :data:`BLOCK` rows."""
         check_is_fitted(self, "keep_")
-        return _check_matrix(X, what, n_genes=self.n_genes_in_)[:, self.keep_]
+        X = _check_matrix(X, what, n_genes=self.n_genes_in_)
+        out = np.empty((X.shape[0], int(self.keep_.sum())), dtype=np.float32)
+        for s in range(0, X.shape[0], BLOCK):
+            out[s : s + BLOCK] = f(np.asarray(X[s : s + BLOCK, self.keep_], dtype=np.float64))
+        return out
 
     def transform_reference(self, X: np.ndarray) -> np.ndarray:
         """Harmonise cell lines (training or held-out) with the fitted parameters; kept genes only."""
-        X = self._kept(X, "reference")
-        return _zscore(self._align(X, 0), self.mean_, self.sd_).astype(np.float32)
+        return self._blocks(
+            X, "reference", lambda B: _zscore(self._align(B, 0), self.mean_, self.sd_)
+        )
 
     def transform_target(self, Z: np.ndarray) -> np.ndarray:
         """Harmonise patients with the fitted parameters; kept genes only.
@@ -345,11 +415,20 @@ class Harmoniser(BaseEstimator):
         With ``standardise`` and no target given to :meth:`fit`, ``Z`` is z-scored by its own
         per-gene mean/SD (per-dataset standardisation), which needs at least 3 samples.
         """
-        Z = self._kept(Z, "target")
         if self.method != "standardise":
-            return _zscore(self._align(Z, 1), self.mean_, self.sd_).astype(np.float32)
-        if self.target_mean_ is not None:
-            return _zscore(Z, self.target_mean_, self.target_sd_).astype(np.float32)
+            return self._blocks(
+                Z, "target", lambda B: _zscore(self._align(B, 1), self.mean_, self.sd_)
+            )
+        h = self.fixed_for(Z)
+        return h._blocks(Z, "target", lambda B: _zscore(B, h.target_mean_, h.target_sd_))
+
+    def fixed_for(self, Z: np.ndarray) -> Harmoniser:
+        """This harmoniser, or with ``standardise`` fitted without a target a copy holding ``Z``'s
+        own per-gene mean/SD: then any block of ``Z`` transforms as the whole would."""
+        check_is_fitted(self, "keep_")
+        if self.method != "standardise" or self.target_mean_ is not None:
+            return self
+        Z = _check_matrix(Z, "target", n_genes=self.n_genes_in_)
         if Z.shape[0] < MIN_SAMPLES:
             raise RxrankInputError(
                 f"target expression has {Z.shape[0]} sample(s) and no target was given to fit(), "
@@ -359,7 +438,10 @@ class Harmoniser(BaseEstimator):
         log.info(
             "no target at fit: standardising %d target samples by their own statistics", len(Z)
         )
-        return _zscore(Z, Z.mean(0), Z.std(0)).astype(np.float32)
+        mean, sd = column_stats(Z)
+        new = copy.copy(self)
+        new.target_mean_, new.target_sd_ = mean[self.keep_], sd[self.keep_]
+        return new
 
     def for_target(self, Z: np.ndarray) -> Harmoniser:
         """A copy whose target-side parameters are learned from another cohort ``Z``.
@@ -378,15 +460,14 @@ class Harmoniser(BaseEstimator):
                 "was fitted with, so it cannot be applied to another cohort; rerun the sensitivity "
                 "stage for this cohort, or fit the model with harmonisation standardise or quantile."
             )
-        Zk = _check_matrix(Z, "target", n_genes=self.n_genes_in_, min_samples=MIN_SAMPLES)[
-            :, self.keep_
-        ]
+        Z = _check_matrix(Z, "target", n_genes=self.n_genes_in_, min_samples=MIN_SAMPLES)
         new = copy.copy(self)
         new.report_ = {**self.report_, "n_target": int(Z.shape[0])}
         if self.method == "standardise":
-            sd = Zk.std(0)
+            mean, sd = column_stats(Z)
+            mean, sd = mean[self.keep_], sd[self.keep_]
             low = (sd < self.min_sd) | (sd <= _TINY_SD)
-            new.target_mean_, new.target_sd_ = Zk.mean(0), np.where(low, 0.0, sd)
+            new.target_mean_, new.target_sd_ = mean, np.where(low, 0.0, sd)
             new.report_["kept_low_sd_target"] = int(low.sum())
             if low.any():
                 log.warning(

@@ -86,6 +86,16 @@ def assign_tier(beats: bool, interval_clear: bool, support: bool, sensitive: boo
     return "C"
 
 
+def assign_tiers(beats, interval_clear, support, sensitive) -> np.ndarray:
+    """:func:`assign_tier` over arrays of the same facts (one tier per row)."""
+    beats, clear, sup, sens = (
+        np.asarray(v, dtype=bool) for v in (beats, interval_clear, support, sensitive)
+    )
+    return np.select(
+        [~beats, ~(sens | clear), clear & sup, clear | sup], ["D", "C", "A", "B"], default="C"
+    ).astype(object)
+
+
 def _standardise(values: pd.Series) -> pd.Series:
     sd = values.std()
     if not np.isfinite(sd) or sd == 0:
@@ -102,21 +112,23 @@ def _scale(values: pd.Series) -> pd.Series:
 def _target_evidence(
     table: pd.DataFrame, drugs: pd.DataFrame, target_z: pd.DataFrame
 ) -> pd.DataFrame:
+    """Per row: the drug's target genes measured in the cohort and the patient's highest z among
+    them (vectorised over rows: one column of per-patient maxima per drug)."""
     genes = {
         d: [g for g in target_genes(t) if g in target_z.columns]
         for d, t in drugs["targets"].items()
     }
-    zs, names = [], []
-    for pid, drug in zip(table["patient_id"], table["drug"], strict=True):
-        gs = genes.get(drug, [])
-        if gs and pid in target_z.index:
-            vals = target_z.loc[pid, gs]
-            zs.append(float(vals.max()))
-            names.append(";".join(gs))
-        else:
-            zs.append(np.nan)
-            names.append("")
-    return pd.DataFrame({"target_genes": names, "target_z": zs}, index=table.index)
+    with_genes = [d for d in pd.unique(table["drug"]) if genes.get(d)]
+    zmax = np.full((len(target_z) + 1, len(with_genes) + 1), np.nan)  # last row/column: none
+    for k, d in enumerate(with_genes):
+        zmax[:-1, k] = target_z[genes[d]].max(axis=1).to_numpy(dtype=float)
+    p = target_z.index.get_indexer(table["patient_id"])
+    k = pd.Index(with_genes).get_indexer(table["drug"])
+    known = (p >= 0) & (k >= 0)
+    names = table["drug"].map({d: ";".join(genes[d]) for d in with_genes}).fillna("")
+    return pd.DataFrame(
+        {"target_genes": names.where(known, ""), "target_z": zmax[p, k]}, index=table.index
+    )
 
 
 def _module_evidence(
@@ -133,17 +145,28 @@ def _module_evidence(
         sens.loc[sens.groupby("drug")["r"].apply(lambda r: r.abs().idxmax())] if len(sens) else sens
     )
     best = best.set_index("drug")
-    values, labels = [], []
-    for pid, drug in zip(table["patient_id"], table["drug"], strict=True):
-        if drug in best.index and pid in eigengenes.index:
-            mod, r = best.at[drug, "module"], best.at[drug, "r"]
-            # lower predicted ln IC50 = more sensitive, so a negative r means high eigengene helps
-            values.append(float(-np.sign(r) * eigengenes.at[pid, mod]))
-            labels.append(f"{mod} (r={r:.2f})")
-        else:
-            values.append(np.nan)
-            labels.append("")
+    if best.empty or eigengenes.empty:
+        return pd.DataFrame({"module_evidence": "", "module_value": np.nan}, index=table.index)
+    p = eigengenes.index.get_indexer(table["patient_id"])
+    k = best.index.get_indexer(table["drug"])
+    known = (p >= 0) & (k >= 0)
+    modules = eigengenes.columns.get_indexer(best["module"])
+    E = eigengenes.to_numpy(dtype=float)
+    r = best["r"].to_numpy(dtype=float)
+    # lower predicted ln IC50 = more sensitive, so a negative r means high eigengene helps
+    values = np.where(known, -np.sign(r[k]) * E[p, modules[k]], np.nan)
+    text = [f"{m} (r={v:.2f})" for m, v in zip(best["module"], r, strict=True)]
+    labels = np.where(known, np.asarray(text + [""], dtype=object)[k], "")
     return pd.DataFrame({"module_evidence": labels, "module_value": values}, index=table.index)
+
+
+def rows_for_reading(table: pd.DataFrame, max_rows: int) -> tuple[pd.DataFrame, int | None]:
+    """The rankings as written to TSV: every row up to ``max_rows``; above, each patient's top
+    ``max_rows // patients`` drugs (at least 1). Returns the rows and that cut (None: no cut)."""
+    if len(table) <= max_rows:
+        return table, None
+    top = max(1, max_rows // max(table["patient_id"].nunique(), 1))
+    return table[table["rank"] <= top], top
 
 
 def rank_treatments(
@@ -159,7 +182,7 @@ def rank_treatments(
     genomic_evidence: pd.DataFrame | None = None,
     params=None,
 ) -> pd.DataFrame:
-    """Rank every drug for every patient; returns ``ranking/rankings.tsv`` as a DataFrame.
+    """Rank every drug for every patient; returns ``ranking/rankings.parquet`` as a DataFrame.
 
     ``params`` is the ``ranking`` section (:class:`rxrank.config.RankingParams` or its mapping):
     weights (each defaulting to its component's), ``module_q``, ``target_support_z``.
@@ -236,12 +259,7 @@ def rank_treatments(
     interval_clear = table["upper"] < table["reference_median"]
     sensitive = table["predicted"] < table["reference_median"]
     support = (table["target_z"] > target_support_z) | (table["survival_hr_upper"] < 1)
-    table["tier"] = [
-        assign_tier(b, c, s, v)
-        for b, c, s, v in zip(
-            table["beats_baseline"], interval_clear, support, sensitive, strict=True
-        )
-    ]
+    table["tier"] = assign_tiers(table["beats_baseline"], interval_clear, support, sensitive)
     table["flags"] = np.where(table["beats_baseline"], "", "no reliable model")
     table = table.sort_values(
         ["patient_id", "beats_baseline", "score", "drug"], ascending=[True, False, False, True]

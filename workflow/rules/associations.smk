@@ -7,7 +7,7 @@ rule associations:
                 {
                     "cohort": f"{OUT}/profiling/cohort.h5ad",
                     "eigengenes": f"{OUT}/correlation/eigengenes.tsv",
-                    "predictions": f"{OUT}/sensitivity/predictions.tsv",
+                    "predictions": f"{OUT}/sensitivity/predictions.parquet",
                     "reference_expression": reference_file("expression"),
                     "response": reference_file("response"),
                     "cell_lines": reference_file("cell_lines"),

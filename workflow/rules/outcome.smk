@@ -5,7 +5,7 @@ rule outcome:
     input:
         cohort=f"{OUT}/profiling/cohort.h5ad",
         eigengenes=f"{OUT}/correlation/eigengenes.tsv",
-        predictions=f"{OUT}/sensitivity/predictions.tsv",
+        predictions=f"{OUT}/sensitivity/predictions.parquet",
     output:
         metrics=report(f"{OUT}/outcome/metrics.tsv", caption="../report/outcome_metrics.rst", category="Outcome"),
         calibration=f"{OUT}/outcome/calibration.tsv",

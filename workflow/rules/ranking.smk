@@ -1,6 +1,6 @@
 rule rank:
     input:
-        predictions=f"{OUT}/sensitivity/predictions.tsv",
+        predictions=f"{OUT}/sensitivity/predictions.parquet",
         metrics=f"{OUT}/sensitivity/metrics.tsv",
         response=reference_file("response"),
         drugs=reference_file("drugs"),
@@ -11,7 +11,8 @@ rule rank:
         feature_drug=f"{OUT}/correlation/feature_drug.tsv",
         patient_features=f"{OUT}/profiling/patient_features.tsv",
     output:
-        rankings=report(f"{OUT}/ranking/rankings.tsv", caption="../report/rankings.rst", category="Ranking"),
+        rankings=f"{OUT}/ranking/rankings.parquet",
+        table=report(f"{OUT}/ranking/rankings.tsv", caption="../report/rankings.rst", category="Ranking"),
     params:
         p=stage_params("reference", "ranking"),
     log:
@@ -24,4 +25,4 @@ rule rank:
         "--target-z {input.target_z:q} --treatment-effects {input.treatment_effects:q} "
         "--module-traits {input.module_traits:q} --eigengenes {input.eigengenes:q} "
         "--feature-drug {input.feature_drug:q} --patient-features {input.patient_features:q} "
-        "--out {output.rankings:q} 2> {log:q}"
+        "--out {output.rankings:q} --tsv {output.table:q} 2> {log:q}"

@@ -2,7 +2,7 @@ rule report:
     input:
         cohort=f"{OUT}/profiling/cohort.h5ad",
         target_z=f"{OUT}/profiling/target_z.tsv",
-        rankings=f"{OUT}/ranking/rankings.tsv",
+        rankings=f"{OUT}/ranking/rankings.parquet",
         metrics=f"{OUT}/sensitivity/metrics.tsv",
         response=reference_file("response"),
         prognosis=f"{OUT}/survival/patients.tsv",

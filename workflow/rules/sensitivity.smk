@@ -19,7 +19,7 @@ rule sensitivity:
         ),
     output:
         metrics=report(f"{OUT}/sensitivity/metrics.tsv", caption="../report/metrics.rst", category="Sensitivity"),
-        predictions=f"{OUT}/sensitivity/predictions.tsv",
+        predictions=f"{OUT}/sensitivity/predictions.parquet",
         model=directory(f"{OUT}/sensitivity/model"),
         similar=f"{OUT}/sensitivity/similar_lines.tsv",
     params:

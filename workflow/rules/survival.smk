@@ -5,7 +5,7 @@ rule survival:
                 {
                     "cohort": f"{OUT}/profiling/cohort.h5ad",
                     "eigengenes": f"{OUT}/correlation/eigengenes.tsv",
-                    "predictions": f"{OUT}/sensitivity/predictions.tsv",
+                    "predictions": f"{OUT}/sensitivity/predictions.parquet",
                 },
                 longitudinal=("survival", "longitudinal", "table"),
             )

@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         "feature-drug?",
         "patient-features?",
         "out",
-        help="per-patient rankings",
+        "tsv?",
+        help="per-patient rankings (--out: every row, .parquet or .tsv; --tsv: the rows to read by "
+        "hand, at most ranking.tsv_max_rows)",
     )
     add(
         "report",

@@ -201,7 +201,7 @@ def cmd_sensitivity(args) -> None:
     save_model(args.model_dir, result)
     if args.similar_lines:
         io.write_tsv(result.similar, args.similar_lines)
-    io.write_tsv(result.predictions, args.predictions)
+    io.write_table(result.predictions, args.predictions)
     io.write_tsv(result.metrics, args.metrics)
 
 
@@ -235,11 +235,11 @@ def cmd_predict(args) -> None:
             k = SensitivityParams.from_config(p.get("sensitivity")).similar_lines
             frame = patients.reindex(columns=model.genes, fill_value=0.0)
             similar = similar_to_patients(
-                model.harmoniser.for_target(frame.to_numpy(np.float64)), model.genes, frame,
+                model.harmoniser.for_target(frame.to_numpy(np.float32)), model.genes, frame,
                 reference[0], tissues=model.tissues, k=k,
             )  # fmt: skip
         io.write_tsv(similar, args.similar_lines)
-    io.write_tsv(model.predict(patients, source=args.cohort), args.predictions)
+    io.write_table(model.predict(patients, source=args.cohort), args.predictions)
     with io.atomic_path(args.metrics) as tmp:
         shutil.copyfile(Path(args.model) / "metrics.tsv", tmp)
     if args.model_dir:  # the applied model beside its predictions, as the training run leaves it
@@ -261,7 +261,7 @@ def cmd_associations(args) -> None:
 
     p = _params(args.params)
     obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
-    traits = build_traits(obs, io.read_output_tsv(args.predictions))
+    traits = build_traits(obs, io.read_output_table(args.predictions))
     eigengenes = io.read_output_tsv(
         args.eigengenes, index_col="patient_id", dtype={"patient_id": str}
     )
@@ -281,7 +281,7 @@ def _survival_inputs(args, p: dict):
 
     obs = io.read_output_h5ad(args.cohort, backed="r").obs.copy()
     eigengenes = io.read_output_tsv(args.eigengenes, index_col="patient_id")
-    predictions = io.read_output_tsv(args.predictions)
+    predictions = io.read_output_table(args.predictions)
     sens = predictions.pivot(index="patient_id", columns="drug", values="predicted")
     sens.columns = [f"sensitivity:{d}" for d in sens.columns]
     features = eigengenes.join(sens)
@@ -329,7 +329,7 @@ def cmd_outcome(args) -> None:
 
 
 def cmd_rank(args) -> None:
-    from ..ranking import rank_treatments
+    from ..ranking import rank_treatments, rows_for_reading
 
     p = _params(args.params)
     response = io.read_response(args.response, value_column="value")
@@ -347,7 +347,7 @@ def cmd_rank(args) -> None:
             q_max = RankingParams.from_config(p.get("ranking")).genomic_q
             genomic = patient_evidence(carried, effects.dropna(subset=["q"]), q_max=q_max)
     table = rank_treatments(
-        read(args.predictions),
+        io.read_output_table(args.predictions),
         read(args.metrics),
         response.groupby("drug")["value"].median(),
         drugs=io.read_drugs(args.drugs),
@@ -358,7 +358,17 @@ def cmd_rank(args) -> None:
         genomic_evidence=genomic,
         params=p.get("ranking"),
     )
-    io.write_tsv(table, args.out)
+    io.write_table(table, args.out)
+    if args.tsv:
+        rows, top = rows_for_reading(
+            table, RankingParams.from_config(p.get("ranking")).tsv_max_rows
+        )
+        if top is not None:
+            log.info(
+                "%s holds each patient's top %d drugs (%d rows); every drug is in %s",
+                args.tsv, top, len(rows), args.out,
+            )  # fmt: skip
+        io.write_tsv(rows, args.tsv)
 
 
 def _response_metric(response: str) -> str:
@@ -385,7 +395,7 @@ def cmd_report(args) -> None:
         privacy=privacy,
         cohort_name=p.get("cohort_name") or defaults()["cohort_name"],
         provenance=provenance(p, {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}),
-        rankings=read(args.rankings),
+        rankings=io.read_output_table(args.rankings),
         metrics=read(args.metrics),
         reference_response=io.read_response(args.response, value_column="value"),
         prognosis=read(args.prognosis, index_col=0),

@@ -14,13 +14,21 @@ from ._read import (
     check_input_size,
     input_memory_gb,
     read_output_h5ad,
+    read_output_table,
     read_output_tsv,
     read_table,
     reading,
     set_input_memory_gb,
 )
 from ._tables import read_binary_features, read_clinical, read_drugs, read_response, target_genes
-from ._write import atomic_path, file_sha256, write_outputs, write_tsv
+from ._write import (
+    atomic_path,
+    file_sha256,
+    write_outputs,
+    write_parquet,
+    write_table,
+    write_tsv,
+)
 
 __all__ = [
     "EXPRESSION_TYPES",
@@ -38,6 +46,7 @@ __all__ = [
     "read_drugs",
     "read_expression",
     "read_output_h5ad",
+    "read_output_table",
     "read_output_tsv",
     "read_response",
     "read_table",
@@ -45,5 +54,7 @@ __all__ = [
     "set_input_memory_gb",
     "target_genes",
     "write_outputs",
+    "write_parquet",
+    "write_table",
     "write_tsv",
 ]

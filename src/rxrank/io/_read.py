@@ -95,6 +95,21 @@ def read_output_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", **kwargs)
 
 
+def read_output_table(path: str | Path, *, index_col: str | None = None) -> pd.DataFrame:
+    """An earlier stage's table, Parquet (``.parquet``) or TSV, with the same handling as
+    :func:`read_output_tsv`."""
+    if not str(path).lower().endswith(".parquet"):
+        return read_output_tsv(path, index_col=index_col)
+    with reading(path, "intermediate", REBUILD_FIX):
+        try:
+            frame = pd.read_parquet(path, engine="pyarrow")
+        except (OSError, ValueError, FileNotFoundError):
+            raise
+        except Exception as err:  # pyarrow's own errors for a damaged file
+            raise ValueError(f"{type(err).__name__}: {err}") from None
+    return frame.set_index(index_col) if index_col else frame
+
+
 H5AD_FIX = "Write it again with anndata (adata.write_h5ad)."
 
 

@@ -41,6 +41,24 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> 
         frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
 
 
+def write_parquet(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> None:
+    """Write Parquet atomically: zstd, dictionary encoding for text columns only (repeated IDs
+    shrink; floats would only grow)."""
+    text = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    with atomic_path(path) as tmp:
+        frame.to_parquet(
+            tmp, engine="pyarrow", index=index, compression="zstd", use_dictionary=text
+        )
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> None:
+    """Parquet for a ``.parquet`` path, TSV otherwise."""
+    if str(path).lower().endswith(".parquet"):
+        write_parquet(frame, path, index=index)
+    else:
+        write_tsv(frame, path, index=index)
+
+
 def write_outputs(outputs: Mapping[str, pd.DataFrame | dict], outdir: str | Path) -> None:
     """Write a stage's outputs keyed by file name into ``outdir``: ``.json`` as JSON, else TSV."""
     for name, value in outputs.items():

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.model_selection import GroupKFold, KFold
 
-from ..harmonise import Harmoniser
+from ..harmonise import Harmoniser, TargetSummary
 from ..io import RxrankInputError
 from ..ridge import DEFAULT_ALPHAS
 from ._models import make_model
@@ -190,6 +190,8 @@ def cross_validate(
     Yv = Y.to_numpy(dtype=np.float64)
     pred, base, tissue_base, effects = (np.full_like(Yv, np.nan) for _ in range(4))
     labels = None if tissues is None else np.asarray(tissues).astype(str)
+    if target is not None and (harmonisation or {}).get("method", "standardise") == "standardise":
+        target = TargetSummary.of(target)  # the same in every fold: summarised once
     for train, test in _splits(len(X), groups=groups, n_folds=n_folds, seed=seed):
         h = Harmoniser(**(harmonisation or {})).fit(X[train], target)
         est = make_model(model, alphas=alphas, screen=screen, seed=seed, factors=factors)

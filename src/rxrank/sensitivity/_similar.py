@@ -19,10 +19,12 @@ def similar_to_patients(
     if k <= 0:
         return pd.DataFrame(columns=SIMILAR_COLUMNS)
     genes = list(genes)
+    Z = patients[genes].to_numpy(np.float32)
+    h = harmoniser.fixed_for(Z)
     return similar_lines(
-        harmoniser.transform_target(patients[genes].to_numpy(np.float64)),
-        harmoniser.transform_reference(lines[genes].to_numpy(np.float64)),
+        Z, harmoniser.transform_reference(lines[genes].to_numpy(np.float64)),
         patient_ids=patients.index, line_ids=lines.index, tissues=tissues, k=k,
+        transform=h.transform_target,
     )  # fmt: skip
 
 
@@ -40,10 +42,12 @@ def similar_lines(
     line_ids,
     tissues: pd.Series | None = None,
     k: int = 5,
+    transform=None,
 ) -> pd.DataFrame:
     """The ``k`` lines of highest Pearson r with each patient (rows of ``patients`` and
     ``lines``: harmonised profiles on the same genes); columns patient_id, rank, cell_line,
-    tissue, r. Blocks of patients keep memory at ``BLOCK`` x lines."""
+    tissue, r. Blocks of patients keep memory at ``BLOCK`` x lines; ``transform``, if given, is
+    applied to each block of ``patients`` first (harmonising a block, not the whole cohort)."""
     L = _rows_standardised(np.asarray(lines, dtype=np.float64))
     line_ids = np.asarray([str(i) for i in line_ids], dtype=object)
     tissue = (
@@ -55,7 +59,10 @@ def similar_lines(
     pids = np.asarray([str(i) for i in patient_ids], dtype=object)
     frames = []
     for start in range(0, len(pids), BLOCK):
-        P = _rows_standardised(np.asarray(patients[start : start + BLOCK], dtype=np.float64))
+        block = patients[start : start + BLOCK]
+        if transform is not None:
+            block = transform(block)
+        P = _rows_standardised(np.asarray(block, dtype=np.float64))
         r = P @ L.T
         top = np.argpartition(-r, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(r, top, axis=1).argsort(axis=1)[:, ::-1]

@@ -15,7 +15,7 @@ import sklearn
 
 from .. import __version__
 from ..config import SensitivityParams
-from ..harmonise import Harmoniser
+from ..harmonise import Harmoniser, TargetSummary
 from ..io import RxrankInputError
 from ._cv import conformal_halfwidth, cross_validate, response_matrix, shared_genes
 from ._models import make_model, model_kind
@@ -71,7 +71,8 @@ def run_sensitivity(
             "config or check the response table."
         )
     X = lines[genes].to_numpy(np.float64)
-    Z = patients[genes].to_numpy(np.float64)
+    # float32 is the profiled cohort's own precision; harmonising reads it in float64 blocks
+    Z = patients[genes].to_numpy(np.float32)
     alphas = tuple(params.alphas)
     harmonisation = {
         "method": params.harmonisation,
@@ -102,7 +103,9 @@ def run_sensitivity(
         factors=params.shared_factors,
         seed=params.seed,
     )
-    harmoniser = Harmoniser(**harmonisation).fit(X, Z)
+    harmoniser = Harmoniser(**harmonisation).fit(
+        X, TargetSummary.of(Z) if params.harmonisation == "standardise" else Z
+    )
     model = make_model(
         kind.name,
         alphas=alphas,

@@ -90,7 +90,8 @@ class FittedModel:
                 len(missing),
                 len(kept),
             )
-        return patients.reindex(columns=self.genes, fill_value=0.0).to_numpy(np.float64)
+        # float32, as the sensitivity stage reads the profiled cohort: the same numbers either way
+        return patients.reindex(columns=self.genes, fill_value=0.0).to_numpy(np.float32)
 
     def predict(self, patients: pd.DataFrame, *, source: str = "the cohort") -> pd.DataFrame:
         """Every patient x drug of a samples x genes log-expression frame (a new cohort)."""
