@@ -40,7 +40,7 @@ rule all:
         rules.survival.output,
         rules.outcome.output,
         rules.rank.output,
-        rules.report.output,  # the index and every patient's page
+        rules.report.output,  # the index (after every shard of patient pages)
     default_target: True
 
 

@@ -386,7 +386,7 @@ def bench_workflow(
                     + logs[-4000:]
                 )
             stages = [json.loads(line) for line in usage_log.read_text().splitlines()]
-            pages = len(list((workdir / "results" / "reports").glob("*.html")))
+            pages = len(list((workdir / "results" / "reports").rglob("*.html"))) - 1  # the index
             for s in stages:
                 log(f"    {s['stage']}: {s['wall_s']:.1f} s, {s['maxrss_mib']:.0f} MiB")
             log(
@@ -504,7 +504,7 @@ def dag_section(res: dict[str, Any], run: dict[str, Any]) -> str:
     ]
     if subs:
         parts[0] += f" ({', '.join(map(str, subs))} SLURM submissions)"
-    parts[0] += ": the reports are one batched job"
+    parts[0] += ": the report pages are one job per shard of report.shard_size patients"
     if len(sizes) >= 2:
         small = [r for r in rows if r["patients"] == sizes[0] and r["profile"] == "default"]
         big = [r for r in rows if r["patients"] == sizes[-1] and r["profile"] == "default"]

@@ -179,7 +179,7 @@ def main(argv: list[str]) -> int:
     """``python -m tests.browser REPORTS_DIR`` writes docs/screenshots/{patient,index}.png."""
     reports = Path(argv[0] if argv else "results/reports")
     out = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-    patient = sorted(p for p in reports.glob("*.html") if p.name != "index.html")[0]
+    patient = sorted(p for p in reports.rglob("*.html") if p.name != "index.html")[0]
     with browser() as b:
         for name, page in (("index", reports / "index.html"), ("patient", patient)):
             v = visit(b, page, screenshot=out / f"{name}.png")

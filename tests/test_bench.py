@@ -239,8 +239,8 @@ def test_dag_dry_run_counts_jobs_and_submissions(dag_result):
     assert [r["profile"] for r in rows] == ["default", "slurm"]
     for r in rows:
         assert r["patients"] == 40 and r["repeats"] == 1 and r["time_s"] > 0
-        assert r["jobs"] == 10 and r["peak_mib"] > 0
-    assert rows[1]["submissions"] == 6
+        assert r["jobs"] == 11 and r["peak_mib"] > 0  # 40 patients: one report shard
+    assert rows[1]["submissions"] == 8
     run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 1.0}
     text = dag_section(dag_result, run)
     assert text.startswith("<!-- bench:section dag -->") and "| 40 | slurm |" in text

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers import write_demo_config
+from helpers import demo_config, write_demo_config
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -151,10 +151,15 @@ def _cluster(tmp_path_factory, accounting: bool):
         cluster.stop()
 
 
-def _snakemake(tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _snakemake(
+    tmp: Path, *args: str, env: dict | None = None, shard_size: int | None = None
+) -> subprocess.CompletedProcess:
+    config = demo_config()
+    if shard_size is not None:
+        config["report"] = {"shard_size": shard_size}
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-        "--configfile", str(write_demo_config(tmp)), *args,
+        "--configfile", str(write_demo_config(tmp, config)), *args,
     ]  # fmt: skip
     env = {**(env or os.environ), "RXRANK_PSEUDONYM_KEY": KEY}
     return _timed(cmd, RUN_TIMEOUT, cwd=tmp, env=env)
@@ -182,6 +187,10 @@ SLURM_ARGS = (
 )  # fmt: skip
 
 
+#: the demo's 200 patients in 2 report shards: two report jobs on the cluster
+SLURM_SHARD_SIZE = 100
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("local")
@@ -204,24 +213,35 @@ def test_profiles_do_not_shadow_each_other():
     assert not {"slurm_account", "slurm_partition"} & set(slurm.get("default-resources", {}))
 
 
-def test_slurm_submissions_do_not_grow_with_the_cohort(tmp_path):
-    """A dry run through the SLURM profile (needs no scheduler): one submission per group and per
-    job outside a group, 6 in all, the bound docs/cluster.md states; the per-patient work is one
-    batched report job, so bench/dag.py finds the same 6 at 1,000 and 10,000 patients."""
+@pytest.mark.parametrize("shard_size, shards", [(500, 1), (100, 2), (50, 4)])
+def test_slurm_submissions_grow_with_report_shards_not_patients(tmp_path, shard_size, shards):
+    """A dry run through the SLURM profile (needs no scheduler): one submission per group, per
+    job outside a group and per report shard. The 200 demo patients in shards of
+    ``report.shard_size``: 7 submissions + one per shard, whatever the number of patients per
+    shard (bench/dag.py finds 7 + 2 at 1,000 patients and 7 + 20 at 10,000)."""
     proc = _snakemake(
-        tmp_path, "-n", "--profile", str(ROOT / "profiles/slurm"), "--quiet", "host"
-    )  # the workflow profile's quiet list hides the jobs' listing
+        tmp_path,
+        "-n",
+        "--profile",
+        str(ROOT / "profiles/slurm"),
+        "--quiet",
+        "host",
+        shard_size=shard_size,
+    )  # fmt: skip  (the workflow profile's quiet list hides the jobs' listing)
     assert proc.returncode == 0, _failure(proc, tmp_path)
     out = proc.stdout + proc.stderr
     stats = _job_stats(out)
+    assert stats.pop("report_pages") == shards
     assert all(n == 1 for n in stats.values()), stats
     single = re.findall(r"^(?:\[[^\]]*\]\s*)?rule (\w+):\s*$", out, re.M)
     single = [rule for rule in single if rule != "all"]
     group_jobs = re.findall(r"Group job (\S+)", out)
     group_of = _groups()
     assert sorted(group_jobs) == sorted({group_of[r] for r in stats if r in group_of})
-    assert sorted(single) == sorted(r for r in stats if r not in group_of)
-    assert len(single) + len(group_jobs) <= 6
+    assert sorted(single) == sorted(
+        [*(r for r in stats if r not in group_of), *["report_pages"] * shards]
+    )
+    assert len(single) + len(group_jobs) == 7 + shards
 
 
 def _groups() -> dict[str, str]:
@@ -242,7 +262,7 @@ class TestWithoutAccounting:
     def slurm_run(self, cluster, tmp_path_factory):
         tmp = tmp_path_factory.mktemp("slurm-run")
         t0 = time.monotonic()
-        proc = _snakemake(tmp, *SLURM_ARGS, env=cluster.env)
+        proc = _snakemake(tmp, *SLURM_ARGS, env=cluster.env, shard_size=SLURM_SHARD_SIZE)
         elapsed = time.monotonic() - t0
         assert proc.returncode == 0, _failure(proc, tmp)
         _say(f"demo through profiles/slurm: {elapsed:.0f} s")
@@ -297,6 +317,8 @@ class TestWithoutAccounting:
 
         names = sorted(name(c) for c in jobs["comment"])
         assert names == sorted([*groups, *(r for r in stats if r not in group_of)]), jobs
+        # the report's pages ran as one job per shard, beside the index's own job
+        assert stats["report_pages"] == 2 and names.count("report_pages") == 2, jobs
         # per-rule resources of profiles/default (the workflow profile) reached sbatch
         sens = jobs[jobs["comment"] == "rule_sensitivity"]
         assert len(sens) == 1 and sens["cpus"].iloc[0] == "2", jobs

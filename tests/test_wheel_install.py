@@ -59,7 +59,7 @@ def test_the_demo_runs_from_a_wheel_in_a_fresh_venv(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "rxrank finished." in proc.stdout + proc.stderr
     results = run / "results"
-    assert len(list((results / "reports").glob("RX-*.html"))) == 200
+    assert len(list((results / "reports/pages/001").glob("RX-*.html"))) == 200
     ids = pd.read_csv(results / "profiling/gene_ids.tsv", sep="\t")
     assert len(ids) == 2000 and (ids["gene"].notna()).all()
     # the gene map came with the wheel: the demo's drug-target genes are known HGNC symbols

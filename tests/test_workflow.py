@@ -106,7 +106,7 @@ def test_every_output_of_the_design_exists(run):
         assert (results / rel).stat().st_size > 0, rel
     clinical = pd.read_csv(ROOT / "resources/demo/clinical.tsv", sep="\t")
     for pid in clinical["patient_id"]:
-        assert (results / "reports" / f"{pseudonym(pid, KEY.encode())}.html").exists()
+        assert (results / "reports/pages/001" / f"{pseudonym(pid, KEY.encode())}.html").exists()
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".*.tmp"))
 
 
@@ -179,7 +179,7 @@ def test_patient_mutations_lift_their_drivers_drug_and_leave_the_others_alone(ru
         for pid in truth.index
         if pseudonym(pid, KEY.encode()) in carriers and truth.at[pid, "driver"] == "BRAF"
     )
-    page = (results / "reports" / f"{pseudonym(carrier, KEY.encode())}.html").read_text()
+    page = (results / "reports/pages/001" / f"{pseudonym(carrier, KEY.encode())}.html").read_text()
     assert "carries a BRAF alteration: cell lines with it are more sensitive to Dabrafenib" in page
 
 
@@ -336,7 +336,11 @@ def test_a_fitted_model_is_applied_without_retraining(run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:] + _logs(tmp_path)[-4000:]
     log = (tmp_path / "logs/sensitivity.log").read_text()
     assert "beat the naive baselines" not in log  # no cross-validation, no training
-    for rel in ("sensitivity/predictions.parquet", "sensitivity/metrics.tsv", "ranking/rankings.tsv"):
+    for rel in (
+        "sensitivity/predictions.parquet",
+        "sensitivity/metrics.tsv",
+        "ranking/rankings.tsv",
+    ):
         assert (tmp_path / "results" / rel).read_bytes() == (run / "results" / rel).read_bytes()
     assert (tmp_path / "results/sensitivity/model/model.npz").read_bytes() == (
         model / "model.npz"
@@ -426,7 +430,7 @@ def test_demo_reports_in_a_browser(run):
         pytest.skip("no Chromium installed: ci/install-system-deps.sh installs Debian's chromium")
     shots = Path(os.environ.get("RXRANK_SCREENSHOTS") or run / "screenshots")
     reports = run / "results/reports"
-    page = sorted(reports.glob("RX-*.html"))[0]
+    page = sorted(reports.glob("pages/*/RX-*.html"))[0]
     with browser() as b:
         for name, path in (("demo-index", reports / "index.html"), ("demo-patient", page)):
             v = visit(b, path, screenshot=shots / f"{name}.png")

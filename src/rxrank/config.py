@@ -24,6 +24,7 @@ __all__ = [
     "LimitsParams",
     "LongitudinalParams",
     "OutcomeParams",
+    "ReportParams",
     "Params",
     "PrivacyParams",
     "ProfilingParams",
@@ -347,6 +348,13 @@ class LimitsParams(Params):
     input_memory_gb: float = 4.0
 
 
+@dataclass(frozen=True)
+class ReportParams(Params):
+    # patients per report job: a cluster runs the shards as separate jobs; the DAG grows by one
+    # job per shard, not per patient
+    shard_size: int = 500
+
+
 #: config section -> its params class
 SECTIONS: dict[str, type[Params]] = {
     "cohort": CohortParams,
@@ -358,6 +366,7 @@ SECTIONS: dict[str, type[Params]] = {
     "ranking": RankingParams,
     "privacy": PrivacyParams,
     "limits": LimitsParams,
+    "report": ReportParams,
 }
 
 
@@ -376,6 +385,7 @@ DOCS = {
     "cohort.calls": "optional: patient_id, then 0/1 calls (GENE_mut, GENE_amp, GENE_del, A-B_fusion)",
     "sensitivity.similar_lines": "reference lines listed as most like each patient (0: none)",
     "ranking.genomic_q": "BH q a carried feature's tissue-adjusted effect needs to count",
+    "report.shard_size": "patients per report job (pages of a shard: reports/pages/NNN/)",
     "ranking.tsv_max_rows": "rows of rankings.tsv; above, each patient's top drugs (all in .parquet)",
     "reference.bundle": "a folder from rxrank reference build, instead of the files below",
     "reference.orientation": "auto | genes_by_samples | samples_by_genes",

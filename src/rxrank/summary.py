@@ -31,7 +31,7 @@ def run_summary(results: str | Path = "results", logs: str | Path = "logs") -> s
         )
     index = results / "reports" / "index.html"
     if index.exists():
-        lines.append(f"  reports: open {index} (one page per patient beside it)")
+        lines.append(f"  reports: open {index} (it links every patient's page)")
     lines.append(f"  logs of every stage: {Path(logs)}/; outputs: {results}/ (docs/outputs.md)")
     if warnings:
         lines.append(f"  the check warned {len(warnings)} time(s); first: {warnings[0][:300]}")

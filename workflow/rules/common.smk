@@ -33,6 +33,10 @@ def reference_file(key):
 
 
 PATIENTS = workflow_patients(config)
+# the report's scatter: one job per shard of report.shard_size patients (pages in reports/pages/NNN)
+REPORT_SHARDS = [
+    f"{i + 1:03d}" for i in range(max(1, -(-len(PATIENTS) // config["report"]["shard_size"])))
+]
 SINGLE_CELL = single_cell_config(config)
 PSEUDOBULK = f"{OUT}/profiling/pseudobulk.tsv.gz"
 

@@ -177,8 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         "outcome-summary",
         "similar-lines?",
         "outdir",
-        "provenance",
-        help="HTML reports",
+        "provenance?",
+        "shards?",
+        "shard?",
+        help="HTML reports: every page and the index in --outdir; with --shards N and --shard I "
+        "the pages of shard I only; with --shards N alone the index linking pages/NNN/",
     )
     sp = sub.add_parser("check", help="validate the config and every input before running")
     sp.add_argument("config", nargs="?", help="config YAML (or pass --params)")

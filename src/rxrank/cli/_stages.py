@@ -381,21 +381,39 @@ def _response_metric(response: str) -> str:
     return "ln_ic50"
 
 
+def _report_rankings(path: str, shards: int | None, shard: int | None) -> pd.DataFrame:
+    """The rankings a report job reads: every row, or only its shard's patients' (a Parquet
+    filter: the other patients' rows are never held)."""
+    from ..report import report_shards
+
+    if shard is None:
+        return io.read_output_table(path)
+    ids = io.read_output_table(path, columns=["patient_id"])["patient_id"].unique()
+    parts = report_shards(ids, shards)
+    if not 1 <= shard <= len(parts):
+        raise io.RxrankInputError(f"--shard {shard} is not one of the {len(parts)} shards.")
+    return io.read_output_table(path, filters=[("patient_id", "in", parts[shard - 1])])
+
+
 def cmd_report(args) -> None:
     from ..check import INPUT_KEYS
     from ..privacy import provenance
     from ..ranking import TIERS
-    from ..report import ReportBundle, write_reports
+    from ..report import ReportBundle, write_index, write_pages, write_reports
 
     p = _params(args.params)
     read = io.read_output_tsv
+    shards = int(args.shards) if args.shards else None
+    shard = int(args.shard) if args.shard else None
+    if shard is not None and shards is None:
+        raise io.RxrankInputError("--shard needs --shards (the number of shards).")
     privacy = PrivacyParams.from_config(p.get("privacy"))
     bundle = ReportBundle.from_stage_outputs(
-        io.read_output_h5ad(args.cohort),
+        io.read_output_h5ad(args.cohort, backed="r"),  # obs and the UMAP only: not the matrix
         privacy=privacy,
         cohort_name=p.get("cohort_name") or defaults()["cohort_name"],
         provenance=provenance(p, {f"{s}.{k}": p[s].get(k) for s, k in INPUT_KEYS}),
-        rankings=io.read_output_table(args.rankings),
+        rankings=_report_rankings(args.rankings, shards, shard),
         metrics=read(args.metrics),
         reference_response=io.read_response(args.response, value_column="value"),
         prognosis=read(args.prognosis, index_col=0),
@@ -416,7 +434,16 @@ def cmd_report(args) -> None:
     if privacy.encrypt_reports:
         from ..report.encrypt import sealing_from_config
 
-        sealing = sealing_from_config(p["privacy"], results=Path(args.outdir).parent)
-    write_reports(bundle, args.outdir, sealing=sealing)
-    with io.atomic_path(args.provenance) as tmp:
-        tmp.write_text(json.dumps(bundle.provenance, indent=2))
+        results = Path(args.outdir).parent
+        if shard is not None:  # <outdir>/reports/pages/NNN
+            results = Path(args.outdir).parents[2]
+        sealing = sealing_from_config(p["privacy"], results=results)
+    if shard is not None:
+        write_pages(bundle, args.outdir, sealing=sealing)
+    elif shards is not None:
+        write_index(bundle, args.outdir, sealing=sealing, shards=shards)
+    else:
+        write_reports(bundle, args.outdir, sealing=sealing)
+    if args.provenance:
+        with io.atomic_path(args.provenance) as tmp:
+            tmp.write_text(json.dumps(bundle.provenance, indent=2))

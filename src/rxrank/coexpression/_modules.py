@@ -36,11 +36,14 @@ _BLAS = ThreadpoolController()
 GREY = "grey"
 
 
-def _module_eigengenes(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _module_eigengenes(
+    x: np.ndarray, labels: np.ndarray, cache: dict[bytes, tuple[np.ndarray, float]] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Eigengenes (samples x modules, standardised) and variance explained for labels 0..k-1.
 
     Many small products and eigenproblems: BLAS is held to one thread (faster than two threads
-    contending on a shared machine).
+    contending on a shared machine). ``cache`` (keyed by a module's genes) keeps the eigengenes of
+    modules that the merging and kME steps leave unchanged from being computed again.
     """
     k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
     me = np.zeros((x.shape[0], k))
@@ -49,7 +52,14 @@ def _module_eigengenes(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
     with _BLAS.limit(limits=1, user_api="blas"):
         for m in range(k):
-            me[:, m], ve[m] = _eigengene(x[:, order[bounds[m] : bounds[m + 1]]])
+            genes = order[bounds[m] : bounds[m + 1]]
+            key = genes.tobytes()
+            hit = None if cache is None else cache.get(key)
+            if hit is None:
+                hit = _eigengene(x[:, genes])
+                if cache is not None:
+                    cache[key] = hit
+            me[:, m], ve[m] = hit
     return me, ve
 
 
@@ -90,14 +100,16 @@ def _eigengene(x: np.ndarray) -> tuple[np.ndarray, float]:
     return pc, (float(w[-1]) / total if total > 0 else 0.0)
 
 
-def _merge_close(x: np.ndarray, labels: np.ndarray, cut: float) -> np.ndarray:
+def _merge_close(
+    x: np.ndarray, labels: np.ndarray, cut: float, cache: dict | None = None
+) -> np.ndarray:
     """Merge modules whose eigengenes' 1 - r is below ``cut`` (average linkage), to a fixpoint."""
     labels = labels.copy()
     while True:
         k = int(labels.max()) + 1
         if k < 2:
             return labels
-        me, _ = _module_eigengenes(x, labels)
+        me, _ = _module_eigengenes(x, labels, cache)
         diss = 1.0 - corr(me).astype(np.float64)
         diss = np.clip((diss + diss.T) / 2, 0.0, 2.0)
         np.fill_diagonal(diss, 0.0)
@@ -171,8 +183,10 @@ def _block_modules(
     """
     if x.shape[1] < 2:
         return np.full(x.shape[1], -1)
-    dist = _tom_distance(_adjacency(corr(x, block_size=block_size), power, signed=signed))
-    tree = linkage(squareform(dist.astype(np.float64), checks=False), method="average")
+    adj = _adjacency(corr(x, block_size=block_size), power, signed=signed, overwrite=True)
+    dist = _tom_distance(adj, block_size)
+    del adj
+    tree = linkage(_condensed(dist), method="average")
     heights = tree[:, 2]
     if detect_cut_height is None:  # dynamic_tree_cut's own default
         ref = float(heights[max(int(round(heights.size * 0.05)), 1) - 1])
@@ -187,7 +201,24 @@ def _block_modules(
     return labels
 
 
-def _reassign(x: np.ndarray, labels: np.ndarray, *, signed: bool, block_size: int) -> np.ndarray:
+def _condensed(dist: np.ndarray) -> np.ndarray:
+    """The upper triangle of a square distance matrix row by row, float64: scipy's condensed form.
+
+    Built row by row, so the only float64 buffer is the condensed one that ``linkage`` takes as it
+    is (``squareform`` of a float32 matrix would leave linkage another conversion to make).
+    """
+    n = dist.shape[0]
+    out = np.empty(n * (n - 1) // 2)
+    pos = 0
+    for i in range(n - 1):
+        out[pos : pos + n - 1 - i] = dist[i, i + 1 :]
+        pos += n - 1 - i
+    return out
+
+
+def _reassign(
+    x: np.ndarray, labels: np.ndarray, *, signed: bool, block_size: int, cache: dict | None = None
+) -> np.ndarray:
     """Move module genes to the module whose eigengene they correlate with most (blockwise mode).
 
     A gene's block decides which modules it can join; after modules of all blocks are merged, a gene
@@ -195,7 +226,7 @@ def _reassign(x: np.ndarray, labels: np.ndarray, *, signed: bool, block_size: in
     """
     if labels.max() < 1:
         return labels
-    me, _ = _module_eigengenes(x, labels)
+    me, _ = _module_eigengenes(x, labels, cache)
     kme = corr(x, me, block_size=block_size)
     fit = kme if signed else np.abs(kme)
     best = fit.argmax(axis=1)
@@ -321,16 +352,18 @@ def find_modules(
         offset = int(labels.max()) + 1
         labels[blk[lab >= 0]] = lab[lab >= 0] + offset
     n_initial = int(labels.max()) + 1
-    labels = _merge_close(x, labels, merge_cut_height)
+    cache: dict[bytes, tuple[np.ndarray, float]] = {}
+    labels = _merge_close(x, labels, merge_cut_height, cache)
     if blockwise:
-        labels = _relabel_dense(_reassign(x, labels, signed=signed, block_size=block_size))
+        labels = _reassign(x, labels, signed=signed, block_size=block_size, cache=cache)
+        labels = _relabel_dense(labels)
     n_merged = int(labels.max()) + 1
 
     # genes far from their module's eigengene go grey; modules left too small go grey too
     for _ in range(3):
         if labels.max() < 0:
             break
-        me, _ = _module_eigengenes(x, labels)
+        me, _ = _module_eigengenes(x, labels, cache)
         kme_all = corr(x, me, block_size=block_size)
         own = np.where(labels >= 0, kme_all[np.arange(len(labels)), np.maximum(labels, 0)], 1.0)
         if not signed:  # unsigned modules hold anti-correlated genes too
@@ -346,7 +379,8 @@ def find_modules(
     labels = _relabel_by_size(labels)
     names = np.array([f"M{v + 1}" if v >= 0 else GREY for v in labels], dtype=object)
     k = int(labels.max()) + 1
-    me, ve = _module_eigengenes(x, labels)
+    me, ve = _module_eigengenes(x, labels, cache)
+    del cache
     kme = np.full(len(labels), np.nan)
     if k:
         kme_all = corr(x, me, block_size=block_size)

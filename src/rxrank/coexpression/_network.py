@@ -21,25 +21,34 @@ __all__ = ["pick_soft_threshold"]
 
 log = logging.getLogger(__name__)
 
+# elements of a float32 chunk that elementwise passes walk through while it is in cache
+_CHUNK = 1 << 16
 
-def _adjacency(r: np.ndarray, power: float, *, signed: bool) -> np.ndarray:
-    """Soft-thresholded adjacency (float32, zero diagonal): ((1+r)/2)^power or |r|^power."""
+
+def _adjacency(r: np.ndarray, power: float, *, signed: bool, overwrite: bool = False) -> np.ndarray:
+    """Soft-thresholded adjacency (float32, zero diagonal): ((1+r)/2)^power or |r|^power.
+
+    ``overwrite``: a float32 ``r`` becomes the adjacency in place (one gene x gene buffer fewer).
+    """
     base = np.asarray(r, dtype=np.float32)
+    if not overwrite and np.may_share_memory(base, r):
+        base = base.copy()
     if signed:
-        base = (1.0 + base) / np.float32(2.0)
-    base = np.abs(base)
+        base += np.float32(1.0)
+        base /= np.float32(2.0)
+    np.abs(base, out=base)
     if float(power).is_integer() and 1 <= power <= 64:
         # repeated squaring: a handful of in-place multiplies instead of a pow per element
         a, sq, e = None, base, int(power)
         while e:
             if e & 1:
-                a = sq.copy() if a is None else np.multiply(a, sq, out=a)
+                a = sq if a is None else np.multiply(a, sq, out=a)
             e >>= 1
             if e:
-                sq = sq * sq
+                sq = sq * sq if sq is a else np.multiply(sq, sq, out=sq)
         del sq
     else:
-        a = base ** np.float32(power)
+        a = np.power(base, np.float32(power), out=base)
     np.fill_diagonal(a, 0.0)
     return a
 
@@ -87,35 +96,45 @@ def _connectivity(
     """Whole-network connectivity of every gene at every power (powers x genes), in gene blocks.
 
     ``z`` is the standardised float32 matrix of :func:`_standardise`; only a genes x ``block_size``
-    slab of correlations exists at a time. Integer powers are reached by repeated multiplication
-    (one multiply per power step instead of a ``pow`` per power).
+    slab of correlations exists at a time. Each slab is walked a few cache-sized rows at a time
+    through all the powers (a pass over the whole slab per power was memory-bound); integer powers
+    are reached by repeated multiplication (one multiply per power step instead of a ``pow``).
     """
     g = z.shape[1]
-    conn = np.zeros((len(powers), g))
     steps = sorted({float(p) for p in powers})
     integer = all(p.is_integer() and p >= 1 for p in steps)
+    conn = np.zeros((len(steps), g))
     zt = z.T
     for j0 in range(0, g, block_size):
         j1 = min(j0 + block_size, g)
-        r = zt @ np.ascontiguousarray(z[:, j0:j1])
-        np.clip(r, -1.0, 1.0, out=r)
-        base = (1.0 + r) / 2.0 if signed else np.abs(r)
-        del r
-        base[np.arange(j0, j1), np.arange(j1 - j0)] = 0.0
-        by_power = {}
-        if integer:
-            cur, at = base.copy(), 1.0
-            for p in steps:
-                while at < p:
-                    cur *= base
-                    at += 1.0
-                by_power[p] = cur.sum(axis=0, dtype=np.float64)
-        else:
-            for p in steps:
-                by_power[p] = (base ** np.float32(p)).sum(axis=0, dtype=np.float64)
-        for i, p in enumerate(powers):
-            conn[i, j0:j1] = by_power[float(p)]
-    return conn
+        slab = zt @ np.ascontiguousarray(z[:, j0:j1])
+        rows = max(_CHUNK // (j1 - j0), 1)
+        cur = np.empty((min(rows, g), j1 - j0), dtype=np.float32)
+        for i0 in range(0, g, rows):
+            i1 = min(i0 + rows, g)
+            base, c = slab[i0:i1], cur[: i1 - i0]
+            np.clip(base, -1.0, 1.0, out=base)
+            if signed:
+                base += np.float32(1.0)
+                base /= np.float32(2.0)
+            else:
+                np.abs(base, out=base)
+            lo, hi = max(i0, j0), min(i1, j1)  # this chunk's part of the diagonal
+            if lo < hi:
+                base[np.arange(lo - i0, hi - i0), np.arange(lo - j0, hi - j0)] = 0.0
+            if integer:
+                np.copyto(c, base)
+                at = 1.0
+                for s, p in enumerate(steps):
+                    while at < p:
+                        c *= base
+                        at += 1.0
+                    conn[s, j0:j1] += c.sum(axis=0, dtype=np.float64)
+            else:
+                for s, p in enumerate(steps):
+                    np.power(base, np.float32(p), out=c)
+                    conn[s, j0:j1] += c.sum(axis=0, dtype=np.float64)
+    return conn[[steps.index(float(p)) for p in powers]]
 
 
 def _choose_power(table: pd.DataFrame, r2_cut: float) -> int | float:
@@ -156,16 +175,23 @@ def _tom_distance(adj: np.ndarray, block_size: int = 2000) -> np.ndarray:
     """1 - topological overlap of a (symmetric, zero-diagonal, non-negative) adjacency, float32.
 
     TOM = (A A + A) / (min(k_i, k_j) + 1 - A); A A is symmetric and computed by
-    :func:`_sym_gram`, and the rest in place, so the result is exactly symmetric.
+    :func:`_sym_gram`, the rest in place a few cache-sized rows at a time (no second gene x gene
+    buffer), so the result is exactly symmetric.
     """
     k = adj.sum(axis=1, dtype=np.float64).astype(np.float32)
-    tom = _sym_gram(adj, block_size)
-    tom += adj
-    den = np.minimum.outer(k, k)
-    den += np.float32(1.0)
-    den -= adj
-    tom /= den
-    del den
-    np.fill_diagonal(tom, 1.0)
-    np.subtract(np.float32(1.0), tom, out=tom)
-    return np.clip(tom, 0.0, 1.0, out=tom)
+    dist = _sym_gram(adj, block_size)
+    g = k.size
+    rows = max(_CHUNK // max(g, 1), 1)
+    den = np.empty((min(rows, g), g), dtype=np.float32)
+    for i0 in range(0, g, rows):
+        i1 = min(i0 + rows, g)
+        t, a, d = dist[i0:i1], adj[i0:i1], den[: i1 - i0]
+        t += a
+        np.minimum(k[i0:i1, None], k, out=d)
+        d += np.float32(1.0)
+        d -= a
+        t /= d
+        np.subtract(np.float32(1.0), t, out=t)
+        np.clip(t, 0.0, 1.0, out=t)
+    np.fill_diagonal(dist, 0.0)
+    return dist

@@ -95,14 +95,21 @@ def read_output_tsv(path: str | Path, **kwargs) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", **kwargs)
 
 
-def read_output_table(path: str | Path, *, index_col: str | None = None) -> pd.DataFrame:
+def read_output_table(
+    path: str | Path, *, index_col: str | None = None, columns=None, filters=None
+) -> pd.DataFrame:
     """An earlier stage's table, Parquet (``.parquet``) or TSV, with the same handling as
-    :func:`read_output_tsv`."""
+    :func:`read_output_tsv`; ``columns`` and pyarrow ``filters`` select what is read."""
     if not str(path).lower().endswith(".parquet"):
-        return read_output_tsv(path, index_col=index_col)
+        frame = read_output_tsv(path, usecols=columns)
+        for column, op, values in filters or ():
+            if op != "in":
+                raise ValueError(f"only 'in' filters are read from TSV, not {op!r}")
+            frame = frame[frame[column].astype(str).isin({str(v) for v in values})]
+        return frame.set_index(index_col) if index_col else frame
     with reading(path, "intermediate", REBUILD_FIX):
         try:
-            frame = pd.read_parquet(path, engine="pyarrow")
+            frame = pd.read_parquet(path, engine="pyarrow", columns=columns, filters=filters)
         except (OSError, ValueError, FileNotFoundError):
             raise
         except Exception as err:  # pyarrow's own errors for a damaged file

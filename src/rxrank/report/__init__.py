@@ -6,6 +6,24 @@
 
 from ._bundle import ReportBundle
 from ._env import fmt_sig
-from ._write import render_index, render_patient, write_reports
+from ._write import (
+    render_index,
+    render_patient,
+    report_shards,
+    shard_folder,
+    write_index,
+    write_pages,
+    write_reports,
+)
 
-__all__ = ["ReportBundle", "fmt_sig", "render_index", "render_patient", "write_reports"]
+__all__ = [
+    "ReportBundle",
+    "fmt_sig",
+    "render_index",
+    "render_patient",
+    "report_shards",
+    "shard_folder",
+    "write_index",
+    "write_pages",
+    "write_reports",
+]

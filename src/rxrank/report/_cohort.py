@@ -135,6 +135,7 @@ class Cohort:
             if ref is not None and len(ref) and "cell_line" in ref
             else pd.Series(dtype=float)
         )
+        # the cohort's layers of the figures are built once here and reused on every page
         self.survival_figure = figs.SurvivalFigure(
             self.km if len(self.km) else pd.DataFrame(columns=["group", "time", "survival"]),
             time_unit=self.time_unit,
@@ -144,6 +145,13 @@ class Cohort:
         self.umap_figure = figs.UmapFigure(self.umap, self.obs.get("subtype")) if has_umap else None
 
     # -- shared pieces -----------------------------------------------------------------------------
+
+    @cached_property
+    def subtype_counts(self) -> pd.Series:
+        """Patients per subtype (as text), counted once rather than on every page."""
+        if "subtype" not in self.obs.columns:
+            return pd.Series(dtype=int)
+        return self.obs["subtype"].astype(str).value_counts()
 
     def pseudonym(self, patient_id: str) -> str:
         try:

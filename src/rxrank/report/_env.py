@@ -47,6 +47,7 @@ __all__ = [
     "fmt_percent",
     "fmt_sig",
     "fmt_text",
+    "fmt_thousands",
     "is_missing",
     "render_page",
     "stylesheet",
@@ -112,6 +113,13 @@ def fmt_interval(lower: Any, upper: Any, digits: int = 2) -> str:
     return f"[{fmt_sig(lower, digits)}, {fmt_sig(upper, digits)}]"
 
 
+def fmt_thousands(value: Any) -> str:
+    """A whole number with thousands separators (``11000`` -> "11,000"); missing -> en dash."""
+    if is_missing(value):
+        return NA
+    return f"{int(value):,}"
+
+
 def fmt_text(value: Any) -> str:
     """A string cell: missing -> en dash, otherwise the text (escaped later by autoescape)."""
     if is_missing(value) or (isinstance(value, str) and not value.strip()):
@@ -158,6 +166,10 @@ def fmt_age(value: Any) -> Any:
 
 
 def _defang(html: str) -> str:
+    """``http(s)://`` as ``http(s)[:]//`` (any case). A page without ``://`` holds no such text,
+    and a substring test is far cheaper than the regular expression over the whole page."""
+    if "://" not in html:
+        return html
     return _URL.sub(r"\1[:]\2", html)
 
 
@@ -175,6 +187,7 @@ def environment() -> Environment:
     env.filters["percent"] = fmt_percent
     env.filters["interval"] = fmt_interval
     env.filters["text"] = fmt_text
+    env.filters["thousands"] = fmt_thousands
     env.filters["display"] = display_text
     env.filters["clip"] = clip_text
     env.tests["finite_number"] = _finite_number

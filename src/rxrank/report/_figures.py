@@ -2,7 +2,10 @@
 
 Each function returns a finished ``<svg>`` string. Figures drawn once per patient but mostly shared
 across the cohort (the UMAP, the cohort Kaplan-Meier curves) are classes that build the shared part
-once and add the patient's own marks per call, so that thousands of reports stay fast. Figures never
+once and add the patient's own marks per call, so that thousands of reports stay fast; they also
+draw a bounded amount whatever the cohort's size (at most :data:`MAX_POINTS` patients in the UMAP,
+at most :data:`MAX_STEPS` steps a Kaplan-Meier curve), so that a page's size does not grow with
+the number of patients. Figures never
 format numbers for the page and never know about HTML beyond SVG. Every label is drawn through
 :mod:`rxrank.report._svg`, which cleans it of invisible characters and shortens it (the full text
 is its tooltip).
@@ -31,13 +34,17 @@ from ._svg import (
 )
 
 __all__ = [
+    "MAX_POINTS",
+    "MAX_STEPS",
     "SurvivalFigure",
     "UmapFigure",
     "calibration",
     "heatmap",
     "model_skill",
     "reference_response",
+    "stratified_sample",
     "target_z",
+    "thin_steps",
 ]
 
 #: Okabe-Ito colours (colour-blind safe) for the risk groups and categories.
@@ -45,7 +52,9 @@ RISK_COLOURS = {"low": "#0072B2", "intermediate": "#E69F00", "high": "#D55E00"}
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 PATIENT_COLOUR = "#000000"
 INTERVAL_COLOUR = "#CC79A7"
-MAX_STEPS = 250  # Kaplan-Meier curves with more steps are drawn on a grid of this many times
+MAX_STEPS = 200  # rows of a Kaplan-Meier curve drawn at most (see thin_steps)
+MAX_POINTS = 2000  # cohort patients drawn in the UMAP at most (see stratified_sample)
+SAMPLE_SEED = 0  # the UMAP's sample is the same on every page and every run
 
 
 def reference_response(
@@ -87,20 +96,24 @@ def reference_response(
     return chart.svg(name or title)
 
 
-def _thin_steps(part: pd.DataFrame, max_steps: int = MAX_STEPS) -> pd.DataFrame:
-    """A right-continuous step table evaluated on ``max_steps`` evenly spaced times.
+def thin_steps(part: pd.DataFrame, max_steps: int = MAX_STEPS) -> pd.DataFrame:
+    """At most ``max_steps`` rows of a step table sorted by time, drawn as the same step function.
 
-    Large cohorts give Kaplan-Meier tables with thousands of steps; at report size the grid is
-    indistinguishable and keeps the SVG small. Before the first step the first row's values hold.
+    Large cohorts give Kaplan-Meier tables with a step at every event time (thousands), more than
+    a figure has pixels. Kept are the first and the last row and, at evenly spaced times between
+    them, the row in effect there (the last at or before it): the step function through the kept
+    rows equals the full one at every kept time, and each of its steps is a real event time.
     """
     if len(part) <= max_steps:
         return part
     time = part["time"].to_numpy(float)
-    grid = np.linspace(time[0], time[-1], max_steps)
-    pos = np.clip(np.searchsorted(time, grid, side="right") - 1, 0, len(part) - 1)
-    out = part.iloc[pos].copy()
-    out["time"] = grid
-    return out
+    finite = np.isfinite(time)
+    part, time = part[finite], time[finite]
+    if len(part) <= max_steps:
+        return part
+    grid = np.linspace(time[0], time[-1], max_steps - 1)
+    rows = np.searchsorted(time, grid, side="right") - 1
+    return part.iloc[np.unique(np.concatenate([[0], rows, [len(part) - 1]]))]
 
 
 class SurvivalFigure:
@@ -119,12 +132,13 @@ class SurvivalFigure:
         fallback = iter(PALETTE[2:])
         self.colours = {g: RISK_COLOURS.get(g) or next(fallback, "#999999") for g in self.groups}
         self.parts = {
-            g: _thin_steps(km[km["group"].astype(str) == g].sort_values("time"))
+            g: thin_steps(km[km["group"].astype(str) == g].sort_values("time", kind="stable"))
             for g in self.groups
         }
         times = km["time"].to_numpy(float) if len(km) else np.array([1.0])
         self.t_max = float(t_max if t_max is not None else np.nanmax(times))
-        self._layers: dict[str | None, str] = {}
+        self._layers: dict[str | None, str] = {}  # the curves, by highlighted group
+        self._axes: dict[bool, str] = {}  # axes and legend, with or without a patient's curve
 
     def _chart(self) -> Chart:
         return Chart(
@@ -164,22 +178,33 @@ class SurvivalFigure:
         *,
         name: str = "Kaplan-Meier curves of the cohort by risk group",
     ) -> str:
+        """The cohort's curves (``patient_group``'s drawn bold) and the patient's predicted curve;
+        only the patient's curve is drawn per call, the rest is built once and reused."""
         chart = self._chart()
         chart.raw(self._layer(patient_group))
-        items = [(f"{g} risk (cohort)", self.colours[g], "line") for g in self.groups]
-        if patient_curve is not None and len(patient_curve):
+        mine = patient_curve is not None and len(patient_curve) > 0
+        if mine:
             curve = patient_curve.dropna().sort_index()
             curve = curve[curve.index.to_numpy(float) <= self.t_max]
             chart.line(curve.index, curve.to_numpy(float), colour=PATIENT_COLOUR, width=1.9)
-            items.append(("this patient (predicted)", PATIENT_COLOUR, "line"))
-        chart.frame()
-        chart.xaxis(f"time ({self.time_unit})")
-        chart.yaxis("survival probability", ticks=[0, 0.25, 0.5, 0.75, 1.0])
-        # top right: survival curves fall away from it
-        chart.legend(
-            items, x=chart.x1 - legend_width(label for label, _, _ in items), y=chart.y1 + 10
-        )
+        chart.raw(self._axes_layer(mine))
         return chart.svg(name)
+
+    def _axes_layer(self, mine: bool) -> str:
+        if mine not in self._axes:
+            chart = self._chart()
+            items = [(f"{g} risk (cohort)", self.colours[g], "line") for g in self.groups]
+            if mine:
+                items.append(("this patient (predicted)", PATIENT_COLOUR, "line"))
+            chart.frame()
+            chart.xaxis(f"time ({self.time_unit})")
+            chart.yaxis("survival probability", ticks=[0, 0.25, 0.5, 0.75, 1.0])
+            # top right: survival curves fall away from it
+            chart.legend(
+                items, x=chart.x1 - legend_width(label for label, _, _ in items), y=chart.y1 + 10
+            )
+            self._axes[mine] = "".join(chart.parts)
+        return self._axes[mine]
 
 
 def _natural_key(label: object) -> tuple:
@@ -187,16 +212,50 @@ def _natural_key(label: object) -> tuple:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
-class UmapFigure:
-    """The cohort UMAP (columns umap1, umap2) coloured by subtype; :meth:`render` adds a star."""
+def stratified_sample(labels: np.ndarray, n: int, *, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """Sorted positions of at most ``n`` of ``labels``, each label keeping its share, seeded.
 
-    def __init__(self, umap: pd.DataFrame, subtype: pd.Series | None = None) -> None:
-        self.umap = umap
+    Every label gets one place (when there are no more labels than ``n``), the places left are
+    shared in proportion to the labels' counts (largest remainder), and each label's places are
+    drawn at random. The same labels and seed always give the same sample.
+    """
+    labels = np.asarray(labels, dtype=object)
+    if len(labels) <= n:
+        return np.arange(len(labels))
+    names, codes = np.unique(labels.astype(str), return_inverse=True)
+    counts = np.bincount(codes, minlength=len(names))
+    base = np.ones_like(counts) if len(names) <= n else np.zeros_like(counts)
+    rest, left = counts - base, n - base.sum()
+    share = rest * left / rest.sum()
+    quota = np.floor(share).astype(int)
+    quota[np.argsort(quota - share, kind="stable")[: left - quota.sum()]] += 1
+    quota += base
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(codes == i), size=q, replace=False)
+        for i, q in enumerate(quota)
+        if q
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+class UmapFigure:
+    """The cohort UMAP (columns umap1, umap2) coloured by subtype; :meth:`render` adds a star.
+
+    At most ``max_points`` patients are drawn (a fixed sample, stratified by subtype, see
+    :func:`stratified_sample`): ``n_drawn`` of ``n_total``. The axes span every patient, and the
+    highlighted patient's star is drawn whether or not the patient is in the sample.
+    """
+
+    def __init__(
+        self, umap: pd.DataFrame, subtype: pd.Series | None = None, *, max_points: int = MAX_POINTS
+    ) -> None:
         x, y = umap["umap1"].to_numpy(float), umap["umap2"].to_numpy(float)
         self.xlim, self.ylim = (
             expand(np.nanmin(x), np.nanmax(x)),
             expand(np.nanmin(y), np.nanmax(y)),
         )
+        self.where = dict(zip(umap.index, zip(x.tolist(), y.tolist(), strict=True), strict=True))
         labels = (
             np.full(len(umap), "all", dtype=object)
             if subtype is None
@@ -205,8 +264,12 @@ class UmapFigure:
         self.legend = []
         names = sorted(set(labels), key=_natural_key)
         self.right = 14 + legend_width([*map(str, names), "this patient"])
+        placed = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        drawn = placed[stratified_sample(labels[placed], max_points)]
+        self.n_total, self.n_drawn = len(placed), len(drawn)
+        x, y, labels = x[drawn], y[drawn], labels[drawn]
         chart = self._chart()
-        r = 1.8 if len(umap) <= 2000 else 1.0
+        r = 1.8 if self.n_total <= 2000 else 1.0  # small markers for a large cohort, sampled or not
         for i, label in enumerate(names):
             colour = PALETTE[i % len(PALETTE)] if subtype is not None else "#999999"
             mask = labels == label
@@ -214,26 +277,43 @@ class UmapFigure:
             if subtype is not None:
                 self.legend.append((str(label), colour, "box"))
         self.layer = "".join(chart.parts)
+        self._axes: dict[bool, str] = {}  # frame, labels and legend, with or without the star
 
     def _chart(self) -> Chart:
         return Chart(
             230 + self.right, 250, xlim=self.xlim, ylim=self.ylim, margins=(22, 22, self.right, 8)
         )
 
+    @property
+    def sampled(self) -> bool:
+        """Whether fewer patients are drawn than the UMAP places."""
+        return self.n_drawn < self.n_total
+
     def render(self, highlight: object = None, *, name: str = "Cohort UMAP by subtype") -> str:
-        """``highlight`` is an index label of the UMAP table; it is never written into the figure."""
+        """``highlight`` is an index label of the UMAP table; it is never written into the figure.
+
+        Only the star is drawn per call; the points, axes and legend are built once and reused.
+        """
         chart = self._chart()
         chart.raw(self.layer)
-        legend = list(self.legend)
-        if highlight is not None and highlight in self.umap.index:
-            row = self.umap.loc[highlight]
-            chart.star(float(row["umap1"]), float(row["umap2"]))
-            legend.append(("this patient", PATIENT_COLOUR, "star"))
-        chart.frame()
-        chart.text((chart.x0 + chart.x1) / 2, chart.height - 5, "UMAP 1", anchor="middle")
-        chart.text(12, (chart.y0 + chart.y1) / 2, "UMAP 2", anchor="middle", rotate=True)
-        chart.legend(legend, x=chart.x1 + 8, y=chart.y1 + 10)
+        star = highlight is not None and highlight in self.where
+        if star:
+            chart.star(*self.where[highlight])
+        chart.raw(self._axes_layer(star))
         return chart.svg(name)
+
+    def _axes_layer(self, star: bool) -> str:
+        if star not in self._axes:
+            chart = self._chart()
+            legend = list(self.legend)
+            if star:
+                legend.append(("this patient", PATIENT_COLOUR, "star"))
+            chart.frame()
+            chart.text((chart.x0 + chart.x1) / 2, chart.height - 5, "UMAP 1", anchor="middle")
+            chart.text(12, (chart.y0 + chart.y1) / 2, "UMAP 2", anchor="middle", rotate=True)
+            chart.legend(legend, x=chart.x1 + 8, y=chart.y1 + 10)
+            self._axes[star] = "".join(chart.parts)
+        return self._axes[star]
 
 
 def _bar_chart(

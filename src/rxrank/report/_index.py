@@ -58,8 +58,10 @@ def _subtype_summary(cohort: Cohort) -> dict[str, Any] | None:
         return None
     counts = cohort.obs["subtype"].astype(str).value_counts()
     order = sorted(counts.index, key=figs._natural_key)
-    svg = Markup(cohort.umap_figure.render()) if cohort.umap_figure is not None else None
-    return {"counts": [(k, int(counts[k])) for k in order], "svg": svg}
+    umap = cohort.umap_figure
+    svg = Markup(umap.render()) if umap is not None else None
+    drawn = (umap.n_drawn, umap.n_total) if umap is not None and umap.sampled else None
+    return {"counts": [(k, int(counts[k])) for k in order], "svg": svg, "drawn": drawn}
 
 
 def _module_summary(cohort: Cohort) -> dict[str, Any] | None:
@@ -116,15 +118,21 @@ def _rank_heatmap(cohort: Cohort) -> Markup | None:
     return Markup(svg)
 
 
-def index_context(cohort: Cohort) -> dict[str, Any]:
-    """The template context of ``index.html``."""
+def index_context(cohort: Cohort, folders: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template context of ``index.html``; ``folders`` maps a patient to the folder of their
+    page (relative to the index, e.g. ``pages/001``), else pages sit beside the index."""
+    folders = folders or {}
     rows = []
     for pid in cohort.patients:
         ranked = cohort.ranking(pid)
         first = ranked.iloc[0]
         rows.append(
             {
-                "href": "./" + _url_quote(safe_filename(pid)),
+                "href": "./"
+                + "".join(
+                    _url_quote(part) + "/" for part in folders.get(pid, "").split("/") if part
+                )
+                + _url_quote(safe_filename(pid)),
                 "pseudonym": cohort.pseudonym(pid),
                 "subtype": cohort.lookup(cohort.obs, pid, "subtype"),
                 "risk_group": cohort.lookup(cohort.prognosis, pid, "risk_group"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,21 +50,48 @@ def _count(n: int, total: int) -> str:
 
 
 def _listing(items: list[str], limit: int = 6) -> str:
-    items = [clip_text(item, NAME_MAX) for item in items]
+    shown = [clip_text(item, NAME_MAX) for item in items[:limit]]
     if len(items) <= limit:
-        return ", ".join(items)
-    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+        return ", ".join(shown)
+    return ", ".join(shown) + f" and {len(items) - limit} more"
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts of Python values, as ``to_dict("records")`` but without its per-row
+    overhead (a page reads this for every drug shown in full)."""
+    columns = [str(c) for c in frame.columns]
+    values = zip(*(frame[c].tolist() for c in frame.columns), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in values]
+
+
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    """A column's values as Python objects (None throughout when the column is missing)."""
+    return frame[name].tolist() if name in frame.columns else [None] * len(frame)
+
+
+def _floats(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats, as :func:`to_float` reads each value (NaN when missing)."""
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    column = frame[name]
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(float, na_value=np.nan)
+    return np.array([to_float(v) for v in column], dtype=float)
 
 
 # ------------------------------------------------------------------------------------------ context
 
 
 def patient_context(cohort: Cohort, patient_id: str, *, max_rows: int) -> dict[str, Any]:
-    """The template context of ``patient.html`` for one patient (first ``max_rows`` drugs shown)."""
+    """The template context of ``patient.html`` for one patient (first ``max_rows`` drugs shown).
+
+    Only the rows shown in full are read in full; the drugs beyond them (folded away, possibly
+    more than a thousand) keep the few columns of the compact table (:func:`_compact_rows`).
+    """
     patient_id = str(patient_id)
     ranked = cohort.ranking(patient_id)
     pseudonym = cohort.pseudonym(patient_id)
-    rows = [_table_row(r) for r in ranked.to_dict("records")]
+    rows = [_table_row(r) for r in _records(ranked.head(max(max_rows, TOP_N)))]
     top = rows[:TOP_N]
     return {
         **cohort.common(),
@@ -73,16 +100,45 @@ def patient_context(cohort: Cohort, patient_id: str, *, max_rows: int) -> dict[s
         "glossary": ranking_glossary(cohort.metric),
         "summary": [_explain(r, cohort.metric) for r in top],
         "rows": rows[:max_rows],
-        "more_rows": rows[max_rows:],
-        "n_drugs": len(rows),
+        "more_rows": _compact_rows(ranked.iloc[max_rows:]),
+        "n_drugs": len(ranked),
         "reference_figures": [_reference_figure(cohort, r) for r in top],
         "prognosis": _prognosis_section(cohort, patient_id),
         "outcome": _outcome_patient(cohort, patient_id),
         "profile": _profile_section(cohort, patient_id),
         "targets": _target_section(cohort, patient_id, top),
         "similar": _similar_section(cohort, patient_id, top),
-        "caveats": _caveats(cohort, rows),
+        "caveats": _caveats(cohort, ranked),
     }
+
+
+class CompactRow(NamedTuple):
+    """A row of the folded table (a tuple: cheaper for the template than a dict)."""
+
+    rank: Any
+    drug: str
+    tier: Any
+    score: float
+    predicted: float
+    beats_baseline: bool | None
+
+
+def _compact_rows(ranked: pd.DataFrame) -> list[CompactRow]:
+    """The rows of the folded table: rank, drug, tier, score, prediction, whether the model
+    beats its baselines."""
+    columns = zip(
+        _column(ranked, "rank"),
+        _column(ranked, "drug"),
+        _column(ranked, "tier"),
+        _floats(ranked, "score").tolist(),
+        _floats(ranked, "predicted").tolist(),
+        _column(ranked, "beats_baseline"),
+        strict=True,
+    )
+    return [
+        CompactRow(rank, str(drug), tier, score, predicted, to_bool(beats))
+        for rank, drug, tier, score, predicted, beats in columns
+    ]
 
 
 def _table_row(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,14 +376,15 @@ def _profile_section(cohort: Cohort, patient_id: str) -> dict[str, Any]:
                 continue
             clinical.append((str(col), val))
     svg = None
-    if cohort.umap_figure is not None:
+    umap = cohort.umap_figure
+    if umap is not None:
         svg = Markup(
-            cohort.umap_figure.render(
+            umap.render(
                 patient_id, name="Cohort UMAP coloured by subtype; the star marks this patient"
             )
         )
     n_subtype = (
-        int((cohort.obs["subtype"].astype(str) == str(subtype)).sum())
+        int(cohort.subtype_counts.get(str(subtype), 0))
         if subtype is not None and "subtype" in cohort.obs.columns
         else None
     )
@@ -337,6 +394,8 @@ def _profile_section(cohort: Cohort, patient_id: str) -> dict[str, Any]:
         "n_cohort": len(cohort.obs),
         "clinical": clinical,
         "svg": svg,
+        # a sampled UMAP says so in its caption: "2,000 of 11,000 patients drawn"
+        "drawn": (umap.n_drawn, umap.n_total) if umap is not None and umap.sampled else None,
     }
 
 
@@ -384,21 +443,26 @@ def _target_section(
     return {"rows": rows, "missing": missing, "svg": svg}
 
 
-def _caveats(cohort: Cohort, rows: list[dict[str, Any]]) -> list[str]:
+def _caveats(cohort: Cohort, ranked: pd.DataFrame) -> list[str]:
+    """The page's caveats, over every ranked drug (``ranked``: the patient's rankings rows)."""
     out: list[str] = []
-    unreliable = [r["drug"] for r in rows if r["beats_baseline"] is False]
+    drugs = [str(d) for d in _column(ranked, "drug")]
+    total = len(drugs)
+    beats = _column(ranked, "beats_baseline")
+    unreliable = [d for d, b in zip(drugs, beats, strict=True) if to_bool(b) is False]
     if unreliable:
         out.append(
-            f"{_count(len(unreliable), len(rows))} no reliable model (the model does not beat "
+            f"{_count(len(unreliable), total)} no reliable model (the model does not beat "
             f"the drug-mean and tissue-drug-mean baselines in cross-validation) and rank below all "
             "drugs that do: "
             f"{_listing(unreliable)}."
         )
     for comp in COMPONENTS:
-        lacking = [r["drug"] for r in rows if not math.isfinite(r["components"][comp])]
+        missing = ~np.isfinite(_floats(ranked, comp))
+        lacking = [d for d, m in zip(drugs, missing, strict=True) if m]
         if lacking:
             out.append(
-                f"No {COMPONENT_NAMES[comp]} for {len(lacking)} of {len(rows)} drugs "
+                f"No {COMPONENT_NAMES[comp]} for {len(lacking)} of {total} drugs "
                 f"({_listing(lacking)}); their score uses the remaining components."
             )
     s = cohort.survival_summary()

@@ -58,7 +58,10 @@ def clean_text(value: object) -> str:
     ...), control characters other than tab and newlines, lone surrogates and the line and
     paragraph separators become their escape, e.g. ``"\\u202e"``. Idempotent.
     """
-    return _NON_ASCII.sub(_escape_char, str(value))
+    text = str(value)
+    if text.isascii() and text.isprintable():  # the common case: nothing to look at
+        return text
+    return _NON_ASCII.sub(_escape_char, text)
 
 
 def short_text(value: object, max_len: int | None) -> tuple[str, str]:
@@ -152,6 +155,34 @@ def _num(v: float) -> str:
 
 def _coords(xs: np.ndarray, ys: np.ndarray) -> str:
     return " ".join(f"{_num(x)},{_num(y)}" for x, y in zip(xs, ys, strict=True))
+
+
+def _rectilinear(xs: np.ndarray, ys: np.ndarray) -> str:
+    """Path data through pixel vertices, mostly horizontal and vertical runs (step curves).
+
+    A run along one axis is ``H x`` or ``V y`` (half the text of a point list), repeated vertices
+    are dropped and consecutive runs in the same direction merged; any other segment is ``L x y``.
+    Coordinates are rounded as in :func:`_coords`, so the drawing is the same as a polyline's.
+    """
+    sx, sy = [_num(x) for x in xs], [_num(y) for y in ys]
+    out = [f"M{sx[0]} {sy[0]}"]
+    last = ""  # the previous command's axis and direction ("H+", "V-", ...), to merge runs
+    for i in range(1, len(sx)):
+        x, y, px, py = sx[i], sy[i], sx[i - 1], sy[i - 1]
+        if x == px and y == py:
+            continue
+        if y == py:
+            run, text = "H+" if float(x) > float(px) else "H-", f"H{x}"
+        elif x == px:
+            run, text = "V+" if float(y) > float(py) else "V-", f"V{y}"
+        else:
+            run, text = "", f"L{x} {y}"
+        if run and run == last:
+            out[-1] = text
+        else:
+            out.append(text)
+        last = run
+    return "".join(out)
 
 
 class Chart:
@@ -264,12 +295,15 @@ class Chart:
         xs, ys = _finite_pairs(xs, ys)
         if not len(xs):
             return
-        if step:
-            xs, ys = _steps(xs, ys)
         alpha = f' stroke-opacity="{opacity:g}"' if opacity != 1.0 else ""
+        style = f'fill="none" stroke="{colour}" stroke-width="{width:g}" stroke-linejoin="round"'
+        if step:  # horizontal and vertical runs only: path data says each in one number
+            xs, ys = _steps(xs, ys)
+            d = _rectilinear(self.sx(xs), self.sy(ys))
+            self.parts.append(f'<path d="{d}" {style}{alpha}/>')
+            return
         self.parts.append(
-            f'<polyline points="{_coords(self.sx(xs), self.sy(ys))}" fill="none" '
-            f'stroke="{colour}" stroke-width="{width:g}" stroke-linejoin="round"{alpha}/>'
+            f'<polyline points="{_coords(self.sx(xs), self.sy(ys))}" {style}{alpha}/>'
         )
 
     def band(
@@ -293,21 +327,25 @@ class Chart:
             x = x_s
         px = np.concatenate([self.sx(x), self.sx(x[::-1])])
         py = np.concatenate([self.sy(hi), self.sy(lo[::-1])])
-        self.parts.append(
-            f'<polygon points="{_coords(px, py)}" fill="{colour}" fill-opacity="{opacity:g}"/>'
-        )
+        fill = f'fill="{colour}" fill-opacity="{opacity:g}"'
+        if step:
+            self.parts.append(f'<path d="{_rectilinear(px, py)}Z" {fill}/>')
+            return
+        self.parts.append(f'<polygon points="{_coords(px, py)}" {fill}/>')
 
     def points(self, xs: Sequence[float], ys: Sequence[float], *, colour: str, r: float) -> None:
-        """Many small square markers as one path (compact for thousands of points)."""
+        """Many small square markers (side ``2 r``) as one path: each a zero-length stroke with
+        square caps, about 13 characters a point, so thousands of points stay small."""
         xs, ys = _finite_pairs(xs, ys)
         if not len(xs):
             return
-        d = r * 2
         cmds = "".join(
-            f"M{_num(x - r)} {_num(y - r)}h{d:g}v{d:g}h-{d:g}z"
-            for x, y in zip(self.sx(xs), self.sy(ys), strict=True)
+            f"M{_num(x)} {_num(y)}h0" for x, y in zip(self.sx(xs), self.sy(ys), strict=True)
         )
-        self.parts.append(f'<path d="{cmds}" fill="{colour}"/>')
+        self.parts.append(
+            f'<path d="{cmds}" fill="none" stroke="{colour}" stroke-width="{2 * r:g}" '
+            'stroke-linecap="square"/>'
+        )
 
     def star(self, x: float, y: float, *, size: float = 7.0, colour: str = "#000") -> None:
         if not (math.isfinite(x) and math.isfinite(y)):

@@ -308,14 +308,20 @@ class Sealing:
 
     def save(self, passphrases: Mapping[str, str]) -> Path | None:
         """Write ``passphrases`` to ``passphrase_file`` (mode 0600, atomically), keeping the
-        entries of every other report already in it."""
+        entries of every other report already in it. Report shards running at the same time
+        take turns (an exclusive lock on ``<file>.lock``), so no shard's entries are lost."""
         if self.passphrase_file is None:
             return None
+        import fcntl
+
         path = Path(self.passphrase_file).expanduser()
-        merged = read_passphrases(path) if path.exists() else {}
-        merged.update(passphrases)
-        self._kept = dict(merged)
-        return write_passphrases(merged, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merged = read_passphrases(path) if path.exists() else {}
+            merged.update(passphrases)
+            self._kept = dict(merged)
+            return write_passphrases(merged, path)
 
 
 MASTER_ENV = PrivacyParams.master_key_env  # the config's default
