@@ -30,6 +30,7 @@ BENCHMARKS = (
     "profiling",
     "dag",
     "workflow",
+    "scale",
 )
 
 # sizes per mode; "slow" peers (the scikit-learn loop at full size, pandas) use --slow-repeats; a
@@ -66,6 +67,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "dag": {"patients": (1000, 10000), "profiles": ("default", "slurm"), "repeats": 2},
         # 10,000 patients take about 15 minutes more: --workflow-patients 1000,10000
         "workflow": {"patients": (1000,)},
+        # issue 22's shapes: the whole TCGA x GDSC2 run, then the PRISM shape up to its
+        # sensitivity stage (about 25 minutes in all)
+        "scale": {"runs": [("tcga-gdsc2", ()), ("tcga-prism", ("sensitivity/metrics.tsv",))]},
     },
     "quick": {
         "ridge": {"lines": 200, "genes": 2000, "drugs": 30, "missing": 0.2, "sklearn_slow": False},
@@ -109,6 +113,7 @@ SIZES: dict[str, dict[str, Any]] = {
                 }
             },
         },
+        "scale": {"runs": [("small", ())]},
     },
 }
 DEFAULT_REPEATS = {"full": 3, "quick": 2}
@@ -281,6 +286,18 @@ def run_workflow(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, A
     return bench_workflow(patients, overrides=w.get("overrides"), log=log)
 
 
+def run_scale(sizes: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench.scale import bench_scale
+
+    return bench_scale(sizes["scale"]["runs"], seed=args.seed, log=log)
+
+
+def _scale_section(res: dict[str, Any], run: dict[str, Any]) -> str:
+    from bench.scale import scale_section
+
+    return scale_section(res, run)
+
+
 def side_paths(out: Path) -> tuple[Path | None, Path, Path]:
     """(docs/cluster.md to update or None, the plot, its data) for a run writing ``out``.
 
@@ -319,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "profiling": run_profiling,
         "dag": run_dag,
         "workflow": run_workflow,
+        "scale": run_scale,
     }
     renderers = {
         "ridge": report.ridge_section,
@@ -329,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "profiling": report.profiling_section,
         "dag": _dag_section,
         "workflow": _workflow_section,
+        "scale": _scale_section,
     }
     sections = {"machine": report.machine_section(info)}
     results: dict[str, Any] = {"machine": info}

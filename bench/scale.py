@@ -22,7 +22,10 @@ from typing import Any
 from bench.synth import SHAPES, write_workflow_inputs
 from bench.workflow import ROOT, WRAPPER, run_child, snakemake_cmd, snakemake_version
 
-__all__ = ["bench_scale", "run_shape"]
+__all__ = ["bench_scale", "run_shape", "scale_section"]
+
+#: issue 22's acceptance: the whole TCGA x GDSC2 run, and the PRISM shape's sensitivity stage
+LIMIT_WHOLE_S, LIMIT_WHOLE_MIB, LIMIT_SENSITIVITY_S = 30 * 60, 8 * 1024, 5 * 60
 
 
 def _rxrank_script() -> str:
@@ -128,6 +131,81 @@ def bench_scale(
         for shape, targets in runs:
             out.append(run_shape(Path(tmp) / shape, shape, targets=targets, seed=seed, log=log))
     return {"runs": out, "snakemake": snakemake_version()}
+
+
+def _stage_rows(run: dict[str, Any]) -> list[list[str]]:
+    from bench.report import mib, secs
+    from bench.workflow import STAGE_ORDER
+
+    by: dict[str, list[dict[str, Any]]] = {}
+    for st in run["stages"]:
+        by.setdefault(st["stage"], []).append(st)
+    names = [n for n in STAGE_ORDER if n in by] + [n for n in by if n not in STAGE_ORDER]
+    rows = []
+    for name in names:
+        jobs = by[name]
+        label = name if len(jobs) == 1 else f"{name} ({len(jobs)} jobs)"
+        rows.append(
+            [
+                label,
+                secs(sum(j["wall_s"] for j in jobs)),
+                mib(max(j["maxrss_mib"] for j in jobs)),
+            ]
+        )
+    return rows
+
+
+def scale_section(res: dict[str, Any], run: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section: per run, every stage's wall time and peak RSS, and the verdict."""
+    from bench.report import _header, _table, mib, secs
+
+    runs = res["runs"]
+    out = _header("scale", "Real scale: the workflow at TCGA x GDSC2 / PRISM shapes", run, runs)
+    out += [
+        "Inputs from `bench.synth.write_workflow_inputs` (seeded; cohort and reference expression as "
+        "float32 `.h5ad`, 18% of line-drug pairs missing, 20 tissues, one target per drug). The "
+        f"workflow runs with `--cores 2` (Snakemake {res['snakemake']}, the local profile); each "
+        "`rxrank <stage>` job's wall time and peak RSS (the kernel's high-water mark, SLURM's "
+        "MaxRSS) are recorded by a wrapper; report shards are summed (time) and maxed (memory). "
+        "Whole run: wall time of the Snakemake command and the peak of the summed RSS of every "
+        "process running at once (sampled every 0.1 s).",
+        "",
+    ]
+    for r in runs:
+        what = f"{r['patients']:,} patients x {r['genes']:,} genes, {r['lines']:,} lines x " + (
+            f"{r['drugs']:,} drugs"
+        )
+        target = f" up to `{', '.join(r['targets'])}`" if r["targets"] else ""
+        out += [
+            f"**{r['shape']}**: {what}{target} (inputs written in {r['inputs_s']:.0f} s).",
+            "",
+            _table(["stage", "wall time", "peak RSS"], _stage_rows(r))
+            + f"\n| **whole run** | **{secs(r['wall_s'])}** | **{mib(r['tree_peak_mib'])}** "
+            "(all processes at once) |",
+            "",
+        ]
+    verdict = []
+    whole = [r for r in runs if not r["targets"] and r["shape"] == "tcga-gdsc2"]
+    for r in whole:
+        ok = r["wall_s"] < LIMIT_WHOLE_S and r["tree_peak_mib"] < LIMIT_WHOLE_MIB
+        verdict.append(
+            f"TCGA x GDSC2 end to end: {secs(r['wall_s'])} and {mib(r['tree_peak_mib'])} at peak "
+            f"(limits 30 min and 8 GiB): **{'met' if ok else 'NOT met'}**"
+        )
+    for r in runs:
+        if r["shape"] != "tcga-prism":
+            continue
+        sens = [s for s in r["stages"] if s["stage"] == "sensitivity"]
+        if sens:
+            t = sens[0]["wall_s"]
+            verdict.append(
+                f"PRISM shape ({r['drugs']:,} drugs), sensitivity fit + predict: {secs(t)} "
+                f"(limit 5 min): **{'met' if t < LIMIT_SENSITIVITY_S else 'NOT met'}**"
+            )
+    if verdict:
+        out += ["; ".join(verdict) + ". Others' load during the runs: "
+                + ", ".join(f"{r['others_cores']:.1f}" for r in runs) + " cores."]  # fmt: skip
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

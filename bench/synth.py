@@ -237,7 +237,6 @@ def write_workflow_inputs(
                       "cell_lines": str(outdir / "cell_lines.tsv"),
                       "drugs": str(outdir / "drugs.tsv")},
         "privacy": {"pseudonymize": False},
-        "limits": {"input_memory_gb": 16},
     }  # fmt: skip
     path = outdir / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -313,6 +313,7 @@ def test_every_benchmark_runs_with_its_sizes(mode, monkeypatch):
     from bench import profiling as prof_mod
     from bench import reports as rep_mod
     from bench import run
+    from bench import scale as scale_mod
     from bench import survival as surv_mod
     from bench import wgcna as wg_mod
     from bench import workflow as wf_mod
@@ -337,6 +338,7 @@ def test_every_benchmark_runs_with_its_sizes(mode, monkeypatch):
         (prof_mod, "bench_profiling", {}),
         (wf_mod, "bench_dag", {}),
         (wf_mod, "bench_workflow", {}),
+        (scale_mod, "bench_scale", {}),
     ]
     for module, name, result in patches:
         monkeypatch.setattr(module, name, fake(getattr(module, name), result))
@@ -365,3 +367,22 @@ def test_synthetic_workflow_inputs_pass_the_check(tmp_path, monkeypatch):
     response = pd.read_csv(tmp_path / "response.tsv", sep="\t")
     assert abs(1 - len(response) / (60 * 10) - 0.18) < 0.05
     assert synth.SHAPES["tcga-prism"] == (11_000, 20_000, 1_000, 1_400)
+
+
+@pytest.mark.slow
+def test_scale_benchmark_records_every_stage_and_renders(tmp_path):
+    """bench.scale at the small shape up to the sensitivity stage: every stage run has a wall time
+    and a peak RSS, and the section states the shape and the measured stages."""
+    from bench.scale import run_shape, scale_section
+
+    r = run_shape(tmp_path, "small", targets=("sensitivity/metrics.tsv",), log=quiet)
+    stages = [s["stage"] for s in r["stages"]]
+    assert stages[:2] == ["check", "reference"] and "sensitivity" in stages
+    assert all(s["rc"] == 0 and s["wall_s"] > 0 and s["maxrss_mib"] > 50 for s in r["stages"])
+    assert r["tree_peak_mib"] > 100 and r["wall_s"] > sum(s["wall_s"] for s in r["stages"]) / 2
+    res = {"runs": [{**r, "shape": "tcga-prism"}], "snakemake": "9"}
+    run = {"date": "d", "command": "c", "mode": "quick", "elapsed_s": 60.0}
+    text = scale_section(res, run)
+    assert text.startswith("<!-- bench:section scale -->")
+    assert "| sensitivity |" in text and "60 patients x 300 genes" in text
+    assert "sensitivity fit + predict" in text and "(limit 5 min): **met**" in text
