@@ -310,13 +310,15 @@ class TestWithoutAccounting:
         expected = sum(stats.values()) - sum(grouped.values()) + len(groups)
         assert len(jobs) == expected, (stats, jobs)
 
-        # the plugin's comment is rule_<rule>, or rule_<group>_<its rules> for a group job
+        # the plugin's comment is rule_<rule>[_wildcards_<values>], or rule_<group>_<its rules>
+        # for a group job
         def name(comment: str) -> str:
-            name = comment.removeprefix("rule_")
+            name = comment.removeprefix("rule_").split("_wildcards_")[0]
             return next((g for g in groups if name.startswith(f"{g}_")), name)
 
         names = sorted(name(c) for c in jobs["comment"])
-        assert names == sorted([*groups, *(r for r in stats if r not in group_of)]), jobs
+        ungrouped = [r for r, n in stats.items() if r not in group_of for _ in range(n)]
+        assert names == sorted([*groups, *ungrouped]), jobs
         # the report's pages ran as one job per shard, beside the index's own job
         assert stats["report_pages"] == 2 and names.count("report_pages") == 2, jobs
         # per-rule resources of profiles/default (the workflow profile) reached sbatch

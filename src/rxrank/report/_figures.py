@@ -2,13 +2,12 @@
 
 Each function returns a finished ``<svg>`` string. Figures drawn once per patient but mostly shared
 across the cohort (the UMAP, the cohort Kaplan-Meier curves) are classes that build the shared part
-once and add the patient's own marks per call, so that thousands of reports stay fast; they also
-draw a bounded amount whatever the cohort's size (at most :data:`MAX_POINTS` patients in the UMAP,
-at most :data:`MAX_STEPS` steps a Kaplan-Meier curve), so that a page's size does not grow with
-the number of patients. Figures never
-format numbers for the page and never know about HTML beyond SVG. Every label is drawn through
-:mod:`rxrank.report._svg`, which cleans it of invisible characters and shortens it (the full text
-is its tooltip).
+once and add the patient's own marks per call, so that thousands of reports stay fast. They draw a
+bounded amount whatever the cohort's size (at most :data:`MAX_POINTS` patients in the UMAP, at most
+:data:`MAX_STEPS` rows of a Kaplan-Meier curve), so that a page does not grow with the cohort.
+Figures never format numbers for the page and never know about HTML beyond SVG. Every label is
+drawn through :mod:`rxrank.report._svg`, which cleans it of invisible characters and shortens it
+(the full text is its tooltip).
 """
 
 from __future__ import annotations

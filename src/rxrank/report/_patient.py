@@ -60,7 +60,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as dicts of Python values, as ``to_dict("records")`` but without its per-row
     overhead (a page reads this for every drug shown in full)."""
     columns = [str(c) for c in frame.columns]
-    values = zip(*(frame[c].tolist() for c in frame.columns), strict=True)
+    values = zip(*(frame.iloc[:, i].tolist() for i in range(frame.shape[1])), strict=True)
     return [dict(zip(columns, row, strict=True)) for row in values]
 
 
