@@ -11,15 +11,31 @@ SIMILAR_COLUMNS = ["patient_id", "rank", "cell_line", "tissue", "r"]
 BLOCK = 2048
 
 
+def cohort_matrix(patients: pd.DataFrame, genes) -> np.ndarray:
+    """Patients x ``genes`` as float32 (the profiled cohort's own precision; harmonising reads it
+    in float64 blocks), without a copy when the frame already holds exactly those columns."""
+    genes = list(genes)
+    if list(patients.columns) == genes:
+        return patients.to_numpy(np.float32, copy=False)
+    return patients[genes].to_numpy(np.float32)
+
+
 def similar_to_patients(
-    harmoniser, genes, patients: pd.DataFrame, lines: pd.DataFrame, *, tissues=None, k: int = 5
+    harmoniser,
+    genes,
+    patients: pd.DataFrame,
+    lines: pd.DataFrame,
+    *,
+    tissues=None,
+    k: int = 5,
+    Z: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """:func:`similar_lines` of a cohort (patients x genes log expression) against the reference
     lines, both harmonised as the fitted drug models see them (``harmoniser`` on ``genes``)."""
     if k <= 0:
         return pd.DataFrame(columns=SIMILAR_COLUMNS)
     genes = list(genes)
-    Z = patients[genes].to_numpy(np.float32)
+    Z = cohort_matrix(patients, genes) if Z is None else Z  # Z: that matrix, already made
     h = harmoniser.fixed_for(Z)
     return similar_lines(
         Z, harmoniser.transform_reference(lines[genes].to_numpy(np.float64)),

@@ -20,7 +20,7 @@ from ..io import RxrankInputError
 from ._cv import conformal_halfwidth, cross_validate, response_matrix, shared_genes
 from ._models import make_model, model_kind
 from ._predict import predict_patients
-from ._similar import similar_to_patients
+from ._similar import cohort_matrix, similar_to_patients
 from ._store import FittedModel, training_checksum
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ def run_sensitivity(
             "config or check the response table."
         )
     X = lines[genes].to_numpy(np.float64)
-    # float32 is the profiled cohort's own precision; harmonising reads it in float64 blocks
-    Z = patients[genes].to_numpy(np.float32)
+    Z = cohort_matrix(patients, genes)
     alphas = tuple(params.alphas)
     harmonisation = {
         "method": params.harmonisation,
@@ -173,7 +172,7 @@ def run_sensitivity(
         len(metrics),
     )
     similar = similar_to_patients(
-        harmoniser, genes, patients, lines, tissues=tissues, k=params.similar_lines
+        harmoniser, genes, patients, lines, tissues=tissues, k=params.similar_lines, Z=Z
     )
     return SensitivityResult(
         metrics, predictions, held_out, model, harmoniser, genes, list(Y.columns), metadata,

@@ -91,6 +91,8 @@ class FittedModel:
                 len(kept),
             )
         # float32, as the sensitivity stage reads the profiled cohort: the same numbers either way
+        if list(patients.columns) == list(self.genes):
+            return patients.to_numpy(np.float32, copy=False)
         return patients.reindex(columns=self.genes, fill_value=0.0).to_numpy(np.float32)
 
     def predict(self, patients: pd.DataFrame, *, source: str = "the cohort") -> pd.DataFrame:
