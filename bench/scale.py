@@ -144,7 +144,9 @@ def _stage_rows(run: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name in names:
         jobs = by[name]
-        label = name if len(jobs) == 1 else f"{name} ({len(jobs)} jobs)"
+        label = name
+        if len(jobs) > 1:  # the report's shards and its index are all `rxrank report`
+            label = f"{name} ({len(jobs) - 1} shards and the index; time summed)"
         rows.append(
             [
                 label,
