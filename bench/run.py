@@ -1,6 +1,6 @@
 """Command line of the benchmark harness: ``python -m bench [options]``.
 
-Full mode (the issue's acceptance sizes, every benchmark) takes about 25 minutes on a quiet 2-core
+Full mode (the issue's acceptance sizes, every benchmark) takes about 37 minutes on a quiet 2-core
 machine; ``--quick`` (small sizes of every benchmark) about 2.5 (3.5 with another process using a
 core). Heavy benchmarks run one after another, never at the same time.
 """
