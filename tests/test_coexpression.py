@@ -19,8 +19,9 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import adjusted_rand_score
 
 from rxrank import coexpression as C
-from rxrank.coexpression._kernels import _standardise
-from rxrank.coexpression._network import _adjacency, _connectivity
+from rxrank.coexpression._kernels import _standardise, _sym_gram
+from rxrank.coexpression._modules import _condensed, _module_eigengenes
+from rxrank.coexpression._network import _adjacency, _connectivity, _tom_distance
 from rxrank.coexpression._treecut import _pam_assign
 from rxrank.io import RxrankInputError
 
@@ -366,6 +367,62 @@ def test_connectivity_in_blocks_matches_dense(signed):
     for i, pw in enumerate(powers):
         dense = _adjacency(r, pw, signed=signed).sum(axis=1, dtype=np.float64)
         np.testing.assert_allclose(conn[i], dense, rtol=1e-4)
+    r_before = r.copy()
+    from_r = _connectivity(z, powers, signed=signed, block_size=7, r=r)
+    np.testing.assert_allclose(from_r, conn, rtol=1e-12)
+    np.testing.assert_array_equal(r, r_before)  # read, not changed
+
+
+def test_network_kernels_match_their_formulas():
+    """Gram, adjacency (in place or not), TOM distance and condensed form against plain numpy."""
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(25, 61)) + rng.normal(size=(25, 1))
+    z = _standardise(x, block_size=2000)
+    for block in (1, 7, 16, 2000):
+        g = _sym_gram(z, block)
+        np.testing.assert_allclose(g, z.T.astype(np.float64) @ z, atol=1e-5)
+        np.testing.assert_array_equal(g, g.T)
+    r = C.corr(x)
+    for pw, signed in ((1, True), (6, True), (7, False), (12, True), (2.5, True)):
+        r0 = r.copy()
+        adj = _adjacency(r, pw, signed=signed)
+        np.testing.assert_array_equal(r, r0)  # not overwritten unless asked
+        base = (1.0 + r.astype(np.float64)) / 2 if signed else np.abs(r.astype(np.float64))
+        expected = base**pw
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_allclose(adj, expected, rtol=1e-5, atol=1e-12)
+        r1 = r.copy()
+        in_place = _adjacency(r1, pw, signed=signed, overwrite=True)
+        assert in_place is r1
+        np.testing.assert_array_equal(in_place, adj)
+    adj = _adjacency(r, 6, signed=True).astype(np.float64)
+    k = adj.sum(axis=1)
+    tom = (adj @ adj + adj) / (np.minimum.outer(k, k) + 1 - adj)
+    np.fill_diagonal(tom, 1.0)
+    dist = _tom_distance(adj.astype(np.float32), block_size=9)
+    np.testing.assert_allclose(dist, 1 - tom, atol=1e-6)
+    np.testing.assert_array_equal(dist, dist.T)
+    assert (np.diag(dist) == 0).all()
+    cond = _condensed(dist)
+    assert cond.dtype == np.float64
+    np.testing.assert_array_equal(cond, squareform(dist.astype(np.float64), checks=False))
+
+
+def test_eigengene_cache_gives_the_same_eigengenes():
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(30, 40)) + np.repeat(rng.normal(size=(30, 4)), 10, axis=1)
+    labels = np.repeat([0, 1, -1, 2], 10)
+    plain = _module_eigengenes(x, labels)
+    cache: dict = {}
+    first = _module_eigengenes(x, labels, cache)
+    assert len(cache) == 3
+    relabelled = np.repeat([2, 0, -1, 1], 10)  # same modules, other numbers: all from the cache
+    again = _module_eigengenes(x, relabelled, cache)
+    assert len(cache) == 3
+    for a, b in zip(plain, first, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(again[0], first[0][:, [1, 2, 0]])
+    np.testing.assert_array_equal(again[1], first[1][[1, 2, 0]])
 
 
 # ------------------------------------------------------------------------- messages on bad input

@@ -120,12 +120,17 @@ def corr(
         xa = _rank(xa)
         xb = None if xb is None else _rank(xb)
     za = _standardise(xa, block_size=block_size)
-    zat = za.T
-    if xb is None:  # symmetric: the upper triangle of blocks only (half the GEMM work)
+    zb = None if xb is None else _standardise(xb, block_size=block_size)
+    return _zcorr(za, zb, block_size=block_size)
+
+
+def _zcorr(za: np.ndarray, zb: np.ndarray | None = None, *, block_size: int) -> np.ndarray:
+    """:func:`corr` of columns already standardised by :func:`_standardise` (float32)."""
+    if zb is None:  # symmetric: the upper triangle of blocks only (about half the GEMM work)
         out = _sym_gram(za, block_size)
         np.clip(out, -1.0, 1.0, out=out)
         return out
-    zb = _standardise(xb, block_size=block_size)
+    zat = za.T
     out = np.empty((za.shape[1], zb.shape[1]), dtype=np.float32)
     for j0 in range(0, zb.shape[1], block_size):
         blk = np.ascontiguousarray(zb[:, j0 : j0 + block_size])

@@ -24,7 +24,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import RxrankInputError
 from ._blocks import gene_blocks
-from ._kernels import _dense_x, _examples, _standardise, corr
+from ._kernels import _dense_x, _examples, _standardise, _zcorr, corr
 from ._network import _adjacency, _choose_power, _connectivity, _fit_table, _tom_distance
 from ._treecut import _pam_assign, dynamic_tree_cut
 
@@ -165,7 +165,7 @@ def _column_stats(x: Any, *, block_size: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _block_modules(
-    x: np.ndarray,
+    r: np.ndarray,
     power: float,
     *,
     signed: bool,
@@ -175,17 +175,18 @@ def _block_modules(
     detect_cut_height: float | None = None,
     pam_stage: bool = True,
 ) -> np.ndarray:
-    """Tree-cut labels (0..k-1, -1 unassigned) of the genes of one block: adjacency, TOM, cut.
+    """Tree-cut labels (0..k-1, -1 unassigned) of one block's genes from their correlations ``r``.
 
+    ``r`` (float32, genes x genes) becomes the adjacency in place, then the TOM distance is cut.
     ``detect_cut_height`` caps the tree cut (WGCNA blockwiseModules' default 0.995; None: 99% of
     the height range); with ``pam_stage`` genes the cut left unassigned join the module whose
     genes they are closest to on average (TOM distance), if that is below the cut height.
     """
-    if x.shape[1] < 2:
-        return np.full(x.shape[1], -1)
-    adj = _adjacency(corr(x, block_size=block_size), power, signed=signed, overwrite=True)
+    if r.shape[0] < 2:
+        return np.full(r.shape[0], -1)
+    adj = _adjacency(r, power, signed=signed, overwrite=True)
     dist = _tom_distance(adj, block_size)
-    del adj
+    del adj, r
     tree = linkage(_condensed(dist), method="average")
     heights = tree[:, 2]
     if detect_cut_height is None:  # dynamic_tree_cut's own default
@@ -216,8 +217,19 @@ def _condensed(dist: np.ndarray) -> np.ndarray:
     return out
 
 
+def _kme(z: np.ndarray, me: np.ndarray, block_size: int) -> np.ndarray:
+    """Genes x modules kME: correlation of each gene (standardised column of ``z``) with each ME."""
+    return _zcorr(z, _standardise(me, block_size=block_size), block_size=block_size)
+
+
 def _reassign(
-    x: np.ndarray, labels: np.ndarray, *, signed: bool, block_size: int, cache: dict | None = None
+    x: np.ndarray,
+    z: np.ndarray,
+    labels: np.ndarray,
+    *,
+    signed: bool,
+    block_size: int,
+    cache: dict | None = None,
 ) -> np.ndarray:
     """Move module genes to the module whose eigengene they correlate with most (blockwise mode).
 
@@ -227,7 +239,7 @@ def _reassign(
     if labels.max() < 1:
         return labels
     me, _ = _module_eigengenes(x, labels, cache)
-    kme = corr(x, me, block_size=block_size)
+    kme = _kme(z, me, block_size)
     fit = kme if signed else np.abs(kme)
     best = fit.argmax(axis=1)
     assigned = labels >= 0
@@ -328,20 +340,23 @@ def find_modules(
 
     powers = list(powers)
     z = _standardise(x, block_size=block_size)
-    table = _fit_table(powers, _connectivity(z, powers, signed=signed, block_size=block_size))
+    blockwise = order.size > max_block_size
+    # a single block's correlations serve the fit table too; held in a list that the block's
+    # call empties, so that the block's adjacency (made in place) is freed once its TOM exists
+    whole = [] if blockwise else [_zcorr(z, block_size=block_size)]
+    conn = _connectivity(z, powers, signed=signed, block_size=block_size, r=next(iter(whole), None))
+    table = _fit_table(powers, conn)
     chosen = _choose_power(table, r2_cut) if power is None else power
     log.info("soft-threshold power %s (%s)", chosen, "scale-free fit" if power is None else "given")
 
-    blockwise = order.size > max_block_size
     if blockwise:
         blocks = gene_blocks(z, max_block_size, signed=signed, seed=seed, block_size=block_size)
     else:
         blocks = [np.arange(order.size)]
-    del z
     labels = np.full(order.size, -1)
     for blk in blocks:
         lab = _block_modules(
-            x[:, blk],
+            whole.pop() if whole else _zcorr(z[:, blk], block_size=block_size),
             chosen,
             signed=signed,
             min_module_size=min_module_size,
@@ -355,7 +370,7 @@ def find_modules(
     cache: dict[bytes, tuple[np.ndarray, float]] = {}
     labels = _merge_close(x, labels, merge_cut_height, cache)
     if blockwise:
-        labels = _reassign(x, labels, signed=signed, block_size=block_size, cache=cache)
+        labels = _reassign(x, z, labels, signed=signed, block_size=block_size, cache=cache)
         labels = _relabel_dense(labels)
     n_merged = int(labels.max()) + 1
 
@@ -364,7 +379,7 @@ def find_modules(
         if labels.max() < 0:
             break
         me, _ = _module_eigengenes(x, labels, cache)
-        kme_all = corr(x, me, block_size=block_size)
+        kme_all = _kme(z, me, block_size)
         own = np.where(labels >= 0, kme_all[np.arange(len(labels)), np.maximum(labels, 0)], 1.0)
         if not signed:  # unsigned modules hold anti-correlated genes too
             own = np.abs(own)
@@ -383,7 +398,7 @@ def find_modules(
     del cache
     kme = np.full(len(labels), np.nan)
     if k:
-        kme_all = corr(x, me, block_size=block_size)
+        kme_all = _kme(z, me, block_size)
         assigned = labels >= 0
         kme[assigned] = kme_all[np.flatnonzero(assigned), labels[assigned]]
     modules = pd.DataFrame({"gene": genes, "module": names, "kME": kme})

@@ -1,8 +1,10 @@
 """WGCNA network construction: soft-thresholded adjacency, scale-free fit, topological overlap.
 
 The soft-threshold power is chosen by a scale-free topology fit of the connectivity (WGCNA's
-``pickSoftThreshold``), computed in gene blocks so that no genes x genes matrix is needed; the
-topological overlap (TOM) distance of a block's adjacency is what the tree is built on.
+``pickSoftThreshold``), computed in gene blocks so that no genes x genes matrix is needed (a single
+block's own correlation matrix is used when there is one); the topological overlap (TOM) distance
+of a block's adjacency is what the tree is built on. Elementwise passes over a genes x genes matrix
+run a few cache-sized rows at a time and in place: whole-matrix passes were memory-bound.
 """
 
 from __future__ import annotations
@@ -28,29 +30,43 @@ _CHUNK = 1 << 16
 def _adjacency(r: np.ndarray, power: float, *, signed: bool, overwrite: bool = False) -> np.ndarray:
     """Soft-thresholded adjacency (float32, zero diagonal): ((1+r)/2)^power or |r|^power.
 
-    ``overwrite``: a float32 ``r`` becomes the adjacency in place (one gene x gene buffer fewer).
+    Computed a few cache-sized rows at a time; ``overwrite``: a float32 ``r`` becomes the
+    adjacency in place (no second gene x gene buffer).
     """
-    base = np.asarray(r, dtype=np.float32)
-    if not overwrite and np.may_share_memory(base, r):
-        base = base.copy()
-    if signed:
-        base += np.float32(1.0)
-        base /= np.float32(2.0)
-    np.abs(base, out=base)
-    if float(power).is_integer() and 1 <= power <= 64:
-        # repeated squaring: a handful of in-place multiplies instead of a pow per element
-        a, sq, e = None, base, int(power)
-        while e:
-            if e & 1:
-                a = sq if a is None else np.multiply(a, sq, out=a)
-            e >>= 1
-            if e:
-                sq = sq * sq if sq is a else np.multiply(sq, sq, out=sq)
-        del sq
-    else:
-        a = np.power(base, np.float32(power), out=base)
+    a = np.asarray(r, dtype=np.float32)
+    if not overwrite and np.may_share_memory(a, r):
+        a = a.copy()
+    integer = float(power).is_integer() and 1 <= power <= 64
+    rows = max(_CHUNK // max(a.shape[1], 1), 1)
+    scratch = np.empty((min(rows, a.shape[0]), a.shape[1]), dtype=np.float32)
+    for i0 in range(0, a.shape[0], rows):
+        b = a[i0 : i0 + rows]
+        if signed:
+            b += np.float32(1.0)
+            b /= np.float32(2.0)
+        np.abs(b, out=b)
+        if integer:
+            _int_power(b, int(power), scratch[: b.shape[0]])
+        else:
+            np.power(b, np.float32(power), out=b)
     np.fill_diagonal(a, 0.0)
     return a
+
+
+def _int_power(b: np.ndarray, e: int, scratch: np.ndarray) -> None:
+    """``b **= e`` in place by repeated squaring (a handful of multiplies instead of a ``pow``).
+
+    The running square lives in ``b`` until the result first needs ``b``, then in ``scratch``.
+    """
+    started, sq = False, b
+    while e:
+        if e & 1:
+            if started:
+                b *= sq
+            started = True  # the result so far is b itself (sq is still b here)
+        e >>= 1
+        if e:
+            sq = np.multiply(sq, sq, out=scratch if started and sq is b else sq)
 
 
 def _scale_free_fit(k: np.ndarray, n_breaks: int = 10) -> tuple[float, float]:
@@ -91,12 +107,18 @@ def _soft_threshold_table(r: np.ndarray, powers: Iterable[float], *, signed: boo
 
 
 def _connectivity(
-    z: np.ndarray, powers: list[float], *, signed: bool, block_size: int
+    z: np.ndarray,
+    powers: list[float],
+    *,
+    signed: bool,
+    block_size: int,
+    r: np.ndarray | None = None,
 ) -> np.ndarray:
     """Whole-network connectivity of every gene at every power (powers x genes), in gene blocks.
 
     ``z`` is the standardised float32 matrix of :func:`_standardise`; only a genes x ``block_size``
-    slab of correlations exists at a time. Each slab is walked a few cache-sized rows at a time
+    slab of correlations exists at a time, unless the whole correlation matrix ``r`` of ``z`` is
+    given (then it is read, not changed). Each slab is walked a few cache-sized rows at a time
     through all the powers (a pass over the whole slab per power was memory-bound); integer powers
     are reached by repeated multiplication (one multiply per power step instead of a ``pow``).
     """
@@ -107,32 +129,33 @@ def _connectivity(
     zt = z.T
     for j0 in range(0, g, block_size):
         j1 = min(j0 + block_size, g)
-        slab = zt @ np.ascontiguousarray(z[:, j0:j1])
+        slab = zt @ np.ascontiguousarray(z[:, j0:j1]) if r is None else r[:, j0:j1]
         rows = max(_CHUNK // (j1 - j0), 1)
-        cur = np.empty((min(rows, g), j1 - j0), dtype=np.float32)
+        base = np.empty((min(rows, g), j1 - j0), dtype=np.float32)
+        cur = np.empty_like(base)
         for i0 in range(0, g, rows):
             i1 = min(i0 + rows, g)
-            base, c = slab[i0:i1], cur[: i1 - i0]
-            np.clip(base, -1.0, 1.0, out=base)
+            b, c = base[: i1 - i0], cur[: i1 - i0]
+            np.clip(slab[i0:i1], -1.0, 1.0, out=b)
             if signed:
-                base += np.float32(1.0)
-                base /= np.float32(2.0)
+                b += np.float32(1.0)
+                b /= np.float32(2.0)
             else:
-                np.abs(base, out=base)
+                np.abs(b, out=b)
             lo, hi = max(i0, j0), min(i1, j1)  # this chunk's part of the diagonal
             if lo < hi:
-                base[np.arange(lo - i0, hi - i0), np.arange(lo - j0, hi - j0)] = 0.0
+                b[np.arange(lo - i0, hi - i0), np.arange(lo - j0, hi - j0)] = 0.0
             if integer:
-                np.copyto(c, base)
+                np.copyto(c, b)
                 at = 1.0
                 for s, p in enumerate(steps):
                     while at < p:
-                        c *= base
+                        c *= b
                         at += 1.0
                     conn[s, j0:j1] += c.sum(axis=0, dtype=np.float64)
             else:
                 for s, p in enumerate(steps):
-                    np.power(base, np.float32(p), out=c)
+                    np.power(b, np.float32(p), out=c)
                     conn[s, j0:j1] += c.sum(axis=0, dtype=np.float64)
     return conn[[steps.index(float(p)) for p in powers]]
 
