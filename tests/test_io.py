@@ -167,3 +167,29 @@ def test_binary_features_values_and_errors(tmp_path):
     path.write_text("cell_line\tEGFR_alt\nCL1\t1\nCL2\tyes\n")
     with pytest.raises(io.RxrankInputError, match=r"column .EGFR_alt. holds .yes. for cell line"):
         read_binary_features(path)
+
+
+def test_parquet_tables_round_trip_filter_and_name_a_damaged_file(tmp_path):
+    """write_table/read_output_table: Parquet by suffix (floats, booleans, text, NaN kept), the
+    same rows through a filter from Parquet and TSV, and a damaged file named with the fix."""
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P2", "P1", "P2", "P3"],
+            "drug": ["a", "b", "c", "a"],
+            "value": [1.5, np.nan, -2.25, 1e-9],
+            "beats": [True, False, True, False],
+        }
+    )
+    io.write_table(frame, tmp_path / "t.parquet")
+    io.write_table(frame, tmp_path / "t.tsv")
+    back = io.read_output_table(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(back, frame)
+    for name in ("t.parquet", "t.tsv"):
+        got = io.read_output_table(
+            tmp_path / name, columns=["patient_id", "value"], filters=[("patient_id", "in", ["P2"])]
+        )
+        assert list(got.columns) == ["patient_id", "value"]
+        assert got["value"].tolist() == [1.5, -2.25]
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(io.RxrankInputError, match="bad.parquet.*delete it and run snakemake"):
+        io.read_output_table(tmp_path / "bad.parquet")

@@ -117,10 +117,7 @@ def _check_matrix(X, what: str, *, n_genes: int | None = None, min_samples: int 
             f"{what} expression has {X.shape[1]} genes but the harmoniser expects {n_genes}. "
             "Subset both datasets to the same shared genes, in the same order, before harmonising."
         )
-    bad = next(
-        (b for s in range(0, len(X), BLOCK) if (b := ~np.isfinite(X[s : s + BLOCK])).any()), None
-    )
-    if bad is not None:
+    if not all(np.isfinite(X[s : s + BLOCK]).all() for s in range(0, len(X), BLOCK)):
         bad = ~np.isfinite(X)
         rows, cols = np.nonzero(bad)
         raise RxrankInputError(

@@ -110,9 +110,9 @@ def read_output_table(
     with reading(path, "intermediate", REBUILD_FIX):
         try:
             frame = pd.read_parquet(path, engine="pyarrow", columns=columns, filters=filters)
-        except (OSError, ValueError, FileNotFoundError):
-            raise
-        except Exception as err:  # pyarrow's own errors for a damaged file
+        except (OSError, ValueError):
+            raise  # named by reading(); ArrowInvalid is a ValueError, ArrowIOError an OSError
+        except Exception as err:  # any other pyarrow error of a damaged file
             raise ValueError(f"{type(err).__name__}: {err}") from None
     return frame.set_index(index_col) if index_col else frame
 
