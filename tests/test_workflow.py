@@ -215,7 +215,7 @@ def test_survival_recovers_planted_prognosis_and_treatment_benefit(run):
 
 def test_reports_are_self_contained(run):
     index = (run / "results/reports/index.html").read_text()
-    page = next((run / "results/reports").glob("RX-*.html")).read_text()
+    page = next((run / "results/reports").glob("pages/*/RX-*.html")).read_text()
     for html in (index, page):
         assert "http://" not in html and "https://" not in html
         assert "Content-Security-Policy" in html
@@ -245,15 +245,17 @@ def _planned(run: Path, *args: str) -> set[str]:
 def test_modules_and_sensitivity_do_not_wait_for_each_other(run):
     """Co-expression modules need only the cohort; the association tests need modules and
     sensitivity; survival and outcome need both too; rank needs associations and survival."""
-    after = {"associations", "survival", "outcome", "rank", "report", "all"}
+    after = {"associations", "survival", "outcome", "rank", "report_pages", "report", "all"}
     assert _planned(run, "--forcerun", "sensitivity") == {"sensitivity", *after}
     assert _planned(run, "--forcerun", "modules") == {"modules", *after}
-    assert _planned(run, "--forcerun", "associations") == {"associations", "rank", "report", "all"}
+    assert _planned(run, "--forcerun", "associations") == {
+        "associations", "rank", "report_pages", "report", "all"
+    }  # fmt: skip
 
 
 def test_a_changed_ranking_weight_reruns_only_rank_and_report(run):
     """The check reads only the settings it checks, so a ranking weight does not rerun it (and
-    with it every stage); rank and report do rerun."""
+    with it every stage); rank and the report's shards and index do rerun."""
     config = demo_config()
     config["ranking"] = {"weights": {"survival": 0.9}}
     changed = run / "changed.yaml"
@@ -269,7 +271,7 @@ def test_a_changed_ranking_weight_reruns_only_rank_and_report(run):
         for line in proc.stdout.splitlines()
         if line.startswith(("rule ", "localrule "))
     }
-    assert planned == {"rank", "report", "all"}
+    assert planned == {"rank", "report_pages", "report", "all"}
 
 
 def test_every_output_goes_under_the_cohorts_outdir(tmp_path):
@@ -289,7 +291,8 @@ def test_every_output_goes_under_the_cohorts_outdir(tmp_path):
         if line.strip().startswith("output:")
         for path in line.split(":", 1)[1].split(", ")
     ]
-    assert len(outputs) > 200  # every stage's outputs and a page per patient
+    # every stage's outputs, the folder of each report shard and the index
+    assert len(outputs) > 30 and config["outdir"] + "/reports/pages/001" in outputs
     assert all(p.startswith(config["outdir"] + "/") for p in outputs), outputs[:5]
 
 
@@ -496,6 +499,7 @@ def test_encrypted_demo_reports_round_trip_without_plaintext(run, tmp_path):
         assert not leaks, (page.name, leaks[:3])
         html = decrypt_page(text, phrases[page.stem], source=page.name)
         assert page.stem in html or page.stem == "index"
-        (run / "results/reports" / page.name).read_text()  # the plain twin exists
+        plain_twin = "index.html" if page.stem == "index" else f"pages/001/{page.name}"
+        (run / "results/reports" / plain_twin).read_text()  # the plain twin exists
     with pytest.raises(WrongPassphrase):
         decrypt_page(pages[0].read_text(), phrases[pages[1].stem])

@@ -15,16 +15,6 @@ REPORT_INPUTS = dict(
     outcome_summary=f"{OUT}/outcome/summary.json",
     similar_lines=f"{OUT}/sensitivity/similar_lines.tsv",
 )
-REPORT_ARGS = (
-    "--params {params.p:q} --cohort {input.cohort:q} "
-    "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
-    "--prognosis {input.prognosis:q} --km {input.km:q} "
-    "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
-    "--target-z {input.target_z:q} --module-traits {input.module_traits:q} "
-    "--outcome-metrics {input.outcome_metrics:q} --outcome-calibration {input.outcome_calibration:q} "
-    "--outcome-patients {input.outcome_patients:q} --outcome-summary {input.outcome_summary:q} "
-    "--similar-lines {input.similar_lines:q} --shards " + str(len(REPORT_SHARDS))
-)
 
 
 # the scatter: each shard's patient pages, one job per shard (a SLURM job each)
@@ -37,13 +27,21 @@ rule report_pages:
         shard=r"\d{3}",
     params:
         p=stage_params("cohort_name", "cohort", "reference", "privacy"),
+        shards=len(REPORT_SHARDS),
     log:
         "logs/report_pages_{shard}.log",
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rxrank report " + REPORT_ARGS + " --shard {wildcards.shard} --outdir {output.pages:q} "
-        "2> {log:q}"
+        "rxrank report --params {params.p:q} --cohort {input.cohort:q} "
+        "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
+        "--prognosis {input.prognosis:q} --km {input.km:q} "
+        "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
+        "--target-z {input.target_z:q} --module-traits {input.module_traits:q} "
+        "--outcome-metrics {input.outcome_metrics:q} --outcome-calibration {input.outcome_calibration:q} "
+        "--outcome-patients {input.outcome_patients:q} --outcome-summary {input.outcome_summary:q} "
+        "--similar-lines {input.similar_lines:q} --shards {params.shards} "
+        "--shard {wildcards.shard} --outdir {output.pages:q} 2> {log:q}"
 
 
 # the gather: the cohort index linking every shard's pages, and the run's provenance
@@ -56,11 +54,19 @@ rule report:
         provenance=f"{OUT}/provenance.json",
     params:
         p=stage_params("cohort_name", "cohort", "reference", "privacy"),
+        shards=len(REPORT_SHARDS),
         outdir=subpath(output.index, parent=True),
     log:
         "logs/report.log",
     conda:
         "../envs/rxrank.yaml"
     shell:
-        "rxrank report " + REPORT_ARGS + " --outdir {params.outdir:q} "
-        "--provenance {output.provenance:q} 2> {log:q}"
+        "rxrank report --params {params.p:q} --cohort {input.cohort:q} "
+        "--rankings {input.rankings:q} --metrics {input.metrics:q} --response {input.response:q} "
+        "--prognosis {input.prognosis:q} --km {input.km:q} "
+        "--patient-curves {input.patient_curves:q} --survival-metrics {input.survival_metrics:q} "
+        "--target-z {input.target_z:q} --module-traits {input.module_traits:q} "
+        "--outcome-metrics {input.outcome_metrics:q} --outcome-calibration {input.outcome_calibration:q} "
+        "--outcome-patients {input.outcome_patients:q} --outcome-summary {input.outcome_summary:q} "
+        "--similar-lines {input.similar_lines:q} --shards {params.shards} "
+        "--outdir {params.outdir:q} --provenance {output.provenance:q} 2> {log:q}"
